@@ -1,0 +1,7 @@
+"""`python -m desktop_relay`."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

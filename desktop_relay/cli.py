@@ -1,0 +1,197 @@
+"""Command line: `desktop-relay` opens the window, `desktop-relay --headless` serves without one."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import re
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .relay import Relay, RelayConfig, SessionStatus, TargetError, mask_target, validate_target
+from .relay.errors import ServerError
+from .relay.network import join_urls
+
+log = logging.getLogger("desktop_relay")
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _target(value: str) -> str:
+    try:
+        return validate_target(value)
+    except TargetError as exc:
+        raise argparse.ArgumentTypeError(f"RTMP URL {exc}") from None
+
+
+def _pattern(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise argparse.ArgumentTypeError(f"not a valid regular expression: {exc}") from None
+    return value
+
+
+def _port(value: str) -> int:
+    port = int(value)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError("must be between 0 and 65535")
+    return port
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command's arguments."""
+    parser = argparse.ArgumentParser(
+        prog="desktop-relay",
+        description="Relay browser camera, microphone and screen streams to RTMP(S) servers.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--headless", action="store_true", help="run without a window")
+    parser.add_argument("--host", default=None, help="address to listen on (default 0.0.0.0)")
+    parser.add_argument("--port", type=_port, default=None, help="port (default 8086)")
+    parser.add_argument(
+        "--rtmp-url",
+        type=_target,
+        default=None,
+        metavar="URL",
+        help="target for every session (rtmp:// or rtmps://); without it, "
+        "sessions are recorded to files",
+    )
+    parser.add_argument(
+        "--allow-client-rtmp",
+        type=_pattern,
+        default=None,
+        metavar="REGEX",
+        help="let browsers choose targets that fully match REGEX",
+    )
+    parser.add_argument(
+        "--max-streams",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="most sessions streaming at once",
+    )
+    parser.add_argument(
+        "--recordings-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where sessions without a target are recorded",
+    )
+    parser.add_argument("--ffmpeg", default=None, metavar="PATH", help="ffmpeg binary to use")
+    parser.add_argument(
+        "--send-error-details",
+        action="store_true",
+        help="send ffmpeg's last lines to browsers with errors",
+    )
+    parser.add_argument(
+        "--send-ffmpeg-output", action="store_true", help="send ffmpeg's log to browsers"
+    )
+    parser.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS, default="INFO")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> RelayConfig:
+    """A RelayConfig from parsed arguments (defaults where not given)."""
+    base = RelayConfig()
+    return RelayConfig(
+        host=args.host or base.host,
+        port=base.port if args.port is None else args.port,
+        log_level=args.log_level,
+        send_error_details=args.send_error_details,
+        send_ffmpeg_output=args.send_ffmpeg_output,
+        max_ffmpeg_instances=args.max_streams,
+        allowed_target_pattern=args.allow_client_rtmp,
+        default_target=args.rtmp_url,
+        recordings_dir=args.recordings_dir,
+        ffmpeg_path=args.ffmpeg,
+    )
+
+
+def _print_status(statuses: list[SessionStatus]) -> None:
+    for s in statuses:
+        ff = s.ffmpeg
+        if ff is None:
+            continue
+        log.info(
+            "session %s %s frames=%d fps=%.1f bitrate=%s kbit/s speed=%s target=%s",
+            s.uuid[:8],
+            s.state,
+            ff.frames_sent,
+            ff.stats.fps,
+            ff.stats.bitrate_kbps,
+            ff.stats.speed,
+            s.target or s.recording_path,
+        )
+
+
+async def run_headless(config: RelayConfig) -> int:
+    """Serve until Ctrl-C or SIGTERM, then stop every session gracefully."""
+    relay = Relay(config)
+    try:
+        relay.ffmpeg_binary()
+    except Exception as exc:
+        log.error("%s", exc)
+        return 1
+    await relay.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    def on_error(session_id: str, error: ServerError) -> None:
+        if error.fatal:
+            log.warning("session %s failed: %s", session_id[:8], error.message)
+
+    relay.add_listener("error", on_error)
+    # Status every few seconds: enough to see frame counters rise without flooding.
+    last = 0.0
+
+    def on_stats(statuses: list[SessionStatus]) -> None:
+        nonlocal last
+        now = loop.time()
+        if now - last >= 5.0:
+            last = now
+            _print_status(statuses)
+
+    relay.add_listener("stats", on_stats)
+    print(f"Desktop Relay {__version__} listening on {config.host}:{relay.port}", flush=True)
+    for url in join_urls(config.host, relay.port or config.port, tls=False):
+        print(f"  join: {url}", flush=True)
+    where = mask_target(config.default_target) or "local recordings (no --rtmp-url)"
+    print(f"  target: {where}", flush=True)
+    await stop.wait()
+    print("Stopping: ending every session gracefully...", flush=True)
+    await relay.stop()
+    print("Stopped.", flush=True)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `desktop-relay`."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    config = config_from_args(args)
+    if args.headless:
+        return asyncio.run(run_headless(config))
+    from .gui.app import run_window  # Qt only when a window is wanted
+
+    return run_window(config)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""The relay's options (the original server's, in Python form) and a session's start config."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .status import SessionStatus
+
+
+@dataclass(frozen=True)
+class StartConfig:
+    """A validated `start` request. Numbers are within sane ranges; `rtmp` is a safe target."""
+
+    framerate: float = 25.0
+    audio_sample_rate: int = 44100
+    audio_bits_per_second: int = 128_000
+    video_bits_per_second: int = 2_500_000
+    rtmp: str | None = None
+    mime_type: str | None = None
+    name: str | None = None
+
+    def to_options(self) -> dict[str, Any]:
+        """The options in the original client's field names (for status snapshots)."""
+        return {
+            "framerate": self.framerate,
+            "audioSampleRate": self.audio_sample_rate,
+            "audioBitsPerSecond": self.audio_bits_per_second,
+            "videoBitsPerSecond": self.video_bits_per_second,
+            "mimeType": self.mime_type,
+            "name": self.name,
+        }
+
+
+StartHook = Callable[["SessionStatus", StartConfig], "StartConfig | Awaitable[StartConfig]"]
+"""Called on `start` with the session and its validated config; returns the config to use
+(possibly rewritten) or raises to refuse: a RelayError is sent as is, any other exception as
+CANT_START_FFMPEG with its message."""
+
+
+@dataclass(frozen=True)
+class RelayConfig:
+    """Everything that shapes a relay. Immutable: build a new relay to change listen options."""
+
+    host: str = "0.0.0.0"
+    port: int = 8086
+    log_level: str = "INFO"
+    send_error_details: bool = False
+    send_ffmpeg_output: bool = False
+    max_ffmpeg_instances: int | None = None
+    # Regular expression a client-supplied target must fully match; None: clients may not
+    # choose targets (the operator's default target or a local recording is used).
+    allowed_target_pattern: str | None = None
+    default_target: str | None = None
+    cors_allowed_origins: str | list[str] | None = None
+    socketio_options: Mapping[str, Any] = field(default_factory=dict)
+    start_hook: StartHook | None = None
+    ffmpeg_path: str | None = None
+    recordings_dir: Path | None = None
+    # Largest single chunk a client may send (socket.io's max_http_buffer_size).
+    max_chunk_bytes: int = 16 * 1024 * 1024
+    # Bytes a session may hold in memory while ffmpeg or the RTMP side is slow; past it the
+    # session ends with RELAY_OVERLOADED rather than growing without bound.
+    max_buffered_bytes: int = 64 * 1024 * 1024
+    # Seconds a graceful stop waits for ffmpeg to flush before terminating it.
+    stop_timeout: float = 10.0
+    stats_interval: float = 0.5

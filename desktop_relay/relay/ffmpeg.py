@@ -1,0 +1,191 @@
+"""One ffmpeg child process: find the binary, start, feed with backpressure, read its output,
+stop gracefully and always reap."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import shutil
+from collections import deque
+from collections.abc import Callable
+
+from .errors import ErrorName, RelayError, ServerError
+from .progress import ProgressParser
+from .status import FfmpegState, FfmpegStats
+
+log = logging.getLogger(__name__)
+
+_LINE_SPLIT = re.compile(r"[\r\n]+")
+_RTMP_FAILURE = re.compile(
+    r"Connection refused|Cannot open connection|Connection timed out|No route to host|"
+    r"Name or service not known|Failed to resolve|Network is unreachable|Server error|"
+    r"Handshake|TLS|Error opening output|Connection reset by peer",
+    re.IGNORECASE,
+)
+
+
+def resolve_ffmpeg(configured: str | None = None) -> str:
+    """The configured binary, else imageio-ffmpeg's bundled one, else `ffmpeg` on PATH."""
+    if configured:
+        found = shutil.which(configured)
+        if found is None:
+            raise RelayError(
+                ServerError(
+                    ErrorName.FFMPEG_NOT_FOUND, f"ffmpeg executable not found at {configured}"
+                )
+            )
+        return found
+    try:
+        import imageio_ffmpeg
+
+        exe = str(imageio_ffmpeg.get_ffmpeg_exe())
+        if os.access(exe, os.X_OK):
+            return exe
+    except (ImportError, RuntimeError) as exc:
+        log.debug("imageio-ffmpeg has no ffmpeg: %s", exc)
+    found = shutil.which("ffmpeg")
+    if found is None:
+        raise RelayError(ServerError(ErrorName.FFMPEG_NOT_FOUND, "ffmpeg executable not found"))
+    return found
+
+
+def classify_exit(returncode: int | None, last_lines: list[str]) -> ServerError:
+    """Turn an unexpected ffmpeg exit into the protocol's error, with its last output lines."""
+    details = "\n".join(last_lines[-12:])
+    if any(_RTMP_FAILURE.search(line) for line in last_lines[-12:]):
+        return ServerError(
+            ErrorName.RTMP_CONNECTION_FAILED, "Connection to the RTMP server failed", details
+        )
+    return ServerError(
+        ErrorName.FFMPEG_UNEXPECTED_END,
+        f"ffmpeg ended unexpectedly (exit code {returncode})",
+        details,
+    )
+
+
+class FfmpegProcess:
+    """Owns one ffmpeg child from spawn to reap. Writes are ordered by the caller."""
+
+    def __init__(
+        self,
+        args: list[str],
+        *,
+        on_line: Callable[[str], None],
+        on_stats: Callable[[FfmpegStats], None],
+    ) -> None:
+        self.args = args
+        self._on_line = on_line
+        self._on_stats = on_stats
+        self._proc: asyncio.subprocess.Process | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.state = FfmpegState.CREATED
+        self.progress = ProgressParser()
+        self.last_lines: deque[str] = deque(maxlen=40)
+        self.stopping = False
+
+    @property
+    def pid(self) -> int | None:
+        """The child's pid once started."""
+        return self._proc.pid if self._proc else None
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit code once reaped."""
+        return self._proc.returncode if self._proc else None
+
+    async def start(self) -> None:
+        """Spawn ffmpeg; raises FFMPEG_NOT_FOUND or CANT_START_FFMPEG."""
+        try:
+            self._proc = await asyncio.create_subprocess_exec(
+                *self.args,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                # Its own session: Ctrl-C in a terminal must reach the relay only, which then
+                # stops ffmpeg gracefully instead of losing the stream's tail.
+                start_new_session=True,
+            )
+        except FileNotFoundError:
+            raise RelayError(
+                ServerError(ErrorName.FFMPEG_NOT_FOUND, "ffmpeg executable not found", self.args[0])
+            ) from None
+        except OSError as exc:
+            raise RelayError(
+                ServerError(ErrorName.CANT_START_FFMPEG, f"ffmpeg could not start: {exc}")
+            ) from None
+        self.state = FfmpegState.RUNNING
+        assert self._proc.stdout is not None and self._proc.stderr is not None
+        self._tasks = [
+            asyncio.create_task(self._read_progress(self._proc.stdout)),
+            asyncio.create_task(self._read_log(self._proc.stderr)),
+        ]
+
+    async def _read_progress(self, stream: asyncio.StreamReader) -> None:
+        while line := await stream.readline():
+            stats = self.progress.feed_line(line.decode("utf-8", "replace"))
+            if stats is not None:
+                self._on_stats(stats)
+
+    async def _read_log(self, stream: asyncio.StreamReader) -> None:
+        pending = ""
+        while chunk := await stream.read(65536):
+            parts = _LINE_SPLIT.split(pending + chunk.decode("utf-8", "replace"))
+            pending = parts.pop()
+            for part in parts:
+                self._line(part)
+        if pending:
+            self._line(pending)
+
+    def _line(self, line: str) -> None:
+        if line.strip():
+            self.last_lines.append(line)
+            self._on_line(line)
+
+    async def write(self, data: bytes) -> None:
+        """Write and wait until the pipe has taken it: this is the session's backpressure."""
+        proc = self._proc
+        if proc is None or proc.stdin is None or self.state != FfmpegState.RUNNING:
+            raise RelayError(
+                ServerError(ErrorName.FFMPEG_NOT_RUNNING, "ffmpeg is not running", fatal=False)
+            )
+        try:
+            proc.stdin.write(data)
+            await proc.stdin.drain()
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise RelayError(
+                ServerError(ErrorName.FFMPEG_WRITE_ERROR, f"Writing to ffmpeg failed: {exc}")
+            ) from None
+
+    async def wait(self) -> int:
+        """Wait for the exit and for its output to be read; the child is reaped after this."""
+        assert self._proc is not None
+        rc = await self._proc.wait()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.state = FfmpegState.ENDED
+        return rc
+
+    async def stop(self, timeout: float = 10.0) -> int | None:
+        """Close stdin so ffmpeg flushes the tail, then terminate, then kill; always reap."""
+        self.stopping = True
+        proc = self._proc
+        if proc is None:
+            self.state = FfmpegState.ENDED
+            return None
+        if proc.returncode is None:
+            self.state = FfmpegState.ENDING
+            if proc.stdin is not None and not proc.stdin.is_closing():
+                proc.stdin.close()
+            for step, grace in ((None, timeout), (proc.terminate, 3.0), (proc.kill, None)):
+                if step is not None:
+                    with contextlib.suppress(ProcessLookupError):
+                        step()
+                try:
+                    await asyncio.wait_for(asyncio.shield(proc.wait()), grace)
+                    break
+                except TimeoutError:
+                    log.warning("ffmpeg %s did not stop in %.0f s", proc.pid, grace)
+        return await self.wait()

@@ -1,0 +1,98 @@
+"""The ffmpeg command line, as a pure function of the input format, start config and output."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config import StartConfig
+from .container import InputFormat
+
+
+@dataclass(frozen=True)
+class Output:
+    """Where a session goes: an RTMP(S) target, or a local recording file."""
+
+    url: str
+    is_file: bool = False
+
+
+def video_mode(fmt: InputFormat) -> str:
+    """`copy` when the browser already sends H.264 (FLV carries it as is), else `transcode`."""
+    return "copy" if fmt.video_codec == "h264" else "transcode"
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"
+
+
+def build_args(binary: str, fmt: InputFormat, config: StartConfig, output: Output) -> list[str]:
+    """Compose the ffmpeg arguments for one session; nothing here runs anything."""
+    args = [
+        binary,
+        "-hide_banner",
+        "-loglevel",
+        "info",
+        # Counters come from -progress on stdout; the human status line on stderr is noise.
+        "-nostats",
+        "-progress",
+        "pipe:1",
+        "-stats_period",
+        "0.5",
+        "-f",
+        fmt.container,
+        "-i",
+        "pipe:0",
+        # Optional maps: a recorder may send audio only or video only.
+        "-map",
+        "0:v:0?",
+        "-map",
+        "0:a:0?",
+    ]
+    if video_mode(fmt) == "copy":
+        args += ["-c:v", "copy"]
+    else:
+        fr = config.framerate
+        vbps = config.video_bits_per_second
+        args += [
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-tune",
+            "zerolatency",
+            "-r",
+            _num(fr),
+            "-g",
+            _num(round(fr * 2)),
+            "-keyint_min",
+            _num(round(fr)),
+            "-sc_threshold",
+            "0",
+            "-pix_fmt",
+            "yuv420p",
+            "-profile:v",
+            "main",
+            "-b:v",
+            str(vbps),
+            "-maxrate",
+            str(vbps),
+            "-bufsize",
+            str(vbps * 2),
+        ]
+    if fmt.audio_codec == "aac":
+        args += ["-c:a", "copy"]
+    else:
+        args += [
+            "-c:a",
+            "aac",
+            "-b:a",
+            str(config.audio_bits_per_second),
+            "-ar",
+            str(config.audio_sample_rate),
+        ]
+    if output.is_file:
+        # `file:` keeps a path with a colon from being read as a protocol.
+        args += ["-f", "matroska", f"file:{output.url}"]
+    else:
+        args += ["-f", "flv", "-flvflags", "no_duration_filesize", output.url]
+    return args

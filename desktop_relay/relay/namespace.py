@@ -1,0 +1,77 @@
+"""The socket.io protocol of the original server, one handler per event."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import socketio
+
+from .errors import ErrorName, RelayError, ServerError
+
+if TYPE_CHECKING:
+    from .server import Relay
+
+log = logging.getLogger(__name__)
+
+
+class RelayNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
+    """Client to server: `start(config, ack)`, `binarystream(chunk, ack)`, `stop(ack)`."""
+
+    def __init__(self, relay: Relay) -> None:
+        super().__init__("/")
+        self.relay = relay
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        """A browser connected: a session exists from now on, without ffmpeg yet."""
+        request = environ.get("aiohttp.request")
+        remote = getattr(request, "remote", None) or environ.get("REMOTE_ADDR", "")
+        self.relay.open_session(sid, str(remote), str(environ.get("HTTP_USER_AGENT", "")))
+
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        """The socket is gone: end its ffmpeg gracefully and forget the session."""
+        await self.relay.close_session(sid)
+
+    async def on_start(self, sid: str, *args: Any) -> Any:
+        """Validate and accept a session's config; refusals get an `error`, not an ack."""
+        session = self.relay.session_by_sid(sid)
+        if session is None:
+            return None
+        try:
+            await session.start(args[0] if args else None)
+        except RelayError as exc:
+            self.relay.refuse(session, exc.error)
+            # The original sends no ack on refusal: its client would start recording.
+            return self.server.not_handled
+        return None
+
+    async def on_binarystream(self, sid: str, *args: Any) -> Any:
+        """Queue one chunk; the ack comes once ffmpeg took it, or carries the error."""
+        session = self.relay.session_by_sid(sid)
+        if session is None:
+            return None
+        data = args[0] if args else None
+        if isinstance(data, bytearray | memoryview):
+            data = bytes(data)
+        if not isinstance(data, bytes):
+            error = ServerError(
+                ErrorName.INVALID_PARAMETERS,
+                "Invalid 'binarystream': chunks must be binary data",
+                fatal=False,
+            )
+            self.relay.refuse(session, error)
+            return error.to_wire(send_details=False)
+        # No await before feed(): python-socketio runs each event as its own task, and tasks
+        # start in arrival order, so this keeps the chunks in order.
+        result = await session.feed(data)
+        if result is None:
+            return None
+        if result.name == ErrorName.FFMPEG_NOT_RUNNING:
+            self.relay.refuse(session, result)
+        return result.to_wire(send_details=self.relay.config.send_error_details)
+
+    async def on_stop(self, sid: str, *args: Any) -> None:
+        """End this session's ffmpeg once the queued chunks are written; ack when done."""
+        session = self.relay.session_by_sid(sid)
+        if session is not None:
+            await session.stop()

@@ -1,0 +1,110 @@
+"""Frozen snapshots of a session, the only relay data that crosses into the GUI or to callers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from .errors import ServerError
+
+
+class FfmpegState(StrEnum):
+    """ffmpeg's life cycle, named as in the original server's status."""
+
+    CREATED = "CREATED"
+    RUNNING = "RUNNING"
+    ENDING = "ENDING"
+    ENDED = "ENDED"
+
+
+class SessionState(StrEnum):
+    """Where a browser session stands, from the operator's point of view."""
+
+    CONNECTED = "connected"  # socket open, no `start` yet (or stopped, may start again)
+    STARTING = "starting"  # started, waiting for the first media or for ffmpeg's output
+    LIVE = "live"  # ffmpeg reports frames
+    ENDING = "ending"
+    FAILED = "failed"  # ended on an error; `error` says why
+    ENDED = "ended"
+
+
+@dataclass(frozen=True)
+class FfmpegStats:
+    """Counters from ffmpeg's `-progress` output, plus rates the relay derives from them."""
+
+    frames: int = 0
+    fps: float = 0.0  # from frame deltas, not ffmpeg's average since start
+    bitrate_kbps: float | None = None
+    total_size: int = 0
+    out_time_s: float = 0.0
+    speed: float | None = None
+    dropped_frames: int = 0
+    duplicated_frames: int = 0
+    last_frame_time: float | None = None  # epoch seconds when `frames` last rose
+
+
+@dataclass(frozen=True)
+class FfmpegStatus:
+    """The original's `ffmpeg` status object, extended with derived stats."""
+
+    status: FfmpegState
+    frames_sent: int
+    last_frame_sent_time: float | None
+    pid: int | None
+    options: dict[str, Any]
+    stats: FfmpegStats = field(default_factory=FfmpegStats)
+    mode: str | None = None  # "copy" (H.264 passthrough) or "transcode"
+    input_format: str | None = None
+
+
+@dataclass(frozen=True)
+class SessionStatus:
+    """One session as the operator sees it; `uuid` is the id every control method takes."""
+
+    uuid: str
+    remote_address: str
+    user_agent: str
+    name: str | None
+    state: SessionState
+    connected_at: float
+    started_at: float | None
+    uptime_s: float
+    bytes_received: int
+    chunks_received: int
+    buffered_bytes: int
+    target: str | None  # masked
+    recording_path: str | None
+    ffmpeg: FfmpegStatus | None
+    error: ServerError | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly form, shaped like the original's `getConnections()` entries."""
+        ff = self.ffmpeg
+        return {
+            "uuid": self.uuid,
+            "remoteAddress": self.remote_address,
+            "userAgent": self.user_agent,
+            "name": self.name,
+            "state": str(self.state),
+            "uptime": round(self.uptime_s, 1),
+            "bytesReceived": self.bytes_received,
+            "target": self.target,
+            "recordingPath": self.recording_path,
+            "error": None if self.error is None else self.error.to_wire(send_details=False),
+            "ffmpeg": None
+            if ff is None
+            else {
+                "status": str(ff.status),
+                "framesSent": ff.frames_sent,
+                "lastFrameSentTime": ff.last_frame_sent_time,
+                "pid": ff.pid,
+                "options": ff.options,
+                "mode": ff.mode,
+                "fps": round(ff.stats.fps, 2),
+                "bitrateKbps": ff.stats.bitrate_kbps,
+                "speed": ff.stats.speed,
+                "droppedFrames": ff.stats.dropped_frames,
+                "duplicatedFrames": ff.stats.duplicated_frames,
+            },
+        }
