@@ -117,7 +117,7 @@ class Session:
             error = ServerError(
                 ErrorName.RELAY_OVERLOADED,
                 "The relay cannot send the stream as fast as it arrives (ffmpeg or the RTMP "
-                f"server is too slow); more than {limit // (1024 * 1024)} MiB waited",
+                f"server is too slow); more than {limit / 1048576:.1f} MiB waited",
             )
             fut.set_result(error)
             self.host.spawn(self.fail(error), name=f"overload-{self.uuid}")

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh Debian machine: system packages, a virtualenv with the
+# project and its test extra, the browser page build, lint, types, then pytest.
+# Usage: bash scripts/test.sh [extra pytest arguments]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SYSTEM_PACKAGES=(
+  ffmpeg                      # ffprobe and the RTMP receiver used by the tests
+  chromium                    # real headless browser for the e2e tests
+  nodejs npm                  # builds the browser page and client
+  xvfb xauth                  # a virtual display for screenshots of the window
+  libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxkbcommon-x11-0
+  libegl1 libgl1 libfontconfig1 libdbus-1-3 libglib2.0-0
+)
+missing=()
+for pkg in "${SYSTEM_PACKAGES[@]}"; do
+  # Node may come from elsewhere than Debian (it does on our machines): keep it if present.
+  case "$pkg" in nodejs|npm) command -v "${pkg/nodejs/node}" >/dev/null && continue ;; esac
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+fi
+
+PYTHON=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[test]'
+
+if [ -f resources/web/package.json ]; then
+  (cd resources/web && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent)
+fi
+
+.venv/bin/ruff check desktop_relay tests scripts
+.venv/bin/ruff format --check desktop_relay
+.venv/bin/mypy
+
+export CI="${CI:-}"
+.venv/bin/python -m pytest -n 2 --durations=15 "$@"

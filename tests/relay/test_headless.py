@@ -1,0 +1,101 @@
+"""`desktop-relay --headless`: serves, relays to RTMP with visible counters, stops on signals."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from ..media import H264_FIXTURE, probe
+from ..procs import ffmpeg_descendants
+from ..replay import stream_fixture
+
+pytestmark = pytest.mark.media
+
+
+async def start_headless(*args: str, env_home: Path) -> tuple[asyncio.subprocess.Process, int]:
+    env = {**os.environ, "HOME": str(env_home), "XDG_VIDEOS_DIR": str(env_home / "Videos")}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "desktop_relay", "--headless", "--host", "127.0.0.1",
+        "--port", "0", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env,
+    )
+    assert proc.stdout is not None
+    line = await asyncio.wait_for(_line_matching(proc.stdout, r"listening on"), 20)
+    port = int(re.search(r":(\d+)\s*$", line).group(1))  # type: ignore[union-attr]
+    return proc, port
+
+
+async def _line_matching(stream: asyncio.StreamReader, pattern: str) -> str:
+    while True:
+        raw = await stream.readline()
+        if not raw:
+            raise AssertionError(f"output ended before {pattern!r}")
+        line = raw.decode()
+        if re.search(pattern, line):
+            return line
+
+
+async def test_headless_relays_to_rtmp_and_stops_gracefully_on_sigint(
+    rtmp_receiver, tmp_path: Path
+) -> None:
+    receiver = rtmp_receiver("headless-key-0123456789")
+    proc, port = await start_headless("--rtmp-url", receiver.url, env_home=tmp_path)
+    output: list[str] = []
+
+    async def collect() -> None:
+        assert proc.stdout is not None
+        while raw := await proc.stdout.readline():
+            output.append(raw.decode())
+
+    reader = asyncio.create_task(collect())
+    # Stream 8 s, then interrupt while the session is still open: SIGINT must end it cleanly.
+    from ..replay import Streamer
+
+    streamer = await Streamer(f"http://127.0.0.1:{port}").connect()
+    assert await streamer.start({"framerate": 20})
+    await streamer.replay(H264_FIXTURE, seconds=8)
+    proc.send_signal(signal.SIGINT)
+    assert await asyncio.wait_for(proc.wait(), 30) == 0
+    await reader
+    await streamer.close()
+    await asyncio.to_thread(receiver.wait, 30)
+
+    text = "".join(output)
+    frames = [int(n) for n in re.findall(r"frames=(\d+)", text)]
+    assert frames and max(frames) > 50, text  # counters are visible in the status lines
+    assert "headless-key-0123456789" not in text  # the key is masked in everything printed
+    assert "Stopped." in text
+    got = probe(receiver.path)
+    assert got.video_codec == "h264" and got.duration > 6.5, got
+    assert not ffmpeg_descendants(proc.pid)
+
+
+async def test_headless_without_target_records_and_sigterm_exits_zero(tmp_path: Path) -> None:
+    rec = tmp_path / "rec"
+    proc, port = await start_headless("--recordings-dir", str(rec), env_home=tmp_path)
+    await stream_fixture(f"http://127.0.0.1:{port}", H264_FIXTURE, seconds=4)
+    proc.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(proc.wait(), 30) == 0
+    (path,) = rec.glob("*.mkv")
+    assert probe(path).video_frames > 40
+
+
+def test_bad_arguments_are_clear_errors(capfd: pytest.CaptureFixture[str]) -> None:
+    from desktop_relay.cli import main
+
+    for args, message in [
+        (["--headless", "--rtmp-url", "file:/etc/passwd"], "must start with rtmp://"),
+        (["--headless", "--allow-client-rtmp", "("], "not a valid regular expression"),
+        (["--headless", "--port", "70000"], "between 0 and 65535"),
+        (["--headless", "--max-streams", "0"], "at least 1"),
+    ]:
+        with pytest.raises(SystemExit) as info:
+            main(args)
+        assert info.value.code == 2
+        assert message in capfd.readouterr().err

@@ -1,0 +1,115 @@
+"""Replaying a MediaRecorder capture through a python-socketio client, in real time."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import socketio
+
+from desktop_relay.relay import Relay
+
+from .media import FIXTURE_SECONDS
+
+
+def relay_url(relay: Relay) -> str:
+    """The http URL of a relay started on 127.0.0.1 (for example by `running_relay`)."""
+    return f"http://127.0.0.1:{relay.port}"
+
+
+@dataclass
+class Streamer:
+    """A socket.io client speaking the browser client's protocol; records what it receives."""
+
+    url: str
+    client: socketio.AsyncClient = field(default_factory=socketio.AsyncClient)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    ack_errors: list[dict[str, Any]] = field(default_factory=list)
+    disconnected: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def connect(self, **kwargs: Any) -> Streamer:
+        """Connect over websocket, like the browser client."""
+        self.client.on("error", self.errors.append)
+        self.client.on("ffmpegOutput", self.outputs.append)
+        self.client.on("disconnect", lambda *a: self.disconnected.set())
+        await self.client.connect(self.url, transports=["websocket"], **kwargs)
+        return self
+
+    async def start(self, config: dict[str, Any] | None = None, timeout: float = 5.0) -> bool:
+        """Send `start`; True if acked, False if refused (an `error` came instead)."""
+        n = len(self.errors)
+        loop = asyncio.get_running_loop()
+        acked = loop.create_future()
+        await self.client.emit(
+            "start", config if config is not None else {"framerate": 20},
+            callback=lambda *a: acked.done() or acked.set_result(a),
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if acked.done():
+                return True
+            if len(self.errors) > n:
+                return False
+            await asyncio.sleep(0.02)
+        raise TimeoutError("start was neither acked nor refused")
+
+    async def send(self, chunk: bytes, timeout: float = 30.0) -> Any:
+        """Send one chunk and wait for its ack."""
+        result = await self.client.call("binarystream", chunk, timeout=timeout)
+        if result:
+            self.ack_errors.append(result)
+        return result
+
+    async def replay(self, path: Path, seconds: float | None = None, chunk_s: float = 0.25,
+                     stop_on_error: bool = True) -> int:
+        """Send the first `seconds` of a capture in chunks of `chunk_s`, paced in real time.
+
+        Captures are cut by bytes in proportion to time, as MediaRecorder's timeslice does
+        roughly. Returns the number of bytes sent.
+        """
+        data = path.read_bytes()
+        total = len(data) if seconds is None else int(len(data) * seconds / FIXTURE_SECONDS)
+        step = max(1, int(len(data) * chunk_s / FIXTURE_SECONDS))
+        t0 = time.monotonic()
+        sent = 0
+        i = 0
+        while sent < total and not self.disconnected.is_set():
+            chunk = data[sent:min(sent + step, total)]
+            try:
+                await self.send(chunk)
+            except (socketio.exceptions.SocketIOError, TimeoutError):
+                if self.disconnected.is_set():
+                    break  # the relay ended the session (kill): stop like a browser would
+                raise
+            sent += len(chunk)
+            i += 1
+            if stop_on_error and any(e.get("fatal") for e in self.errors):
+                break
+            await asyncio.sleep(max(0.0, t0 + i * chunk_s - time.monotonic()))
+        return sent
+
+    async def stop(self, timeout: float = 30.0) -> None:
+        """Send `stop` and wait until the relay has ended ffmpeg."""
+        await self.client.call("stop", timeout=timeout)
+
+    async def close(self) -> None:
+        """Disconnect."""
+        if self.client.connected:
+            await self.client.disconnect()
+
+
+async def stream_fixture(url: str, path: Path, seconds: float | None = None,
+                         config: dict[str, Any] | None = None) -> Streamer:
+    """Connect, start, replay, stop and disconnect: one whole browser session."""
+    streamer = await Streamer(url).connect()
+    try:
+        assert await streamer.start(config), f"start refused: {streamer.errors}"
+        await streamer.replay(path, seconds)
+        await streamer.stop()
+    finally:
+        await streamer.close()
+    return streamer
