@@ -13,8 +13,10 @@ from pathlib import Path
 
 from . import __version__
 from .relay import Relay, RelayConfig, SessionStatus, TargetError, mask_target, validate_target
+from .relay.auth import load_or_create_token
 from .relay.errors import ServerError
-from .relay.network import join_urls
+from .relay.network import join_urls, lan_addresses
+from .relay.tls import TlsFiles, ensure_certificate, fingerprint, machine_hosts
 
 log = logging.getLogger("desktop_relay")
 
@@ -99,13 +101,81 @@ def build_parser() -> argparse.ArgumentParser:
         "--send-ffmpeg-output", action="store_true", help="send ffmpeg's log to browsers"
     )
     parser.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS, default="INFO")
+    sec = parser.add_argument_group("security (see README: LAN set-up)")
+    sec.add_argument("--cert", type=Path, default=None, help="your own TLS certificate (PEM)")
+    sec.add_argument("--key", type=Path, default=None, help="the key of --cert (PEM)")
+    sec.add_argument(
+        "--no-tls",
+        action="store_true",
+        help="serve plain http (loopback only, or behind a TLS proxy)",
+    )
+    sec.add_argument(
+        "--token",
+        default=None,
+        help="pairing token browsers must present "
+        "(default: one made once and kept in the data folder)",
+    )
+    sec.add_argument("--no-auth", action="store_true", help="accept browsers without a token")
+    sec.add_argument(
+        "--allowed-origin",
+        action="append",
+        default=None,
+        metavar="ORIGIN",
+        help="another web origin whose pages may connect (repeatable)",
+    )
+    sec.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="end a streaming session that sends nothing for this long",
+    )
     return parser
 
 
-def config_from_args(args: argparse.Namespace) -> RelayConfig:
+def data_dir() -> Path:
+    """Where the relay keeps its certificate and token."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("desktop-relay", appauthor=False))
+
+
+def security_from_args(
+    args: argparse.Namespace, parser: argparse.ArgumentParser
+) -> tuple[TlsFiles | None, str | None]:
+    """TLS files and pairing token as the flags ask, made and kept in the data folder."""
+    if (args.cert is None) != (args.key is None):
+        parser.error("--cert and --key go together")
+    if args.no_tls and args.cert:
+        parser.error("--no-tls and --cert contradict each other")
+    if args.no_auth and args.token:
+        parser.error("--no-auth and --token contradict each other")
+    if args.token is not None and len(args.token) < 8:
+        parser.error("--token must be at least 8 characters")
+    tls: TlsFiles | None = None
+    if args.cert:
+        tls = TlsFiles(args.cert, args.key)
+    elif not args.no_tls:
+        tls = ensure_certificate(data_dir() / "tls", machine_hosts(lan_addresses()))
+    if tls is not None:
+        try:
+            tls.context()
+        except ValueError as exc:
+            parser.error(str(exc))
+    token = None if args.no_auth else args.token or load_or_create_token(data_dir() / "token")
+    return tls, token
+
+
+def config_from_args(
+    args: argparse.Namespace, tls: TlsFiles | None = None, token: str | None = None
+) -> RelayConfig:
     """A RelayConfig from parsed arguments (defaults where not given)."""
     base = RelayConfig()
     return RelayConfig(
+        tls=tls,
+        auth_token=token,
+        cors_allowed_origins=args.allowed_origin,
+        idle_timeout=args.idle_timeout if args.idle_timeout > 0 else None,
         host=args.host or base.host,
         port=base.port if args.port is None else args.port,
         log_level=args.log_level,
@@ -166,9 +236,23 @@ async def run_headless(config: RelayConfig) -> int:
             _print_status(statuses)
 
     relay.add_listener("stats", on_stats)
-    print(f"Desktop Relay {__version__} listening on {config.host}:{relay.port}", flush=True)
-    for url in join_urls(config.host, relay.port or config.port, tls=False):
-        print(f"  join: {url}", flush=True)
+    print(
+        f"Desktop Relay {__version__} listening on {relay.scheme}://{config.host}:{relay.port}",
+        flush=True,
+    )
+    query = f"?token={config.auth_token}" if config.auth_token else ""
+    for url in join_urls(config.host, relay.port or config.port, tls=config.tls is not None):
+        print(f"  join: {url}{query}", flush=True)
+    if config.tls is not None:
+        print(f"  certificate SHA-256: {fingerprint(config.tls.cert)}", flush=True)
+        if config.tls.ca_cert is not None:
+            print(
+                f"  devices may trust the relay once via {relay.scheme}://<host>:{relay.port}"
+                "/ca.crt",
+                flush=True,
+            )
+    if config.auth_token is None:
+        print("  pairing token: off (--no-auth): anyone on the network may stream", flush=True)
     where = mask_target(config.default_target) or "local recordings (no --rtmp-url)"
     print(f"  target: {where}", flush=True)
     await stop.wait()
@@ -180,12 +264,14 @@ async def run_headless(config: RelayConfig) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `desktop-relay`."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    config = config_from_args(args)
+    tls, token = security_from_args(args, parser)
+    config = config_from_args(args, tls, token)
     if args.headless:
         return asyncio.run(run_headless(config))
     from .gui.app import run_window  # Qt only when a window is wanted

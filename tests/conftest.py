@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
@@ -12,8 +13,9 @@ import pytest
 from desktop_relay.relay import Relay, RelayConfig
 from desktop_relay.relay.ffmpeg import resolve_ffmpeg
 
-from .media import RtmpReceiver, require_tool, start_receiver
+from .media import SECRETS, RtmpReceiver, find_leaks, require_tool, start_receiver
 from .procs import ffmpeg_descendants
+from .replay import CLIENT_MESSAGES
 
 
 @pytest.fixture(scope="session")
@@ -28,6 +30,31 @@ def no_ffmpeg_left() -> Iterator[None]:
     yield
     left = ffmpeg_descendants()
     assert not left, f"ffmpeg processes left running: {left}"
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(self.format(record))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_stream_key_leaks() -> Iterator[_Collect]:
+    """No stream key handed to any test appears whole in the relay's logs (every level) or
+    in anything a relay sent a test client, over the whole run."""
+    handler = _Collect()
+    logger = logging.getLogger("desktop_relay")
+    old_level = logger.level
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(handler)
+    yield handler
+    logger.removeHandler(handler)
+    logger.setLevel(old_level)
+    leaks = find_leaks(handler.messages + CLIENT_MESSAGES, SECRETS)
+    assert not leaks, f"stream keys leaked: {leaks[:5]}"
 
 
 @pytest.fixture

@@ -16,6 +16,14 @@ H264_FIXTURE = FIXTURES / "mediarecorder-h264-opus-640x480-20s.mkv"
 VP8_FIXTURE = FIXTURES / "mediarecorder-vp8-opus-640x480-20s.webm"
 FIXTURE_SECONDS = 20.0
 
+# Every stream key a test hands out; none may ever appear whole in a log or client message.
+SECRETS: set[str] = set()
+
+
+def find_leaks(texts: list[str], secrets: set[str]) -> list[tuple[str, str]]:
+    """(secret, text) for every text that holds a whole secret."""
+    return [(key, text) for key in secrets for text in texts if key in text]
+
 
 def require_tool(name: str) -> str:
     """The path of a system tool; under CI=true a missing one fails instead of skipping."""
@@ -80,6 +88,7 @@ def start_receiver(ffmpeg: str, directory: Path, key: str = "streamkey-012345678
     """Start a receiver on a free loopback port and wait until it listens."""
     port = free_port()
     url = f"rtmp://127.0.0.1:{port}/live/{key}"
+    SECRETS.add(key)
     path = directory / f"received-{port}.flv"
     log = (directory / f"receiver-{port}.log").open("wb")
     proc = subprocess.Popen(

@@ -20,6 +20,11 @@ def relay_url(relay: Relay) -> str:
     return f"http://127.0.0.1:{relay.port}"
 
 
+# Everything any relay sent any test client (errors, acks, ffmpeg output), for the
+# end-of-run check that no stream key leaked.
+CLIENT_MESSAGES: list[str] = []
+
+
 @dataclass
 class Streamer:
     """A socket.io client speaking the browser client's protocol; records what it receives."""
@@ -33,8 +38,16 @@ class Streamer:
 
     async def connect(self, **kwargs: Any) -> Streamer:
         """Connect over websocket, like the browser client."""
-        self.client.on("error", self.errors.append)
-        self.client.on("ffmpegOutput", self.outputs.append)
+        def on_error(error: dict[str, Any]) -> None:
+            self.errors.append(error)
+            CLIENT_MESSAGES.append(repr(error))
+
+        def on_output(line: str) -> None:
+            self.outputs.append(line)
+            CLIENT_MESSAGES.append(line)
+
+        self.client.on("error", on_error)
+        self.client.on("ffmpegOutput", on_output)
         self.client.on("disconnect", lambda *a: self.disconnected.set())
         await self.client.connect(self.url, transports=["websocket"], **kwargs)
         return self
@@ -62,6 +75,7 @@ class Streamer:
         result = await self.client.call("binarystream", chunk, timeout=timeout)
         if result:
             self.ack_errors.append(result)
+            CLIENT_MESSAGES.append(repr(result))
         return result
 
     async def replay(self, path: Path, seconds: float | None = None, chunk_s: float = 0.25,

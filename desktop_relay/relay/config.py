@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .tls import TlsFiles
+
 if TYPE_CHECKING:
     from .status import SessionStatus
 
@@ -65,6 +67,17 @@ class RelayConfig:
     # Bytes a session may hold in memory while ffmpeg or the RTMP side is slow; past it the
     # session ends with RELAY_OVERLOADED rather than growing without bound.
     max_buffered_bytes: int = 64 * 1024 * 1024
+    # Sustained limits per client; bursts of `limit_burst_s` seconds' worth are allowed.
+    max_chunks_per_second: float = 100.0
+    max_ingest_bits_per_second: int = 60_000_000
+    limit_burst_s: float = 4.0
+    # A streaming session that sends nothing for this long ends and frees its ffmpeg
+    # (a paused browser sends empty chunks as a heartbeat). None: never.
+    idle_timeout: float | None = 60.0
+    # Browsers must present this token (socket.io `auth.token` or `?token=`); None: no check.
+    auth_token: str | None = None
+    # Serve https with these files; None: plain http (loopback, or behind a proxy).
+    tls: TlsFiles | None = None
     # Seconds a graceful stop waits for ffmpeg to flush before terminating it.
     stop_timeout: float = 10.0
     stats_interval: float = 0.5

@@ -17,7 +17,8 @@ log = logging.getLogger(__name__)
 #   "error"         (session_id: str, error: ServerError)
 #   "destroyed"     (session_id: str, status: SessionStatus)  final snapshot
 #   "stats"         (statuses: list[SessionStatus])     every `stats_interval` seconds
-EVENTS = frozenset({"connection", "ffmpegOutput", "log", "error", "destroyed", "stats"})
+#   "refused"       (remote_address: str, error: ServerError)  a socket refused at connect
+EVENTS = frozenset({"connection", "ffmpegOutput", "log", "error", "destroyed", "stats", "refused"})
 
 
 class EventEmitter:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import socketio
 
+from .auth import presented_token, token_matches
 from .errors import ErrorName, RelayError, ServerError
 
 if TYPE_CHECKING:
@@ -24,6 +25,19 @@ class RelayNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         """A browser connected: a session exists from now on, without ffmpeg yet."""
+        expected = self.relay.auth_token
+        if expected is not None and not token_matches(expected, presented_token(environ, auth)):
+            error = ServerError(
+                ErrorName.AUTH_FAILED,
+                "This relay needs its pairing token: open the join link or scan the QR code "
+                "shown in Desktop Relay",
+            )
+            self.relay.refuse_connection(environ, error)
+            # socket.io clients get `message` as the connect_error's message, and the
+            # protocol's error object as its `data`.
+            raise socketio.exceptions.ConnectionRefusedError(
+                error.message, error.to_wire(send_details=False)
+            )
         request = environ.get("aiohttp.request")
         remote = getattr(request, "remote", None) or environ.get("REMOTE_ADDR", "")
         self.relay.open_session(sid, str(remote), str(environ.get("HTTP_USER_AGENT", "")))

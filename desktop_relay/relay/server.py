@@ -16,6 +16,7 @@ import platformdirs
 import socketio
 from aiohttp import web
 
+from .auth import new_token
 from .config import RelayConfig, StartConfig
 from .errors import ErrorName, RelayError, ServerError
 from .events import EventEmitter
@@ -57,7 +58,9 @@ class Relay(EventEmitter):
             async_mode="aiohttp",
             # Long-polling mangles binary chunks (see DESIGN.md): websocket only.
             transports=["websocket"],
-            max_http_buffer_size=self.config.max_chunk_bytes,
+            # Above our own chunk limit, so an oversized chunk gets a clear error rather
+            # than a dropped connection (engine.io drops messages past its limit).
+            max_http_buffer_size=self.config.max_chunk_bytes + 1024 * 1024,
             cors_allowed_origins=self.config.cors_allowed_origins,
             logger=False,
             engineio_logger=False,
@@ -73,6 +76,7 @@ class Relay(EventEmitter):
         self._stopping = False
         self.port: int | None = None
         self.host: str = self.config.host
+        self._ssl = self.config.tls.context() if self.config.tls else None
 
     # ---- life cycle ------------------------------------------------------------------
 
@@ -80,6 +84,7 @@ class Relay(EventEmitter):
         """Serve the relay (socket.io and the browser page) from an existing aiohttp app."""
         self.sio.attach(app)
         add_page_routes(app, self)
+        app.router.add_get("/ca.crt", self._ca_certificate)
 
     async def start(self) -> None:
         """Listen on the configured host and port (0 picks a free port, see `.port`)."""
@@ -87,7 +92,7 @@ class Relay(EventEmitter):
         self.attach(app)
         self._runner = web.AppRunner(app, shutdown_timeout=0.5, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.host, self.config.port)
+        site = web.TCPSite(self._runner, self.config.host, self.config.port, ssl_context=self._ssl)
         await site.start()
         addresses = self._runner.addresses
         self.port = int(addresses[0][1]) if addresses else self.config.port
@@ -119,10 +124,56 @@ class Relay(EventEmitter):
     async def _stats_loop(self) -> None:
         while True:
             await asyncio.sleep(self.config.stats_interval)
+            self._end_idle_sessions()
             if self.has_listeners("stats"):
                 self.emit("stats", self.sessions())
 
+    def _end_idle_sessions(self) -> None:
+        timeout = self.config.idle_timeout
+        if timeout is None:
+            return
+        now = time.monotonic()
+        for session in list(self._sessions.values()):
+            if session.idle_for(now) > timeout:
+                error = ServerError(
+                    ErrorName.IDLE_TIMEOUT,
+                    f"No media for {timeout:g} s: the stream was ended to free the relay",
+                )
+                self._tasks.spawn(session.fail(error), name=f"idle-{session.uuid}")
+
+    async def _ca_certificate(self, request: web.Request) -> web.StreamResponse:
+        """The local CA, for a device to trust once (see the join page's instructions)."""
+        ca = self.config.tls.ca_cert if self.config.tls else None
+        if ca is None or not ca.is_file():
+            raise web.HTTPNotFound(text="This relay does not use its own certificate authority")
+        return web.Response(
+            body=ca.read_bytes(),
+            content_type="application/x-x509-ca-cert",
+            headers={"Content-Disposition": 'attachment; filename="desktop-relay-ca.crt"'},
+        )
+
     # ---- public API ------------------------------------------------------------------
+
+    @property
+    def scheme(self) -> str:
+        """`https` when serving TLS, else `http`."""
+        return "https" if self._ssl else "http"
+
+    @property
+    def auth_token(self) -> str | None:
+        """The pairing token browsers must present, or None when pairing is off."""
+        return self.config.auth_token
+
+    def set_auth_token(self, token: str | None) -> None:
+        """Require another token from now on (None: none). Connected browsers stay."""
+        self.config = replace(self.config, auth_token=token)
+        log.info("pairing token %s", "changed" if token else "turned off")
+
+    def rotate_token(self) -> str:
+        """Make and require a new pairing token; returns it."""
+        token = new_token()
+        self.set_auth_token(token)
+        return token
 
     def sessions(self) -> list[SessionStatus]:
         """Snapshots of every connected session (the original's `getConnections()`)."""
@@ -212,6 +263,13 @@ class Relay(EventEmitter):
             self._sends.pop(session.sid, None)
             log.info("session %s ended", session.uuid)
             self.emit("destroyed", session.uuid, session.status())
+
+    def refuse_connection(self, environ: dict[str, Any], error: ServerError) -> None:
+        """Report a socket refused before it had a session (wrong or missing token)."""
+        request = environ.get("aiohttp.request")
+        remote = str(getattr(request, "remote", "") or "")
+        log.warning("connection from %s refused: %s", remote, error.message)
+        self.emit("refused", remote, error)
 
     def refuse(self, session: Session, error: ServerError) -> None:
         """Report a refused request (bad config, limit, not running) without ending anything."""

@@ -13,30 +13,59 @@ if TYPE_CHECKING:
 # Built by `npm run build` in resources/web (see README); shipped inside the package.
 WEB_DIR = Path(__file__).resolve().parent.parent / "web" / "dist"
 
+NOT_BUILT = (
+    "The browser page is not built: run `npm ci && npm run build` in resources/web, "
+    "or install Desktop Relay from a release."
+)
 
-def add_page_routes(app: web.Application, relay: Relay) -> None:
-    """Add `/` (the join page), its assets and `/api/info` to `app`."""
+# The page and its scripts change with every release under the same names: browsers must
+# revalidate (FileResponse answers 304 when unchanged), not run a cached old client.
+_HEADERS = {
+    "Cache-Control": "no-cache",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def _static_file(web_dir: Path, relative: str) -> Path | None:
+    """The file under `web_dir` that `relative` names, or None (missing, or outside it)."""
+    root = web_dir.resolve()
+    try:
+        path = (root / relative).resolve()
+    except (OSError, ValueError):
+        return None
+    if not path.is_relative_to(root) or not path.is_file():
+        return None
+    return path
+
+
+def add_page_routes(app: web.Application, relay: Relay, web_dir: Path = WEB_DIR) -> None:
+    """Add `/` (the join page), `/static/` (its assets and the client) and `/api/info` to `app`.
+
+    The directory is looked up per request, so a page built after the relay started is served.
+    """
 
     async def info(request: web.Request) -> web.Response:
         return web.json_response(
             {
                 "allowClientTarget": relay.config.allowed_target_pattern is not None,
                 "maxChunkBytes": relay.config.max_chunk_bytes,
-            }
+            },
+            headers={"Cache-Control": "no-store"},
         )
 
     async def index(request: web.Request) -> web.StreamResponse:
-        page = WEB_DIR / "index.html"
+        page = web_dir / "index.html"
         if not page.is_file():
-            return web.Response(
-                status=503,
-                content_type="text/plain",
-                text="The browser page is not built: run `npm ci && npm run build` in "
-                "resources/web, or install Desktop Relay from a release.",
-            )
-        return web.FileResponse(page, headers={"Cache-Control": "no-cache"})
+            return web.Response(status=503, content_type="text/plain", text=NOT_BUILT)
+        return web.FileResponse(page, headers=_HEADERS)
+
+    async def static(request: web.Request) -> web.StreamResponse:
+        path = _static_file(web_dir, request.match_info["path"])
+        if path is None:
+            raise web.HTTPNotFound()
+        return web.FileResponse(path, headers=_HEADERS)
 
     app.router.add_get("/api/info", info)
     app.router.add_get("/", index)
-    if WEB_DIR.is_dir():
-        app.router.add_static("/static/", WEB_DIR, show_index=False)
+    app.router.add_get("/static/{path:.+}", static)

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.media
 
 
 async def start_headless(*args: str, env_home: Path) -> tuple[asyncio.subprocess.Process, int]:
-    env = {**os.environ, "HOME": str(env_home), "XDG_VIDEOS_DIR": str(env_home / "Videos")}
+    env = {**os.environ, "HOME": str(env_home), "XDG_VIDEOS_DIR": str(env_home / "Videos"),
+           "XDG_DATA_HOME": str(env_home / "data")}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "desktop_relay", "--headless", "--host", "127.0.0.1",
         "--port", "0", *args,
@@ -45,7 +46,9 @@ async def test_headless_relays_to_rtmp_and_stops_gracefully_on_sigint(
     rtmp_receiver, tmp_path: Path
 ) -> None:
     receiver = rtmp_receiver("headless-key-0123456789")
-    proc, port = await start_headless("--rtmp-url", receiver.url, env_home=tmp_path)
+    proc, port = await start_headless(
+        "--rtmp-url", receiver.url, "--no-tls", "--no-auth", env_home=tmp_path
+    )
     output: list[str] = []
 
     async def collect() -> None:
@@ -78,7 +81,9 @@ async def test_headless_relays_to_rtmp_and_stops_gracefully_on_sigint(
 
 async def test_headless_without_target_records_and_sigterm_exits_zero(tmp_path: Path) -> None:
     rec = tmp_path / "rec"
-    proc, port = await start_headless("--recordings-dir", str(rec), env_home=tmp_path)
+    proc, port = await start_headless(
+        "--recordings-dir", str(rec), "--no-tls", "--no-auth", env_home=tmp_path
+    )
     await stream_fixture(f"http://127.0.0.1:{port}", H264_FIXTURE, seconds=4)
     proc.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(proc.wait(), 30) == 0
@@ -99,3 +104,36 @@ def test_bad_arguments_are_clear_errors(capfd: pytest.CaptureFixture[str]) -> No
             main(args)
         assert info.value.code == 2
         assert message in capfd.readouterr().err
+
+
+async def test_headless_defaults_to_https_with_a_pairing_token(tmp_path: Path) -> None:
+    import ssl
+
+    import aiohttp
+    import socketio
+
+    from ..replay import Streamer
+
+    rec = tmp_path / "rec"
+    proc, port = await start_headless("--recordings-dir", str(rec), env_home=tmp_path)
+    assert proc.stdout is not None
+    join = await asyncio.wait_for(_line_matching(proc.stdout, r"join: https://127\.0\.0\.1"), 10)
+    token = join.strip().split("?token=")[1]
+    data = tmp_path / "data" / "desktop-relay"
+    assert (data / "token").read_text().strip() == token
+    ctx = ssl.create_default_context(cafile=str(data / "tls" / "ca.crt"))
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx)) as http:
+        refused = socketio.AsyncClient(http_session=http)
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await refused.connect(f"https://127.0.0.1:{port}", transports=["websocket"])
+        streamer = Streamer(f"https://127.0.0.1:{port}?token={token}",
+                            client=socketio.AsyncClient(http_session=http))
+        await streamer.connect()
+        assert await streamer.start({"framerate": 20})
+        await streamer.replay(H264_FIXTURE, seconds=3)
+        await streamer.stop()
+        await streamer.close()
+    proc.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(proc.wait(), 30) == 0
+    (path,) = rec.glob("*.mkv")
+    assert probe(path).video_frames > 30

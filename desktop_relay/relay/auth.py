@@ -1,0 +1,49 @@
+"""The pairing token browsers must present, and how it travels."""
+
+from __future__ import annotations
+
+import hmac
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+TOKEN_BYTES = 16
+
+
+def new_token() -> str:
+    """A fresh random token, short enough to type if a QR code cannot be scanned."""
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def presented_token(environ: dict[str, Any], auth: Any) -> str | None:
+    """The token a client sent: socket.io `auth.token` first, else the URL's `token=`."""
+    if isinstance(auth, dict) and isinstance(auth.get("token"), str):
+        return str(auth["token"])
+    query = parse_qs(str(environ.get("QUERY_STRING", "")))
+    values = query.get("token")
+    return values[0] if values else None
+
+
+def token_matches(expected: str, presented: str | None) -> bool:
+    """Constant-time comparison."""
+    if presented is None:
+        return False
+    return hmac.compare_digest(expected.encode(), presented.encode())
+
+
+def load_or_create_token(path: Path) -> str:
+    """The token kept in `path` (made once, readable only by the user)."""
+    try:
+        token = path.read_text().strip()
+        if token:
+            return token
+    except OSError:
+        pass
+    token = new_token()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    return token
