@@ -16,6 +16,7 @@ from .container import InputFormat, InputProbe
 from .errors import FFMPEG_NOT_RUNNING, ErrorName, RelayError, ServerError
 from .ffmpeg import FfmpegProcess, classify_exit
 from .ffmpeg_args import Output, build_args, video_mode
+from .keyframes import KeyframeTracker, video_track_number
 from .limits import TokenBucket
 from .status import FfmpegState, FfmpegStats, FfmpegStatus, SessionState, SessionStatus
 from .targets import mask_in_text, mask_target, secrets_of
@@ -70,6 +71,7 @@ class Session:
         self.chunks_received = 0
         self.buffered_bytes = 0
         self._format: InputFormat | None = None
+        self._keyframes: KeyframeTracker | None = None
         self._probe = InputProbe()
         self._ffmpeg: FfmpegProcess | None = None
         self._last_ffmpeg_status: FfmpegStatus | None = None
@@ -104,6 +106,7 @@ class Session:
         self.started_at = time.time()
         self._probe = InputProbe()
         self._format = None
+        self._keyframes = None
         cfg = self.host.config
         burst = cfg.limit_burst_s
         self._chunk_bucket = TokenBucket(
@@ -267,10 +270,17 @@ class Session:
                 if fmt is None:
                     return None
                 self._format = fmt
+                if fmt.container == "matroska":
+                    self._keyframes = KeyframeTracker(video_track_number(fmt.header))
                 await self._spawn(self.output)
                 assert self._ffmpeg is not None
-                await self._ffmpeg.write(self._probe.take_buffered())
+                buffered = self._probe.take_buffered()
+                if self._keyframes is not None:
+                    self._keyframes.feed(buffered[len(fmt.header) :])
+                await self._ffmpeg.write(buffered)
             else:
+                if self._keyframes is not None:
+                    self._keyframes.feed(item.data)
                 await self._ffmpeg.write(item.data)
         elif item.kind == "stop":
             self.state = SessionState.ENDING
@@ -283,8 +293,11 @@ class Session:
                 await self._stop_ffmpeg(self.host.config.stop_timeout)
                 self.state = SessionState.STARTING
                 await self._spawn(item.output)
-                # A fresh ffmpeg needs the stream header; the following clusters resync.
-                await self._ffmpeg.write(self._format.header)
+                # A fresh ffmpeg needs the stream header, then decodable video: the stream
+                # from the latest keyframe on (without it, it resyncs at the next cluster
+                # and outputs from the next keyframe).
+                gop = self._keyframes.ready if self._keyframes else b""
+                await self._ffmpeg.write(self._format.header + gop)
             self.host.session_log(self, f"Target changed to {self.target}")
         return None
 
