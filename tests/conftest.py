@@ -85,6 +85,8 @@ async def running_relay(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
     async def make(config: RelayConfig | None = None) -> Relay:
         config = replace(
             config or RelayConfig(),
+            # Every line reaches the run-wide stream-key leak check.
+            log_level="DEBUG",
             host="127.0.0.1",
             port=0,
             recordings_dir=(config.recordings_dir if config and config.recordings_dir

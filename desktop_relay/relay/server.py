@@ -47,6 +47,8 @@ class Relay(EventEmitter):
     def __init__(self, config: RelayConfig | None = None) -> None:
         super().__init__()
         self.config = config or RelayConfig()
+        # The original server's `serverLogs.minLevel`: the relay's own loggers only.
+        logging.getLogger("desktop_relay.relay").setLevel(self.config.log_level.upper())
         if self.config.default_target is not None:
             validate_target(self.config.default_target)
         self._pattern = (

@@ -228,3 +228,14 @@ async def test_stats_event_carries_snapshots(running_relay) -> None:
     await asyncio.sleep(0.35)
     assert got and got[-1][0].remote_address == "127.0.0.1"
     await streamer.close()
+
+
+def test_log_level_option_sets_the_relays_loggers() -> None:
+    import logging
+
+    from desktop_relay.relay import Relay
+
+    Relay(RelayConfig(log_level="warning"))
+    assert logging.getLogger("desktop_relay.relay.session").getEffectiveLevel() == logging.WARNING
+    Relay(RelayConfig(log_level="DEBUG"))
+    assert logging.getLogger("desktop_relay.relay.session").getEffectiveLevel() == logging.DEBUG
