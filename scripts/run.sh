@@ -20,7 +20,9 @@ if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null; then
     "${missing[@]}" >/dev/null
 fi
 
-if [ -f resources/web/package.json ] && [ ! -f desktop_relay/web/dist/index.html ]; then
+page=desktop_relay/web/dist/index.html
+if [ -f resources/web/package.json ] && { [ ! -f "$page" ] || [ -n "$(find resources/web/src \
+    resources/web/build.mjs resources/web/package-lock.json -newer "$page" | head -1)" ]; }; then
   (cd resources/web && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent)
 fi
 

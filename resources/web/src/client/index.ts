@@ -1,0 +1,688 @@
+/**
+ * BrowserToRtmpClient: the API of `@api.video/browser-to-rtmp-client` 0.2.x (constructor,
+ * `start()`, `pause()`, `stop()`, events `error`, `destroyed`, `ffmpegOutput`, same options and
+ * defaults), made reliable: it picks the recorder type, sends ordered untyped binary chunks,
+ * can stop and start again, and starts a fresh session by itself after a connection drop.
+ */
+import { io, type Socket } from "socket.io-client";
+
+import { Emitter } from "./emitter";
+import { chooseMimeType, describeMimeType } from "./mime";
+import type {
+  BrowserToRtmpClientEvents,
+  BrowserToRtmpClientOptions,
+  ClientState,
+  ClientToServerEvents,
+  ConnectionState,
+  ServerError,
+  ServerToClientEvents,
+  StartPayload,
+} from "./types";
+import { ScreenWakeLock } from "./wakelock";
+
+export type * from "./types";
+export { chooseMimeType, describeMimeType } from "./mime";
+
+// The original client's defaults.
+const DEFAULT_OPTIONS = {
+  port: 8086,
+  audioBitsPerSecond: 128000,
+  videoBitsPerSecond: 2500000,
+  framerate: 25,
+};
+const DEFAULT_TIMESLICE_MS = 250;
+const DEFAULT_KEYFRAME_INTERVAL_MS = 2000;
+const DEFAULT_ACK_TIMEOUT_MS = 20000;
+// After a drop the relay may still be closing the old session, which holds a stream slot until
+// its ffmpeg has flushed: a restart refused for want of a slot is tried again for a while.
+const RESTART_ATTEMPTS = 8;
+const RESTART_DELAY_MS = 1500;
+// Our relay reports a chunk's error both in its ack and as an `error` event.
+const DUPLICATE_WINDOW_MS = 2000;
+const MAX_NAME_LENGTH = 64;
+// A paused recorder sends nothing, and the relay ends sessions that stay silent (60 s by
+// default): a paused client sends empty chunks, which the relay takes as a heartbeat.
+const HEARTBEAT_MS = 2000;
+
+/** One server session: its recorder and the ordered sends of its chunks. */
+interface Run {
+  recorder: MediaRecorder;
+  mimeType: string;
+  chain: Promise<void>;
+  inFlight: number;
+  stopping: boolean;
+  ended: boolean;
+}
+
+/** Options that setOptions() may change between streams (not the connection's). */
+export type SessionOption =
+  | "framerate"
+  | "audioSampleRate"
+  | "audioBitsPerSecond"
+  | "videoBitsPerSecond"
+  | "rtmp"
+  | "name"
+  | "mimeType"
+  | "timeslice"
+  | "keyFrameIntervalMs";
+
+type Options = BrowserToRtmpClientOptions & typeof DEFAULT_OPTIONS & { audioSampleRate: number };
+
+/** An error raised on this side, shaped like the relay's so that listeners handle one kind. */
+export function clientError(name: string, message: string, fatal = true): ServerError {
+  return { name, message, fatal };
+}
+
+function isServerError(value: unknown): value is ServerError {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as ServerError).name === "string" &&
+    typeof (value as ServerError).message === "string"
+  );
+}
+
+function asServerError(err: unknown, name: string): ServerError {
+  if (err && typeof err === "object" && "name" in err && "message" in err && "fatal" in err) {
+    return err as ServerError;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  const domName = err instanceof DOMException ? err.name : "";
+  return clientError(domName === "NotSupportedError" ? "RECORDER_NOT_SUPPORTED" : name, message);
+}
+
+/** The address to give socket.io: `host` with `port` unless `host` names one already. */
+export function serverUrl(host: string | undefined, port: number | undefined): string | undefined {
+  if (!host) {
+    if (port === undefined || typeof location === "undefined") return undefined; // same origin
+    return `${location.protocol}//${location.hostname}:${port}`;
+  }
+  // The original cut two characters for one trailing slash; strip exactly the slashes.
+  const url = host.replace(/\/+$/, "");
+  const hasPort = /^([a-z][a-z0-9+.-]*:\/\/)?(\[[^\]]*\]|[^/:[\]]*):\d+(\/|$)/i.test(url);
+  return hasPort ? url : `${url}:${port ?? DEFAULT_OPTIONS.port}`;
+}
+
+function stopRecorder(recorder: MediaRecorder): Promise<void> {
+  if (recorder.state === "inactive") return Promise.resolve();
+  // The last `dataavailable` fires before `stop`.
+  return new Promise((resolve) => {
+    recorder.addEventListener("stop", () => resolve(), { once: true });
+    try {
+      recorder.stop();
+    } catch {
+      resolve();
+    }
+  });
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
+  /** The socket.io connection (exposed for diagnostics). */
+  readonly socket: Socket<ServerToClientEvents, ClientToServerEvents>;
+  private stream: MediaStream;
+  private readonly options: Options;
+  private run: Run | undefined;
+  private _state: ClientState = "idle";
+  private _connection: ConnectionState = "connecting";
+  private pendingStart: ((error: ServerError) => void) | undefined;
+  private startPromise: Promise<void> | undefined;
+  private stopPromise: Promise<void> | undefined;
+  // Bumped by start() and stop(): work begun for an older request gives up.
+  private generation = 0;
+  private restarting = false;
+  private heartbeat: ReturnType<typeof setInterval> | undefined;
+  private lastEmittedError: ServerError | undefined;
+  private retryingRestart = false;
+  private pausedAtDrop = false;
+  private lastError: { key: string; at: number; fromAck: boolean } | undefined;
+  private readonly wakeLock = new ScreenWakeLock();
+  private _bytesSent = 0;
+  private _chunksSent = 0;
+  private _liveSince: number | undefined;
+  private _lastConnectError: string | undefined;
+
+  constructor(stream: MediaStream, options: BrowserToRtmpClientOptions = {}) {
+    super();
+    this.stream = stream;
+    const merged = { ...DEFAULT_OPTIONS, ...options };
+    this.options = {
+      ...merged,
+      // The original's default; the relay rounds it to a rate AAC supports.
+      audioSampleRate: options.audioSampleRate || Math.round(merged.audioBitsPerSecond / 4),
+    };
+    const socketOptions = {
+      reconnectionDelayMax: 10000,
+      // Long-polling mangles binary chunks (and the relay serves websocket only).
+      transports: ["websocket"],
+      ...(options.socketio ?? {}),
+    };
+    const url = serverUrl(options.host, options.port);
+    this.socket = url === undefined ? io(socketOptions) : io(url, socketOptions);
+
+    this.socket.on("connect", () => this.onConnect());
+    this.socket.on("disconnect", (reason) => this.onDisconnect(reason));
+    this.socket.on("connect_error", (err) => {
+      this._lastConnectError = err.message;
+      this.setConnection(this.socket.active ? "connecting" : "disconnected");
+      // The relay refused the connection (wrong or missing pairing token): socket.io will not
+      // retry by itself, and the refusal carries the protocol's error object.
+      const data = (err as { data?: unknown }).data;
+      if (!this.socket.active && isServerError(data)) this.emitError(data, false);
+    });
+    this.socket.on("error", (err) => this.onServerError(err, false));
+    this.socket.on("ffmpegOutput", (message) => this.emit("ffmpegOutput", message));
+  }
+
+  // ---- state ------------------------------------------------------------------------------
+
+  get state(): ClientState {
+    return this._state;
+  }
+
+  get connectionState(): ConnectionState {
+    return this._connection;
+  }
+
+  /** Why the last connection attempt failed, while not connected. */
+  get lastConnectError(): string | undefined {
+    return this._connection === "connected" ? undefined : this._lastConnectError;
+  }
+
+  /** Bytes the relay acknowledged since the last start(). */
+  get bytesSent(): number {
+    return this._bytesSent;
+  }
+
+  get chunksSent(): number {
+    return this._chunksSent;
+  }
+
+  /** Chunks sent or being read but not yet acknowledged: a growing number means a slow link. */
+  get pendingChunks(): number {
+    return this.run?.inFlight ?? 0;
+  }
+
+  /** Milliseconds per chunk. */
+  get timeslice(): number {
+    return this.options.timeslice ?? DEFAULT_TIMESLICE_MS;
+  }
+
+  /** When the stream went live (epoch ms), kept across reconnections; undefined when idle. */
+  get liveSince(): number | undefined {
+    return this._liveSince;
+  }
+
+  /** The type being recorded, as the recorder reports it. */
+  get mimeType(): string | undefined {
+    const run = this.run;
+    return run ? run.recorder.mimeType || run.mimeType : undefined;
+  }
+
+  /** A short label of the recorded video codec, such as "H.264". */
+  get codecLabel(): string | undefined {
+    const type = this.mimeType;
+    return type === undefined ? undefined : describeMimeType(type);
+  }
+
+  get wakeLockHeld(): boolean {
+    return this.wakeLock.held;
+  }
+
+  get mediaStream(): MediaStream {
+    return this.stream;
+  }
+
+  /** Use another stream for the next start(); only while idle (a recorder keeps its tracks). */
+  setStream(stream: MediaStream): void {
+    if (this._state !== "idle") throw new Error("Stop the stream before changing its source");
+    this.stream = stream;
+  }
+
+  /** Change what the next start() asks for; a running stream keeps its settings. */
+  setOptions(options: Partial<Pick<BrowserToRtmpClientOptions, SessionOption>>): void {
+    Object.assign(this.options, options);
+  }
+
+  // ---- the original's API -----------------------------------------------------------------
+
+  /** Start streaming (or resume a paused stream). Rejects with the relay's refusal. */
+  start(): Promise<void> {
+    switch (this._state) {
+      case "paused":
+        return this.resume();
+      case "live":
+      case "reconnecting":
+        return Promise.resolve();
+      case "starting":
+        return this.startPromise ?? Promise.resolve();
+      case "stopping":
+        return (this.stopPromise ?? Promise.resolve()).then(() => this.start());
+      case "idle":
+        break;
+    }
+    const generation = ++this.generation;
+    this._bytesSent = 0;
+    this._chunksSent = 0;
+    this._liveSince = undefined;
+    const promise: Promise<void> = this.beginRun(generation)
+      .catch((err: unknown) => {
+        if (generation === this.generation) this.setState("idle");
+        throw err;
+      })
+      .finally(() => {
+        if (this.startPromise === promise) this.startPromise = undefined;
+      });
+    this.startPromise = promise;
+    // Callers that ignore the promise (as the original's users do) still get the `error`
+    // event; an unhandled rejection would only add noise to the console.
+    promise.catch(() => undefined);
+    return promise;
+  }
+
+  /** Pause the recorder; the relay keeps the session. */
+  pause(): Promise<void> {
+    if (this._state === "live" && this.run && this.run.recorder.state === "recording") {
+      this.run.recorder.pause();
+      this.setState("paused");
+    }
+    return Promise.resolve();
+  }
+
+  /** Resume after pause(); after a drop while paused, starts a fresh session. */
+  resume(): Promise<void> {
+    if (this._state !== "paused") return Promise.resolve();
+    if (this.run) {
+      if (this.run.recorder.state === "paused") this.run.recorder.resume();
+      this.setState("live");
+      return Promise.resolve();
+    }
+    const generation = ++this.generation;
+    return this.beginRun(generation).catch((err: unknown) => {
+      if (generation === this.generation) this.setState("idle");
+      throw err;
+    });
+  }
+
+  /** Stop: the recorder flushes, every chunk reaches the relay, then its ffmpeg ends. */
+  stop(): Promise<void> {
+    if (!this.stopPromise) {
+      this.stopPromise = this.doStop().finally(() => {
+        this.stopPromise = undefined;
+      });
+    }
+    return this.stopPromise;
+  }
+
+  /** Stop and close the connection for good. */
+  async close(): Promise<void> {
+    await this.stop();
+    this.socket.disconnect();
+    this.setConnection("disconnected");
+  }
+
+  // ---- sessions ---------------------------------------------------------------------------
+
+  private async beginRun(generation: number, shownState: ClientState = "starting"): Promise<void> {
+    this.setState(shownState);
+    let recorder: MediaRecorder;
+    let mimeType: string;
+    try {
+      mimeType = chooseMimeType(this.stream, this.options.mimeType);
+      recorder = this.createRecorder(mimeType);
+      await this.waitConnected();
+    } catch (err) {
+      const error = asServerError(err, "CANT_START_RECORDER");
+      if (error !== this.lastEmittedError) this.emitError(error, false);
+      throw error;
+    }
+    if (generation !== this.generation) throw clientError("CANCELLED", "Start was cancelled");
+    await this.requestStart(recorder.mimeType || mimeType);
+    if (generation !== this.generation) {
+      // stop() came while the relay was answering: end the session it just accepted.
+      this.socket.emit("stop", () => undefined);
+      throw clientError("CANCELLED", "Start was cancelled");
+    }
+
+    const run: Run = { recorder, mimeType, chain: Promise.resolve(), inFlight: 0, stopping: false, ended: false };
+    recorder.addEventListener("dataavailable", (event) => this.onData(run, event));
+    recorder.addEventListener("stop", () => {
+      // The recorder stopped without us: its tracks ended (the user stopped sharing).
+      if (!run.stopping && !run.ended && this.run === run) void this.stop();
+    });
+    recorder.addEventListener("error", (event) => {
+      const message = (event as unknown as { error?: Error }).error?.message ?? "The recorder failed";
+      if (this.run === run) {
+        this.emitError(clientError("RECORDER_ERROR", message), false);
+        void this.stop();
+      }
+    });
+    try {
+      recorder.start(this.timeslice);
+    } catch (err) {
+      this.socket.emit("stop", () => undefined);
+      const error = asServerError(err, "CANT_START_RECORDER");
+      this.emitError(error, false);
+      throw error;
+    }
+    this.run = run;
+    this._liveSince ??= Date.now();
+    this.setState("live");
+  }
+
+  private createRecorder(mimeType: string): MediaRecorder {
+    const options: MediaRecorderOptions & { videoKeyFrameIntervalDuration?: number } = {
+      audioBitsPerSecond: this.options.audioBitsPerSecond,
+      videoBitsPerSecond: this.options.videoBitsPerSecond,
+      // Chromium keyframes every ~5 s otherwise; viewers join and the relay resyncs on them.
+      videoKeyFrameIntervalDuration: this.options.keyFrameIntervalMs ?? DEFAULT_KEYFRAME_INTERVAL_MS,
+    };
+    if (mimeType) options.mimeType = mimeType;
+    return new MediaRecorder(this.stream, options);
+  }
+
+  private startPayload(mimeType: string): StartPayload {
+    const o = this.options;
+    const payload: StartPayload = {
+      framerate: o.framerate,
+      audioSampleRate: o.audioSampleRate,
+      audioBitsPerSecond: o.audioBitsPerSecond,
+      videoBitsPerSecond: o.videoBitsPerSecond,
+    };
+    if (o.rtmp) payload.rtmp = o.rtmp;
+    if (mimeType) payload.mimeType = mimeType;
+    const name = o.name?.trim();
+    // Cut by characters, not UTF-16 units: half an emoji is no character at all.
+    if (name) payload.name = Array.from(name).slice(0, MAX_NAME_LENGTH).join("");
+    return payload;
+  }
+
+  /** Ask the relay to start; it acks on success and sends an `error` (no ack) on refusal. */
+  private requestStart(mimeType: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const finish = (error?: ServerError): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.socket.off("disconnect", onDrop);
+        if (this.pendingStart === fail) this.pendingStart = undefined;
+        if (error) reject(error);
+        else resolve();
+      };
+      const fail = (error: ServerError): void => finish(error);
+      const onDrop = (): void => {
+        const error = clientError("CONNECTION_LOST", "The connection to the relay was lost while starting");
+        // While reconnecting, a second drop only means waiting for the next connection.
+        if (this._state === "starting") this.emitError(error, false);
+        finish(error);
+      };
+      const timer = setTimeout(() => {
+        const error = clientError("START_TIMEOUT", "The relay did not answer the start request");
+        this.emitError(error, false);
+        finish(error);
+      }, this.options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS);
+      this.pendingStart = fail;
+      this.socket.on("disconnect", onDrop);
+      this.socket.emit("start", this.startPayload(mimeType), () => finish());
+    });
+  }
+
+  private waitConnected(): Promise<void> {
+    if (this.socket.connected) return Promise.resolve();
+    // After the relay closed the socket (for example the operator ended the stream) socket.io
+    // does not reconnect by itself.
+    if (!this.socket.active) this.socket.connect();
+    return new Promise<void>((resolve, reject) => {
+      const done = (error?: ServerError): void => {
+        clearTimeout(timer);
+        this.socket.off("connect", onConnect);
+        this.socket.off("connect_error", onError);
+        if (error) reject(error);
+        else resolve();
+      };
+      const onConnect = (): void => done();
+      const onError = (err: Error): void => {
+        // Refused by the relay: waiting longer would not help.
+        if (this.socket.active) return;
+        const data = (err as { data?: unknown }).data;
+        done(isServerError(data) ? data : clientError("CANNOT_CONNECT", `Cannot reach the relay (${err.message})`));
+      };
+      const timer = setTimeout(() => {
+        const reason = this._lastConnectError ? ` (${this._lastConnectError})` : "";
+        done(clientError("CANNOT_CONNECT", `Cannot reach the relay${reason}`));
+      }, this.options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS);
+      this.socket.on("connect", onConnect);
+      this.socket.on("connect_error", onError);
+    });
+  }
+
+  private onData(run: Run, event: BlobEvent): void {
+    const blob = event.data;
+    if (!blob || blob.size === 0) return;
+    run.inFlight += 1;
+    // Reading a Blob is asynchronous: chaining keeps the chunks in recorder order. The chunk
+    // goes as an untyped ArrayBuffer: socket.io sends it as one binary websocket frame.
+    run.chain = run.chain
+      .then(async () => {
+        const data = await blob.arrayBuffer();
+        // Media of an ended session must not reach the next one (socket.io would buffer it
+        // while disconnected and send it after reconnecting).
+        if (run.ended || !this.socket.connected) {
+          run.inFlight -= 1;
+          return;
+        }
+        this.socket.emit("binarystream", data, (error?: ServerError) => {
+          run.inFlight -= 1;
+          if (error) {
+            if (!run.ended && this.run === run) this.onServerError(error, true);
+            return;
+          }
+          if (this.run === run) {
+            this._bytesSent += data.byteLength;
+            this._chunksSent += 1;
+          }
+        });
+      })
+      .catch(() => {
+        run.inFlight -= 1;
+      });
+  }
+
+  private async doStop(): Promise<void> {
+    this.generation += 1;
+    if (this.startPromise) await this.startPromise.catch(() => undefined);
+    const run = this.run;
+    if (!run) {
+      this.pausedAtDrop = false;
+      this.setState("idle");
+      return;
+    }
+    run.stopping = true;
+    this.setState("stopping");
+    await stopRecorder(run.recorder);
+    await run.chain;
+    const wasEnded = run.ended;
+    if (!run.ended && this.socket.connected) {
+      try {
+        // The relay acks once its ffmpeg has written everything and exited.
+        await this.socket.timeout(this.options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS).emitWithAck("stop");
+      } catch {
+        // No answer in time: the relay ends the session when it notices.
+      }
+    }
+    run.ended = true;
+    if (this.run === run) this.run = undefined;
+    this._liveSince = undefined;
+    this.setState("idle");
+    if (!wasEnded) this.emit("destroyed");
+  }
+
+  private sendHeartbeat(): void {
+    const run = this.run;
+    if (!run || run.ended || this._state !== "paused") return;
+    // Through the chain, so it never overtakes a chunk still being read.
+    run.chain = run.chain.then(() => {
+      if (run.ended || !this.socket.connected) return;
+      this.socket.emit("binarystream", new ArrayBuffer(0), (error?: ServerError) => {
+        if (error && !run.ended && this.run === run) this.onServerError(error, true);
+      });
+    });
+  }
+
+  /** End the current session on this side without telling the relay (it ended or is gone). */
+  private dropRun(): Run | undefined {
+    const run = this.run;
+    this.run = undefined;
+    if (run) {
+      run.ended = true;
+      if (run.recorder.state !== "inactive") {
+        try {
+          run.recorder.stop();
+        } catch {
+          // already stopping
+        }
+      }
+    }
+    return run;
+  }
+
+  // ---- connection -------------------------------------------------------------------------
+
+  private onConnect(): void {
+    this._lastConnectError = undefined;
+    this.setConnection("connected");
+    if (this._state === "reconnecting") void this.restartAfterReconnect();
+  }
+
+  private onDisconnect(reason: Socket.DisconnectReason): void {
+    this.setConnection(this.socket.active ? "connecting" : "disconnected");
+    if (this._state === "starting") return; // requestStart() rejects on its own
+    const run = this.run;
+    if (!run && this._state !== "paused") return;
+    if (run?.stopping) {
+      run.ended = true; // doStop() finishes without the relay
+      return;
+    }
+    const wasPaused = this._state === "paused";
+    this.dropRun();
+    // socket.io reconnects by itself unless the relay closed the socket on purpose.
+    if (this.options.reconnect !== false && this.socket.active) {
+      this.pausedAtDrop = wasPaused;
+      this.setState("reconnecting");
+      this.emit("reconnecting");
+      return;
+    }
+    this._liveSince = undefined;
+    this.setState("idle");
+    const closedByRelay = reason === "io server disconnect";
+    this.emitError(
+      clientError(
+        closedByRelay ? "DISCONNECTED_BY_RELAY" : "CONNECTION_LOST",
+        closedByRelay ? "The relay closed the connection" : "The connection to the relay was lost",
+      ),
+      false,
+    );
+    this.emit("destroyed");
+  }
+
+  private async restartAfterReconnect(): Promise<void> {
+    if (this.restarting) return;
+    this.restarting = true;
+    const generation = ++this.generation;
+    try {
+      if (this.pausedAtDrop) {
+        // Stay paused: resume() starts the new session.
+        this.pausedAtDrop = false;
+        this.setState("paused");
+        this.emit("reconnected");
+        return;
+      }
+      for (let attempt = 1; ; attempt += 1) {
+        try {
+          this.retryingRestart = attempt < RESTART_ATTEMPTS;
+          await this.beginRun(generation, "reconnecting");
+          this.emit("reconnected");
+          return;
+        } catch (err) {
+          if (generation !== this.generation) return; // stopped meanwhile
+          const name = (err as ServerError).name;
+          if (name === "CONNECTION_LOST" || name === "CANNOT_CONNECT") {
+            this.setState("reconnecting"); // the next `connect` tries again
+            return;
+          }
+          if (name !== "MAX_STREAMS_REACHED" || attempt >= RESTART_ATTEMPTS) {
+            this._liveSince = undefined;
+            this.setState("idle");
+            this.emit("destroyed");
+            return;
+          }
+          this.setState("reconnecting");
+          await delay(RESTART_DELAY_MS);
+          if (generation !== this.generation || !this.socket.connected) return;
+        }
+      }
+    } finally {
+      this.restarting = false;
+      this.retryingRestart = false;
+    }
+  }
+
+  // ---- errors -----------------------------------------------------------------------------
+
+  private onServerError(error: ServerError, fromAck: boolean): void {
+    // A refused start: the relay sends `error` instead of the ack.
+    if (!fromAck && this.pendingStart) {
+      // A restart after a drop that is refused for want of a slot is tried again: say nothing.
+      if (!(this.retryingRestart && error.name === "MAX_STREAMS_REACHED")) this.emitError(error, fromAck);
+      this.pendingStart(error);
+      return;
+    }
+    // "Not running" while we are not streaming only echoes an end we already reported.
+    if (error.name === "FFMPEG_NOT_RUNNING" && (!this.run || this.run.ended)) return;
+    this.emitError(error, fromAck);
+    if (error.fatal && this.run) {
+      this.dropRun();
+      this._liveSince = undefined;
+      this.setState("idle");
+      this.emit("destroyed");
+    }
+  }
+
+  private emitError(error: ServerError, fromAck: boolean): void {
+    const key = `${error.name}\n${error.message}`;
+    const now = Date.now();
+    const last = this.lastError;
+    this.lastError = { key, at: now, fromAck };
+    this.lastEmittedError = error;
+    if (last && last.key === key && last.fromAck !== fromAck && now - last.at < DUPLICATE_WINDOW_MS) {
+      return;
+    }
+    this.emit("error", error);
+  }
+
+  private setState(state: ClientState): void {
+    if (state === "idle") this.wakeLock.release();
+    else if (state === "live" && this.options.wakeLock !== false) this.wakeLock.acquire();
+    if (state === "paused" && this.run && this.heartbeat === undefined) {
+      this.heartbeat = setInterval(() => this.sendHeartbeat(), HEARTBEAT_MS);
+    } else if (state !== "paused" && this.heartbeat !== undefined) {
+      clearInterval(this.heartbeat);
+      this.heartbeat = undefined;
+    }
+    if (state === this._state) return;
+    this._state = state;
+    this.emit("state", state);
+  }
+
+  private setConnection(state: ConnectionState): void {
+    if (state === this._connection) return;
+    this._connection = state;
+    this.emit("connection", state);
+  }
+}
+
+export default BrowserToRtmpClient;

@@ -1,0 +1,381 @@
+/** The join page: pick a source, preview it, and stream it through the relay. */
+import { BrowserToRtmpClient } from "../client/index";
+import type { ClientState, ServerError } from "../client/types";
+import { formatBytes, formatDuration } from "./format";
+import { frameRateOf, listDevices, NO_DEVICE, openCamera, openScreen, type SourceKind, stopStream } from "./media";
+import { describeMediaError, describeServerError, INSECURE_CONTEXT, NO_RECORDER } from "./messages";
+
+interface RelayInfo {
+  allowClientTarget: boolean;
+}
+
+type MessageKind = "error" | "warning" | "info";
+
+function element<T extends HTMLElement>(id: string): T {
+  const found = document.getElementById(id);
+  if (!found) throw new Error(`The page lacks #${id}`);
+  return found as T;
+}
+
+const ui = {
+  connection: element("connection"),
+  preview: element<HTMLVideoElement>("preview"),
+  previewEmpty: element("preview-empty"),
+  liveBadge: element("live-badge"),
+  streamState: element("stream-state"),
+  timeLive: element("time-live"),
+  bytesSent: element("bytes-sent"),
+  format: element("format"),
+  message: element("message"),
+  sourceCamera: element<HTMLInputElement>("source-camera"),
+  sourceScreen: element<HTMLInputElement>("source-screen"),
+  cameraField: element("camera-field"),
+  camera: element<HTMLSelectElement>("camera"),
+  microphone: element<HTMLSelectElement>("microphone"),
+  shareScreen: element<HTMLButtonElement>("share-screen"),
+  name: element<HTMLInputElement>("name"),
+  targetField: element("target-field"),
+  target: element<HTMLInputElement>("target"),
+  start: element<HTMLButtonElement>("start"),
+  pause: element<HTMLButtonElement>("pause"),
+  stop: element<HTMLButtonElement>("stop"),
+};
+
+const STATE_TEXT: Record<ClientState, string> = {
+  idle: "Not streaming",
+  starting: "Starting…",
+  live: "Live",
+  paused: "Paused",
+  stopping: "Stopping…",
+  reconnecting: "Reconnecting…",
+};
+const NAME_KEY = "desktop-relay.name";
+// A link may force the recorder type (for example `?mimeType=video/webm;codecs=vp8,opus`).
+const params = new URLSearchParams(location.search);
+const forcedMimeType = params.get("mimeType") || undefined;
+// The join link carries the relay's pairing token (`?token=`, or `#token=` which no server
+// log sees); socket.io presents it in its handshake.
+const token = params.get("token") || new URLSearchParams(location.hash.slice(1)).get("token") || undefined;
+// Seconds of media waiting to be sent before the page warns about a slow network.
+const SLOW_LINK_SECONDS = 4;
+
+let source: SourceKind = "camera";
+let stream: MediaStream | undefined;
+let acquiring = false;
+let slowLinkShown = false;
+let client: BrowserToRtmpClient;
+// Recent (time, bytes acknowledged) samples, for the upload rate.
+let rateSamples: Array<[number, number]> = [];
+
+// ---- messages ---------------------------------------------------------------------------
+
+// What a message is about: getting a camera or screen fixed only clears messages about that.
+type Topic = "media" | "stream";
+
+function showMessage(text: string, kind: MessageKind, topic: Topic = "stream"): void {
+  ui.message.textContent = text;
+  ui.message.dataset.kind = kind;
+  ui.message.dataset.topic = topic;
+  ui.message.hidden = false;
+}
+
+function clearMessage(topic?: Topic): void {
+  if (topic !== undefined && ui.message.dataset.topic !== topic) return;
+  ui.message.hidden = true;
+  ui.message.textContent = "";
+  delete ui.message.dataset.kind;
+  delete ui.message.dataset.topic;
+}
+
+// ---- sources ----------------------------------------------------------------------------
+
+function describeTracks(s: MediaStream): string {
+  const video = s.getVideoTracks()[0]?.getSettings();
+  const parts: string[] = [];
+  if (video?.width && video.height) parts.push(`${video.width}×${video.height}`);
+  if (s.getAudioTracks().length === 0) parts.push("no sound");
+  return parts.join(" · ");
+}
+
+function setStream(next: MediaStream | undefined): void {
+  if (stream && stream !== next) stopStream(stream);
+  stream = next;
+  ui.preview.srcObject = next ?? null;
+  ui.previewEmpty.hidden = next !== undefined;
+  if (next) {
+    for (const track of next.getTracks()) {
+      track.addEventListener("ended", () => onTrackEnded(next, track));
+    }
+  } else {
+    ui.previewEmpty.textContent =
+      source === "screen" ? "Press “Choose screen” to pick what to share." : "No camera yet.";
+  }
+  render();
+}
+
+function onTrackEnded(owner: MediaStream, track: MediaStreamTrack): void {
+  if (owner !== stream) return;
+  // The person pressed the browser's "Stop sharing", or a camera was unplugged.
+  const streaming = client.state !== "idle";
+  if (streaming) void client.stop();
+  setStream(undefined);
+  if (track.kind === "video") {
+    showMessage(
+      source === "screen"
+        ? `Screen sharing ended${streaming ? ", so the stream stopped" : ""}.`
+        : `The camera stopped${streaming ? ", so the stream stopped" : ""}.`,
+      "info",
+    );
+  }
+}
+
+async function useCamera(): Promise<void> {
+  if (acquiring) return;
+  acquiring = true;
+  setStream(undefined);
+  try {
+    setStream(await openCamera({ cameraId: ui.camera.value, microphoneId: ui.microphone.value }));
+    clearMessage("media");
+  } catch (err) {
+    showMessage(describeMediaError(err, "camera"), "error", "media");
+  } finally {
+    acquiring = false;
+    render();
+  }
+  await refreshDevices();
+}
+
+async function chooseScreen(): Promise<void> {
+  if (acquiring) return;
+  acquiring = true;
+  try {
+    setStream(await openScreen(ui.microphone.value));
+    clearMessage("media");
+  } catch (err) {
+    showMessage(describeMediaError(err, "screen"), "error", "media");
+  } finally {
+    acquiring = false;
+    render();
+  }
+  await refreshDevices();
+}
+
+function fillSelect(select: HTMLSelectElement, devices: MediaDeviceInfo[], current: string, extra?: [string, string]): void {
+  const previous = select.value;
+  select.replaceChildren();
+  devices.forEach((device, index) => {
+    const label = device.label || `${device.kind === "videoinput" ? "Camera" : "Microphone"} ${index + 1}`;
+    select.append(new Option(label, device.deviceId));
+  });
+  if (extra) select.append(new Option(extra[1], extra[0]));
+  if (devices.length === 0 && !extra) select.append(new Option("Default", ""));
+  const wanted = current || previous;
+  if ([...select.options].some((o) => o.value === wanted)) select.value = wanted;
+}
+
+async function refreshDevices(): Promise<void> {
+  try {
+    const { cameras, microphones } = await listDevices();
+    const videoId = stream?.getVideoTracks()[0]?.getSettings().deviceId ?? "";
+    const audioTrack = stream?.getAudioTracks()[0];
+    const audioId = audioTrack ? (audioTrack.getSettings().deviceId ?? "") : stream ? NO_DEVICE : "";
+    if (source === "camera") fillSelect(ui.camera, cameras, videoId);
+    fillSelect(ui.microphone, microphones, source === "camera" || audioTrack ? audioId : "", [NO_DEVICE, "No microphone"]);
+  } catch {
+    // Listing devices is a convenience: the defaults still work.
+  }
+}
+
+function selectSource(next: SourceKind): void {
+  if (next === source) return;
+  source = next;
+  setStream(undefined);
+  clearMessage("media");
+  if (next === "camera") void useCamera();
+  render();
+}
+
+// ---- streaming --------------------------------------------------------------------------
+
+async function start(): Promise<void> {
+  clearMessage();
+  slowLinkShown = false;
+  if (!stream) {
+    if (source === "screen") await chooseScreen();
+    else await useCamera();
+    if (!stream) return;
+  }
+  const name = ui.name.value.trim();
+  try {
+    localStorage.setItem(NAME_KEY, name);
+  } catch {
+    // Private browsing: nothing to remember the name in.
+  }
+  client.setStream(stream);
+  client.setOptions({
+    name: name || undefined,
+    rtmp: ui.targetField.hidden ? undefined : ui.target.value.trim() || undefined,
+    framerate: frameRateOf(stream, 30),
+    mimeType: forcedMimeType,
+  });
+  try {
+    await client.start();
+  } catch {
+    // The client's `error` event already put the reason on the page.
+  }
+}
+
+async function stop(): Promise<void> {
+  const sent = client.bytesSent;
+  const since = client.liveSince;
+  await client.stop();
+  if (since !== undefined) {
+    showMessage(`Stream stopped after ${formatDuration(Date.now() - since)} (${formatBytes(sent)} sent).`, "info");
+  }
+}
+
+function onError(error: ServerError): void {
+  const text = describeServerError(error);
+  // A warning that does not end the stream must not hide why an earlier one ended.
+  if (error.fatal === false && ui.message.dataset.kind === "error" && !ui.message.hidden) return;
+  showMessage(text, error.fatal === false ? "warning" : "error");
+}
+
+// ---- rendering --------------------------------------------------------------------------
+
+function render(): void {
+  const state = client.state;
+  const connection = client.connectionState;
+  document.body.dataset.state = state;
+  ui.connection.dataset.state = connection;
+  ui.connection.textContent =
+    connection === "connected" ? "Connected" : connection === "connecting" ? "Connecting…" : "Disconnected";
+  ui.connection.title = client.lastConnectError ?? "";
+
+  ui.streamState.textContent = STATE_TEXT[state];
+  ui.liveBadge.hidden = state !== "live";
+  const busy = state !== "idle";
+  ui.start.hidden = state === "live" || state === "paused" || state === "stopping";
+  ui.start.disabled = busy || acquiring;
+  ui.start.textContent = state === "starting" ? "Starting…" : state === "reconnecting" ? "Reconnecting…" : "Start";
+  ui.pause.hidden = !(state === "live" || state === "paused");
+  ui.pause.textContent = state === "paused" ? "Resume" : "Pause";
+  ui.stop.disabled = !(state === "live" || state === "paused" || state === "reconnecting" || state === "starting");
+
+  for (const control of [ui.sourceCamera, ui.sourceScreen, ui.camera, ui.microphone, ui.shareScreen, ui.name, ui.target]) {
+    control.disabled = busy;
+  }
+  ui.cameraField.hidden = source !== "camera";
+  ui.shareScreen.hidden = source !== "screen";
+  ui.shareScreen.textContent = stream ? "Choose another screen…" : "Choose screen…";
+  renderStats();
+}
+
+function renderStats(): void {
+  const since = client.liveSince;
+  ui.timeLive.textContent = since === undefined ? "–" : formatDuration(Date.now() - since);
+  ui.bytesSent.textContent =
+    since === undefined && client.bytesSent === 0 ? "–" : formatBytes(client.bytesSent) + uploadRate();
+  const parts = [client.codecLabel, stream ? describeTracks(stream) : undefined].filter(Boolean);
+  ui.format.textContent = parts.length ? parts.join(" · ") : "–";
+
+  const waitingSeconds = (client.pendingChunks * client.timeslice) / 1000;
+  if (client.state === "live" && waitingSeconds > SLOW_LINK_SECONDS && !slowLinkShown) {
+    slowLinkShown = true;
+    showMessage("Your network is slower than the video: viewers may see delays. Try a lower quality or a closer Wi-Fi.", "warning");
+  }
+}
+
+/** " · 1.2 Mbit/s" over the last few seconds while live, else "". */
+function uploadRate(): string {
+  const now = Date.now();
+  if (client.state !== "live") {
+    rateSamples = [];
+    return "";
+  }
+  rateSamples.push([now, client.bytesSent]);
+  rateSamples = rateSamples.filter(([t]) => now - t <= 5000);
+  const [t0, b0] = rateSamples[0];
+  if (now - t0 < 1500) return "";
+  const bitsPerSecond = ((client.bytesSent - b0) * 8 * 1000) / (now - t0);
+  return bitsPerSecond >= 1e6
+    ? ` · ${(bitsPerSecond / 1e6).toFixed(1)} Mbit/s`
+    : ` · ${Math.round(bitsPerSecond / 1000)} kbit/s`;
+}
+
+// ---- start-up ---------------------------------------------------------------------------
+
+async function loadInfo(): Promise<RelayInfo> {
+  try {
+    const response = await fetch("api/info", { cache: "no-store" });
+    if (response.ok) return (await response.json()) as RelayInfo;
+  } catch {
+    // Without the info the page still streams to the operator's target.
+  }
+  return { allowClientTarget: false };
+}
+
+function main(): void {
+  client = new BrowserToRtmpClient(new MediaStream(), {
+    audioSampleRate: 48000,
+    socketio: token ? { auth: { token } } : {},
+  });
+  client.on("state", render);
+  client.on("connection", render);
+  client.on("error", onError);
+  client.on("reconnecting", () =>
+    showMessage("The connection to the relay dropped. Reconnecting; the stream will start again by itself.", "warning"),
+  );
+  client.on("reconnected", () =>
+    showMessage(
+      client.state === "paused"
+        ? "Reconnected. Press Resume to go on streaming."
+        : "Reconnected: the stream started again as a new session. Viewers may have seen a short break.",
+      "info",
+    ),
+  );
+  // Exposed for diagnostics from the browser console (and for the page's tests).
+  (window as unknown as { relayClient: BrowserToRtmpClient }).relayClient = client;
+
+  try {
+    ui.name.value = localStorage.getItem(NAME_KEY) ?? "";
+  } catch {
+    // Storage disabled.
+  }
+  ui.sourceCamera.addEventListener("change", () => selectSource("camera"));
+  ui.sourceScreen.addEventListener("change", () => selectSource("screen"));
+  ui.camera.addEventListener("change", () => void useCamera());
+  ui.microphone.addEventListener("change", () => {
+    if (source === "camera") void useCamera();
+  });
+  ui.shareScreen.addEventListener("click", () => void chooseScreen());
+  ui.start.addEventListener("click", () => void start());
+  ui.pause.addEventListener("click", () => void (client.state === "paused" ? client.resume() : client.pause()));
+  ui.stop.addEventListener("click", () => void stop());
+  setInterval(renderStats, 500);
+
+  void loadInfo().then((info) => {
+    ui.targetField.hidden = !info.allowClientTarget;
+  });
+
+  if (!window.isSecureContext || !navigator.mediaDevices) {
+    showMessage(INSECURE_CONTEXT, "error");
+    ui.start.disabled = true;
+    return;
+  }
+  if (typeof MediaRecorder === "undefined") {
+    showMessage(NO_RECORDER, "error");
+    ui.start.disabled = true;
+    return;
+  }
+  navigator.mediaDevices.addEventListener("devicechange", () => void refreshDevices());
+  if (typeof navigator.mediaDevices.getDisplayMedia !== "function") {
+    // Phones cannot share their screen from a browser.
+    ui.sourceScreen.disabled = true;
+    ui.sourceScreen.closest("label")?.setAttribute("hidden", "");
+  }
+  render();
+  void useCamera();
+}
+
+main();

@@ -1,0 +1,74 @@
+/** What the page tells a person: plain sentences, never error codes. */
+import type { ServerError } from "../client/types";
+
+const SERVER_MESSAGES: Record<string, string> = {
+  MAX_STREAMS_REACHED:
+    "The relay is already sending as many streams as it allows. Try again when another stream has ended.",
+  TARGET_NOT_ALLOWED: "The relay does not accept that stream address. Ask the operator which one to use.",
+  INVALID_PARAMETERS: "The relay did not accept this stream's settings.",
+  UNSUPPORTED_MEDIA: "The relay cannot use the video this browser records. Try another browser.",
+  FFMPEG_NOT_FOUND: "The relay cannot stream right now: its video tool (ffmpeg) is missing. Tell the operator.",
+  CANT_START_FFMPEG: "The relay could not start your stream. Tell the operator.",
+  RTMP_CONNECTION_FAILED:
+    "The relay could not reach the streaming service. Check the stream address, or tell the operator.",
+  FFMPEG_UNEXPECTED_END: "The relay's stream ended unexpectedly. You can start again.",
+  FFMPEG_ERROR: "The relay's stream ended unexpectedly. You can start again.",
+  FFMPEG_WRITE_ERROR: "The relay's stream ended unexpectedly. You can start again.",
+  FFMPEG_NOT_RUNNING: "The relay is not running your stream any more.",
+  RELAY_OVERLOADED:
+    "The relay could not forward your video as fast as it arrived, so it ended the stream. Try a lower quality.",
+  KILLED_BY_OPERATOR: "The operator ended your stream.",
+  RELAY_SHUTTING_DOWN: "The relay is shutting down.",
+  ALREADY_STARTED: "This stream is already running.",
+  AUTH_FAILED:
+    "This relay only accepts devices that opened its join link. Open the link or scan the QR code shown in Desktop Relay's window.",
+  CHUNK_TOO_LARGE: "The browser sent more video at once than the relay accepts. Try a lower quality.",
+  RATE_LIMITED: "The stream used more bandwidth than the relay allows, so it was ended. Try a lower quality.",
+  IDLE_TIMEOUT: "No video reached the relay for a while, so it ended the stream. You can start again.",
+  // Raised by the client itself.
+  CONNECTION_LOST: "The connection to the relay was lost.",
+  DISCONNECTED_BY_RELAY: "The relay closed the connection.",
+  CANNOT_CONNECT: "Cannot reach the relay. Check that this device is on the same network and the relay is running.",
+  START_TIMEOUT: "The relay did not answer. Try again.",
+  RECORDER_NOT_SUPPORTED: "This browser cannot record video in a format the relay accepts. Try another browser.",
+  CANT_START_RECORDER: "This browser could not start recording.",
+  RECORDER_ERROR: "Recording stopped because of a problem in the browser.",
+};
+
+/** A sentence for an error from the relay or the client. */
+export function describeServerError(error: ServerError): string {
+  const known = SERVER_MESSAGES[error.name];
+  if (known) return known;
+  // An error this page does not know: the relay's messages are written for people.
+  return error.message || "The relay reported a problem.";
+}
+
+/** A sentence for a failure to get the camera, microphone or screen. */
+export function describeMediaError(err: unknown, what: "camera" | "screen"): string {
+  const name = err instanceof DOMException || err instanceof Error ? err.name : "";
+  const device = what === "camera" ? "camera or microphone" : "screen";
+  switch (name) {
+    case "NotAllowedError":
+    case "SecurityError":
+      return what === "camera"
+        ? "The browser was not allowed to use the camera or microphone. Allow it in the address bar, then try again."
+        : "Screen sharing was cancelled or not allowed.";
+    case "NotFoundError":
+    case "OverconstrainedError":
+      return `No ${device} was found.`;
+    case "NotReadableError":
+    case "AbortError":
+      return `The ${device} is busy or unavailable (another app may be using it).`;
+    case "NotSupportedError":
+      return what === "screen" ? "This browser cannot share the screen." : "This browser cannot use a camera here.";
+    default:
+      return `Could not use the ${device}${err instanceof Error && err.message ? `: ${err.message}` : "."}`;
+  }
+}
+
+export const INSECURE_CONTEXT =
+  "This browser allows the camera and screen only on secure pages. Open the https:// address " +
+  "shown in Desktop Relay's window, or open this page on the relay's own computer.";
+
+export const NO_RECORDER =
+  "This browser cannot record video (MediaRecorder is missing). Use a recent Chrome, Edge, Firefox or Safari.";
