@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
+from .paths import data_dir, setup_logging
 from .relay import Relay, RelayConfig, SessionStatus, TargetError, mask_target, validate_target
 from .relay.auth import load_or_create_token
 from .relay.errors import ServerError
@@ -131,13 +132,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="end a streaming session that sends nothing for this long",
     )
     return parser
-
-
-def data_dir() -> Path:
-    """Where the relay keeps its certificate and token."""
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("desktop-relay", appauthor=False))
 
 
 def security_from_args(
@@ -266,10 +260,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `desktop-relay`."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    log_file = setup_logging(args.log_level)
+    log.debug("logging to %s", log_file)
     tls, token = security_from_args(args, parser)
     config = config_from_args(args, tls, token)
     if args.headless:

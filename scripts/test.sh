@@ -35,7 +35,7 @@ if [ -f resources/web/package.json ]; then
   (cd resources/web && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent)
 fi
 
-.venv/bin/ruff check desktop_relay tests scripts
+.venv/bin/ruff check desktop_relay tests scripts packaging
 .venv/bin/ruff format --check desktop_relay
 .venv/bin/mypy
 
