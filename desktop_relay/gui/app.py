@@ -1,0 +1,78 @@
+"""`desktop-relay` with a window: Qt application, qasync loop, the relay inside it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from dataclasses import replace
+
+import qasync
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication
+
+from .. import paths
+from ..relay import RelayConfig
+from . import log_bridge
+from .main_window import MainWindow
+from .relay_controller import RelayController
+from .settings import APPLICATION, ORGANIZATION, SettingsStore, apply_log_level
+from .settings import command_line_overrides as _overrides
+from .target_panel import saved_default_target
+
+
+def startup_config(store: SettingsStore, command_line: RelayConfig) -> RelayConfig:
+    """Saved settings and default target, with what the command line gave on top."""
+    saved = store.load().to_config(RelayConfig())
+    saved = replace(saved, default_target=saved_default_target(store))
+    return _overrides(saved, command_line)
+
+
+async def run_app(config: RelayConfig, store: SettingsStore) -> int:
+    """Show the window, run the relay until the window closes or a signal arrives."""
+    controller = RelayController(config)
+    window = MainWindow(controller, store)
+    closed = asyncio.Event()
+    window.closed.connect(closed.set)
+    loop = asyncio.get_running_loop()
+    # Without these, Ctrl-C is ignored under qasync (Qt's loop holds the thread).
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):  # Windows has no add_signal_handler
+            loop.add_signal_handler(sig, window.quit)
+    handler = log_bridge.install(window.banner.report)
+    try:
+        window.show()
+        if os.environ.get("DESKTOP_RELAY_REPORT_SHOWN"):
+            # packaging/smoke_test.py times the packaged start-up by this line.
+            print("desktop-relay: window shown", file=sys.stderr, flush=True)
+        await controller.start()
+        await closed.wait()
+    finally:
+        log_bridge.uninstall(handler)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.remove_signal_handler(sig)
+    return 0
+
+
+def run_window(config: RelayConfig) -> int:
+    """Entry point of the window; `config` comes from the command line."""
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv)
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    app.setApplicationDisplayName("Desktop Relay")
+    # Lets Wayland and the taskbar match the window to desktop-relay.desktop and its icon.
+    app.setDesktopFileName(APPLICATION)
+    icon = paths.app_icon_file()
+    if icon is not None:
+        app.setWindowIcon(QIcon(str(icon)))
+    # The window decides when the app ends: after the relay has stopped, not at close.
+    app.setQuitOnLastWindowClosed(False)
+    store = SettingsStore.for_user()
+    config = startup_config(store, config)
+    apply_log_level(config.log_level)
+    result: int = qasync.run(run_app(config, store))
+    return result

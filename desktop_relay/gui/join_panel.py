@@ -1,0 +1,135 @@
+"""Where browsers connect: the join URLs (one per LAN address) and a QR code of one of them."""
+
+from __future__ import annotations
+
+import io
+from urllib.parse import urlencode
+
+import segno
+from PySide6.QtCore import QByteArray, Qt, Signal
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtSvgWidgets import QSvgWidget
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QGridLayout,
+    QGroupBox,
+    QLabel,
+    QLineEdit,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..relay.network import join_urls
+
+QR_SIZE = 176
+
+
+def qr_svg(url: str) -> bytes:
+    """The QR code of `url` as SVG, with a quiet zone phone cameras need."""
+    buffer = io.BytesIO()
+    segno.make(url, error="m").save(
+        buffer, kind="svg", scale=4, border=2, dark="#000", light="#fff", xmldecl=False
+    )
+    return buffer.getvalue()
+
+
+class JoinPanel(QGroupBox):
+    """The URLs to open on phones and laptops, each with a Copy button, and a QR code."""
+
+    copied = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Join from a browser", parent)
+        self.urls: list[str] = []
+        self.qr_url: str | None = None
+        self._rows = QGridLayout()
+        self._rows.setColumnStretch(0, 1)
+        self._group = QButtonGroup(self)
+        self._group.setExclusive(True)
+        self._group.idClicked.connect(self._choose_qr)
+        self.qr = QSvgWidget()
+        self.qr.setFixedSize(QR_SIZE, QR_SIZE)
+        self.qr.renderer().setAspectRatioMode(Qt.AspectRatioMode.KeepAspectRatio)
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.addLayout(self._rows)
+        layout.addWidget(self.qr, 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addWidget(self.note)
+        self.set_address(None)
+
+    def set_address(
+        self, address: tuple[str, int] | None, *, tls: bool = False, token: str | None = None
+    ) -> None:
+        """The relay's listening address (None: not listening), scheme and pairing token."""
+        self._clear_rows()
+        if address is None:
+            self.urls = []
+            self.qr_url = None
+            self.qr.hide()
+            self.note.setText("The relay is not listening.")
+            return
+        host, port = address
+        # The token rides in the URL so that opening the link (or scanning) is the pairing.
+        query = f"?{urlencode({'token': token})}" if token else ""
+        self.urls = [url + query for url in join_urls(host, port, tls=tls)]
+        for number, url in enumerate(self.urls):
+            field = QLineEdit(url)
+            field.setReadOnly(True)
+            field.setCursorPosition(0)
+            field.setToolTip(url)
+            copy = QToolButton()
+            copy.setText("Copy")
+            copy.setToolTip(f"Copy {url}")
+            copy.clicked.connect(lambda _=False, u=url: self.copy(u))
+            show = QToolButton()
+            show.setText("QR")
+            show.setCheckable(True)
+            show.setToolTip("Show this address as a QR code")
+            self._group.addButton(show, number)
+            self._rows.addWidget(field, number, 0)
+            self._rows.addWidget(copy, number, 1)
+            self._rows.addWidget(show, number, 2)
+        notes = []
+        if host in ("127.0.0.1", "::1", "localhost"):
+            notes.append(
+                "Only this computer can connect: the relay listens on a loopback address "
+                "(Settings → Bind address)."
+            )
+        else:
+            notes.append("Phones and laptops on the same network open this address.")
+        if tls:
+            notes.append(
+                "The relay signs its own certificate: a device warns on its first visit "
+                "unless it trusts the relay once (/ca.crt)."
+            )
+        if token is None:
+            notes.append("No pairing token: anyone on the network may stream.")
+        self.note.setText(" ".join(notes))
+        if self.urls:
+            self._choose_qr(0)
+
+    def copy(self, url: str) -> None:
+        """Put a URL on the clipboard."""
+        QGuiApplication.clipboard().setText(url)
+        self.copied.emit(url)
+
+    def _choose_qr(self, number: int) -> None:
+        url = self.urls[number]
+        button = self._group.button(number)
+        if button is not None:
+            button.setChecked(True)
+        self.qr_url = url
+        self.qr.load(QByteArray(qr_svg(url)))
+        self.qr.show()
+        self.qr.setToolTip(url)
+
+    def _clear_rows(self) -> None:
+        for button in self._group.buttons():
+            self._group.removeButton(button)
+        while self._rows.count():
+            item = self._rows.takeAt(0)
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.deleteLater()

@@ -1,0 +1,403 @@
+"""The operator's window: sessions, their logs, targets, join URLs, settings."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QMainWindow,
+    QMessageBox,
+    QScrollArea,
+    QSplitter,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..relay import RelayConfig
+from .error_banner import ErrorBanner
+from .help_menu import add_help_menu
+from .join_panel import JoinPanel
+from .log_pane import LogPane
+from .log_store import LogStore
+from .questions import ask
+from .relay_controller import RelayController
+from .session_events import SessionEvents
+from .sessions_model import SessionsModel, session_label
+from .sessions_view import SessionsView
+from .settings import GuiSettings, SettingsStore, apply_log_level, restart_reasons
+from .settings_dialog import SettingsDialog
+from .status_bar import RelayStatusBar
+from .target_dialog import TargetDialog
+from .target_panel import TargetPanel
+from .user_agent import describe_user_agent
+
+log = logging.getLogger(__name__)
+
+REFRESH_MS = 500  # counters at 2 Hz: ffmpeg reports progress every 0.5 s anyway
+
+
+class MainWindow(QMainWindow):
+    """Observes the relay through `RelayController` signals and a refresh timer."""
+
+    closed = Signal()  # the relay has stopped and the window is gone: the app may end
+
+    def __init__(
+        self, controller: RelayController, store: SettingsStore, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Desktop Relay")
+        self.controller = controller
+        self.store = store
+        self.model = SessionsModel(self)
+        self.logs = LogStore()
+        self.pending_question: QMessageBox | None = None
+        self.dialog: SettingsDialog | TargetDialog | None = None
+        self._pending_config: RelayConfig | None = None
+        self._quitting = False
+        self._may_close = False
+        self._quit_task: asyncio.Task[None] | None = None
+
+        self.view = SessionsView(self.model)
+        self.log_pane = LogPane(self.logs)
+        self.banner = ErrorBanner()
+        self.target_panel = TargetPanel(store)
+        self.join_panel = JoinPanel()
+        self.status = RelayStatusBar()
+        self.setStatusBar(self.status)
+        self._build_layout()
+        self._build_actions()
+        self._connect()
+
+        self.timer = QTimer(self, interval=REFRESH_MS)
+        self.timer.timeout.connect(self.refresh)
+        self.timer.start()
+        self._restore_state()
+        if controller.running:
+            self._relay_started()
+        else:
+            self.status.set_address(None)
+
+    # ---- layout ----------------------------------------------------------------------
+
+    def _build_layout(self) -> None:
+        left = QSplitter(Qt.Orientation.Vertical)
+        top = QWidget()
+        top_layout = QVBoxLayout(top)
+        top_layout.setContentsMargins(0, 0, 0, 0)
+        top_layout.addWidget(self.banner)
+        top_layout.addWidget(self.view)
+        left.addWidget(top)
+        left.addWidget(self.log_pane)
+        left.setStretchFactor(0, 3)
+        left.setStretchFactor(1, 2)
+        self.left_splitter = left
+
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 0, 0)
+        side_layout.addWidget(self.target_panel)
+        side_layout.addWidget(self.join_panel)
+        side_layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(side)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        # The side panel's fields must not be clipped: never narrower than its content, and
+        # wide enough that a join URL with its token stays mostly readable.
+        scrollbar = scroll.verticalScrollBar().sizeHint().width()
+        scroll.setMinimumWidth(max(380, side.sizeHint().width() + scrollbar))
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+
+        main = QSplitter(Qt.Orientation.Horizontal)
+        main.addWidget(left)
+        main.addWidget(scroll)
+        main.setStretchFactor(0, 1)
+        main.setStretchFactor(1, 0)
+        main.setContentsMargins(6, 6, 6, 0)
+        self.main_splitter = main
+        self.setCentralWidget(main)
+        self.resize(1400, 820)
+
+    def _build_actions(self) -> None:
+        def action(text: str, slot: Callable[[], object], shortcut: str | None = None) -> QAction:
+            act = QAction(text, self)
+            act.triggered.connect(slot)
+            if shortcut:
+                act.setShortcut(QKeySequence(shortcut))
+            return act
+
+        self.settings_action = action("Settings…", self.open_settings, "Ctrl+,")
+        self.restart_action = action("Restart relay", self.restart_relay)
+        self.quit_action = action("Quit", self.close, "Ctrl+Q")
+        self.change_target_action = action("Change target…", self.view.request_change_target)
+        self.kill_action = action("Kill", self.view.request_kill)
+        self.kill_all_action = action("Kill all…", self.ask_kill_all)
+        self.dismiss_action = action("Dismiss", self.view.request_dismiss)
+        self.clear_ended_action = action("Clear ended", self.clear_ended)
+
+        relay_menu = self.menuBar().addMenu("&Relay")
+        relay_menu.addActions([self.settings_action, self.restart_action])
+        relay_menu.addSeparator()
+        relay_menu.addAction(self.quit_action)
+        sessions_menu = self.menuBar().addMenu("&Sessions")
+        sessions_menu.addActions(
+            [self.change_target_action, self.kill_action, self.kill_all_action]
+        )
+        sessions_menu.addSeparator()
+        sessions_menu.addActions([self.dismiss_action, self.clear_ended_action])
+        self.help_menu = add_help_menu(self)
+
+        toolbar = QToolBar("Sessions")
+        toolbar.setObjectName("sessionsToolbar")
+        toolbar.setMovable(False)
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        toolbar.addActions([self.change_target_action, self.kill_action, self.kill_all_action])
+        toolbar.addSeparator()
+        toolbar.addActions([self.dismiss_action, self.clear_ended_action])
+        toolbar.addSeparator()
+        toolbar.addAction(self.settings_action)
+        self.addToolBar(toolbar)
+        self.toolbar = toolbar
+        self._update_actions()
+
+    def _connect(self) -> None:
+        c = self.controller
+        self.events = SessionEvents(c, self.model, self.logs, self.banner, self.status, self)
+        self.events.ended.connect(lambda _session_id: self._update_actions())
+        c.started.connect(self._relay_started)
+        c.start_failed.connect(self._relay_start_failed)
+        c.stopped.connect(lambda: self.status.set_address(None))
+        c.stopped.connect(lambda: self.join_panel.set_address(None))
+        c.action_failed.connect(self.banner.report)
+        self.view.selected_session.connect(self._session_selected)
+        self.view.kill_requested.connect(self.controller.kill)
+        self.view.dismiss_requested.connect(self.dismiss)
+        self.view.change_target_requested.connect(self.ask_session_target)
+        self.banner.show_session.connect(self.view.select_session)
+        self.target_panel.applied.connect(self._default_target_applied)
+        self.target_panel.message.connect(self.banner.report)
+        self.join_panel.copied.connect(lambda url: self.status.showMessage(f"Copied {url}", 4000))
+
+    # ---- refresh ---------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Pull snapshots from the relay (the timer calls this at 2 Hz)."""
+        if self.controller.running:
+            self.model.refresh(self.controller.sessions())
+        self.status.set_counts(self.model.live_count(), self.model.total_ingest_kbps())
+        # The log's title follows the row (a session gets its name only at `start`).
+        self._session_selected(self.view.current_session())
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        self.view.update_actions()
+        self.change_target_action.setEnabled(self.view.change_target_action.isEnabled())
+        self.kill_action.setEnabled(self.view.change_target_action.isEnabled())
+        self.dismiss_action.setEnabled(self.view.dismiss_action.isEnabled())
+        self.kill_all_action.setEnabled(self.model.live_count() > 0)
+        self.clear_ended_action.setEnabled(any(row.ended for row in self.model.rows()))
+        self.restart_action.setEnabled(not self._quitting)
+
+    # ---- relay events ----------------------------------------------------------------
+
+    def _relay_started(self) -> None:
+        address = self.controller.listen_address
+        tls = self.controller.uses_tls
+        self.status.set_address(address, scheme="https" if tls else "http")
+        self.join_panel.set_address(address, tls=tls, token=self.controller.auth_token)
+        self.target_panel.show_target(self.controller.config.default_target)
+
+    def _relay_start_failed(self, message: str) -> None:
+        self.status.set_address(None, "Not listening")
+        self.join_panel.set_address(None)
+        self.banner.report(f"{message}. Change the port or address in Settings.")
+
+    def _session_selected(self, session_id: str | None) -> None:
+        row = self.model.row(session_id) if session_id else None
+        if row is None:
+            self.log_pane.show_session(None)
+            return
+        status = row.status
+        client = describe_user_agent(status.user_agent)
+        self.log_pane.show_session(
+            status.uuid, f"Log of {session_label(status)} · {status.remote_address} · {client}"
+        )
+
+    # ---- operator actions ------------------------------------------------------------
+
+    def dismiss(self, session_id: str) -> None:
+        """Remove an ended session's row and its log."""
+        row = self.model.row(session_id)
+        if row is None or not row.ended:
+            return
+        self.model.dismiss(session_id)
+        self.logs.forget(session_id)
+        self._update_actions()
+
+    def clear_ended(self) -> None:
+        """Dismiss every ended session."""
+        for row in [r for r in self.model.rows() if r.ended]:
+            self.dismiss(row.status.uuid)
+
+    def ask_kill_all(self) -> None:
+        """Kill every session, once the operator confirms."""
+        live = self.model.live_count()
+        if live == 0:
+            return
+        self.ask(
+            "Kill all sessions",
+            f"End all {live} live session(s) now? Their browsers are told and disconnected.",
+            "Kill all",
+            self.controller.kill_all,
+        )
+
+    def ask_session_target(self, session_id: str) -> None:
+        """Open "Change target…" for a session."""
+        row = self.model.row(session_id)
+        if row is None or row.ended:
+            return
+        dialog = TargetDialog(session_label(row.status), row.status.target, self)
+        dialog.accepted.connect(
+            lambda: self.controller.set_session_target(session_id, dialog.target_url)
+        )
+        self._open_dialog(dialog)
+
+    def open_settings(self) -> None:
+        """Open the Settings dialog on the running config (or the one waiting for a restart)."""
+        shown = self._pending_config or self.controller.config
+        dialog = SettingsDialog(GuiSettings.from_config(shown, like=self.store.load()), self)
+        dialog.settings_chosen.connect(self.apply_settings)
+        self._open_dialog(dialog)
+
+    def apply_settings(self, settings: GuiSettings) -> None:
+        """Save settings, apply what applies at once, offer a restart for the rest."""
+        self.store.save(settings)
+        apply_log_level(settings.log_level)
+        new_config = settings.to_config(self.controller.config)
+        reasons = restart_reasons(self.controller.config, new_config)
+        if not reasons:
+            self.status.showMessage("Settings saved", 4000)
+            return
+        self._pending_config = new_config
+        if not self.controller.running:
+            self.restart_relay()
+            return
+        live = self.model.live_count()
+        ending = f" {live} live session(s) will end." if live else ""
+        self.ask(
+            "Restart the relay",
+            f"Restart the relay now to apply the new {', '.join(reasons)}?{ending}",
+            "Restart now",
+            self.restart_relay,
+            on_no=lambda: self.status.showMessage(
+                "Settings saved; they apply when the relay restarts (Relay → Restart relay)"
+            ),
+        )
+
+    def restart_relay(self) -> None:
+        """Stop the relay and start a new one with the pending (or current) settings."""
+        if self._quitting or self.controller.busy:
+            return
+        config, self._pending_config = self._pending_config or self.controller.config, None
+        self.status.showMessage("Restarting the relay…", 4000)
+        self.controller.run(self.controller.restart(config), "Restart relay")
+
+    def ask(
+        self,
+        title: str,
+        text: str,
+        yes_text: str,
+        on_yes: Callable[[], None],
+        on_no: Callable[[], None] | None = None,
+    ) -> QMessageBox:
+        """Ask without blocking; `pending_question` holds the box until it is answered."""
+
+        def answered(then: Callable[[], None] | None) -> Callable[[], None]:
+            def run() -> None:
+                self.pending_question = None
+                if then is not None:
+                    then()
+
+            return run
+
+        self.pending_question = ask(self, title, text, yes_text, answered(on_yes), answered(on_no))
+        return self.pending_question
+
+    def _open_dialog(self, dialog: SettingsDialog | TargetDialog) -> None:
+        self.dialog = dialog
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+
+    def _default_target_applied(self, url: str | None) -> None:
+        try:
+            self.controller.set_default_target(url)
+        except ValueError as exc:  # TargetError: the panel validated, but be safe
+            self.banner.report(f"The default target was not changed: {exc}")
+
+    # ---- closing ---------------------------------------------------------------------
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Ask first when sessions are live; then stop every session before closing."""
+        if self._may_close:
+            event.accept()
+            return
+        event.ignore()
+        if self._quitting:
+            return
+        live = self.model.live_count()
+        if live and self.pending_question is None:
+            self.ask(
+                "Quit Desktop Relay",
+                f"{live} session(s) are live. Quitting ends them (each recording or stream "
+                "is closed properly). Quit now?",
+                "Quit",
+                self.quit,
+            )
+        elif not live:
+            self.quit()
+
+    def quit(self) -> None:
+        """Stop every session gracefully, then close the window and emit `closed`."""
+        if self._quitting:
+            return
+        self._quitting = True
+        self._save_state()
+        self.status.showMessage("Stopping every session…")
+        self.main_splitter.setEnabled(False)
+        self.toolbar.setEnabled(False)
+        self._quit_task = asyncio.ensure_future(self._shutdown())
+
+    @property
+    def quitting(self) -> bool:
+        """Whether the window is stopping the relay to close."""
+        return self._quitting
+
+    async def _shutdown(self) -> None:
+        try:
+            await self.controller.shutdown()
+        except Exception:
+            log.exception("stopping the relay failed")
+        finally:
+            self.timer.stop()
+            self._may_close = True
+            self.close()
+            self.closed.emit()
+
+    def _save_state(self) -> None:
+        self.store.save_window_state(
+            self.saveGeometry(), [self.main_splitter.saveState(), self.left_splitter.saveState()]
+        )
+
+    def _restore_state(self) -> None:
+        geometry, splitters = self.store.load_window_state(2)
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        panes = (self.main_splitter, self.left_splitter)
+        for splitter, state in zip(panes, splitters, strict=True):
+            if state is not None:
+                splitter.restoreState(state)

@@ -1,0 +1,235 @@
+"""The window's handle on the relay: owns the running `Relay`, restarts it with a new config,
+and turns its plain callbacks into Qt signals. Only the relay's public API is used."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from ..relay import Relay, RelayConfig, RelayError, ServerError, SessionStatus, TargetError
+from ..relay.tasks import TaskSet
+
+log = logging.getLogger(__name__)
+
+
+def describe_exception(exc: BaseException) -> str:
+    """A message an operator can read, for the exceptions the relay's methods raise."""
+    if isinstance(exc, RelayError):
+        return exc.error.message
+    if isinstance(exc, TargetError):
+        return f"The RTMP target {exc}"
+    if isinstance(exc, KeyError):
+        return "That session has already ended"
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    return str(exc) or type(exc).__name__
+
+
+class RelayController(QObject):
+    """Runs one `Relay` at a time on the Qt (qasync) event loop and reports on it."""
+
+    # The relay's events, re-emitted (listeners run synchronously on the loop's thread,
+    # which is Qt's main thread under qasync, so direct emission is safe).
+    connection = Signal(object)  # SessionStatus
+    ffmpeg_output = Signal(str, str)  # session id, line
+    session_log = Signal(str, str)  # session id, message
+    session_error = Signal(str, object)  # session id, ServerError
+    session_ended = Signal(str, object)  # session id, final SessionStatus
+    connection_refused = Signal(str, object)  # remote address, ServerError (e.g. bad token)
+    # The controller's own life cycle.
+    started = Signal()
+    start_failed = Signal(str)
+    stopped = Signal()
+    action_failed = Signal(str)  # a control (kill, target change...) did not work
+
+    def __init__(self, config: RelayConfig, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._config = config
+        self._relay: Relay | None = None
+        self._tasks = TaskSet()
+        self._busy = False
+        self._closed = False
+        self._life = asyncio.Lock()  # one start, stop or restart at a time
+
+    # ---- state -----------------------------------------------------------------------
+
+    @property
+    def config(self) -> RelayConfig:
+        """The configuration of the running relay, or of the next one to start."""
+        return self._config
+
+    @property
+    def relay(self) -> Relay | None:
+        """The running relay, if any."""
+        return self._relay
+
+    @property
+    def running(self) -> bool:
+        """Whether a relay is listening."""
+        return self._relay is not None
+
+    @property
+    def busy(self) -> bool:
+        """Whether a start, stop or restart is under way."""
+        return self._busy
+
+    @property
+    def listen_address(self) -> tuple[str, int] | None:
+        """Host and actual port of the running relay."""
+        if self._relay is None or self._relay.port is None:
+            return None
+        return self._relay.host, self._relay.port
+
+    @property
+    def uses_tls(self) -> bool:
+        """Whether the running relay serves https."""
+        return self._relay is not None and self._relay.scheme == "https"
+
+    @property
+    def auth_token(self) -> str | None:
+        """The pairing token browsers must present (None: pairing is off)."""
+        return self._relay.auth_token if self._relay is not None else self._config.auth_token
+
+    def sessions(self) -> list[SessionStatus]:
+        """Snapshots of the running relay's sessions (none when stopped)."""
+        return self._relay.sessions() if self._relay is not None else []
+
+    # ---- life cycle ------------------------------------------------------------------
+
+    async def start(self) -> bool:
+        """Start a relay with the current config; False (and `start_failed`) if it cannot."""
+        async with self._life:
+            return await self._start()
+
+    async def stop(self) -> None:
+        """Stop every session gracefully (ffmpeg flushes) and stop listening."""
+        async with self._life:
+            await self._stop()
+
+    async def restart(self, config: RelayConfig) -> bool:
+        """Stop the relay and start a new one from `config` (a RelayConfig is immutable)."""
+        async with self._life:
+            await self._stop()
+            self._config = config
+            return await self._start()
+
+    async def shutdown(self) -> None:
+        """Stop the relay for good, and every task the controller started."""
+        # A restart under way finishes first (the lock), and nothing starts afterwards:
+        # quitting must never leave a relay listening.
+        self._closed = True
+        await self.stop()
+        await self._tasks.cancel_all()
+
+    async def _start(self) -> bool:
+        if self._relay is not None:
+            return True
+        if self._closed:
+            return False
+        self._busy = True
+        relay: Relay | None = None
+        try:
+            relay = Relay(self._config)
+            self._subscribe(relay)
+            await relay.start()
+        except (OSError, RelayError, TargetError, ValueError) as exc:
+            if relay is not None:
+                # Release what start() had set up (the aiohttp runner) before it failed.
+                with contextlib.suppress(Exception):
+                    await relay.stop()
+            message = describe_exception(exc)
+            # (WARNING: the window shows this itself; ERROR records reach its banner too.)
+            log.warning("the relay could not start: %s", message)
+            self.start_failed.emit(
+                f"The relay could not listen on {self._config.host}:{self._config.port}: {message}"
+            )
+            return False
+        finally:
+            self._busy = False
+        self._relay = relay
+        self.started.emit()
+        self._check_ffmpeg(relay)
+        return True
+
+    async def _stop(self) -> None:
+        relay, self._relay = self._relay, None
+        if relay is None:
+            return
+        self._busy = True
+        try:
+            # Listeners stay attached during stop(): its "destroyed" events end the rows.
+            await relay.stop()
+        finally:
+            self._busy = False
+        self.stopped.emit()
+
+    # ---- controls --------------------------------------------------------------------
+
+    def set_default_target(self, url: str | None) -> None:
+        """The target for sessions that start from now on (raises TargetError)."""
+        if self._relay is not None:
+            self._relay.set_default_target(url)
+        # Kept in our config too, so that a restart keeps the operator's target.
+        self._config = replace(self._config, default_target=url)
+
+    def kill(self, session_id: str) -> None:
+        """End one session now."""
+        if self._relay is not None:
+            self.run(self._relay.kill(session_id), "Kill")
+
+    def kill_all(self) -> None:
+        """End every session now."""
+        if self._relay is not None:
+            self.run(self._relay.kill_all(), "Kill all")
+
+    def set_session_target(self, session_id: str, url: str | None) -> None:
+        """Send one session elsewhere (its ffmpeg restarts)."""
+        if self._relay is not None:
+            self.run(self._relay.set_session_target(session_id, url), "Change target")
+
+    def run(
+        self,
+        coro: Awaitable[Any],
+        what: str,
+        on_done: Callable[[], None] | None = None,
+    ) -> None:
+        """Run a control as an owned task; a failure reaches the window, not just the log."""
+
+        async def guarded() -> None:
+            try:
+                await coro
+            except Exception as exc:
+                log.warning("%s failed: %s", what, exc)
+                self.action_failed.emit(f"{what} failed: {describe_exception(exc)}")
+            if on_done is not None:
+                on_done()
+
+        self._tasks.spawn(guarded(), name=f"gui-{what}")
+
+    # ---- internals -------------------------------------------------------------------
+
+    def _subscribe(self, relay: Relay) -> None:
+        relay.add_listener("connection", self.connection.emit)
+        relay.add_listener("ffmpegOutput", self.ffmpeg_output.emit)
+        relay.add_listener("log", self.session_log.emit)
+        relay.add_listener("error", self._on_error)
+        relay.add_listener("destroyed", self.session_ended.emit)
+        relay.add_listener("refused", self.connection_refused.emit)
+
+    def _on_error(self, session_id: str, error: ServerError) -> None:
+        self.session_error.emit(session_id, error)
+
+    def _check_ffmpeg(self, relay: Relay) -> None:
+        # Sessions would fail one by one without it: say so once, at start.
+        try:
+            _ = relay.ffmpeg_path
+        except RelayError as exc:
+            self.action_failed.emit(
+                f"{exc.error.message}: sessions cannot stream. Set the ffmpeg path in Settings."
+            )

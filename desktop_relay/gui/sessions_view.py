@@ -1,0 +1,163 @@
+"""The sessions table: sortable view over `SessionsModel`, with its context menu and keys."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QModelIndex, QPoint, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QMenu, QTableView, QWidget
+
+from .sessions_model import SORT_ROLE, UUID_ROLE, Column, SessionsModel
+
+
+class SessionsView(QTableView):
+    """One row per session; asks the window to act through signals, never acts itself."""
+
+    selected_session = Signal(object)  # str | None
+    kill_requested = Signal(str)
+    dismiss_requested = Signal(str)
+    change_target_requested = Signal(str)
+
+    def __init__(self, model: SessionsModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.sessions = model
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(model)
+        self.proxy.setSortRole(SORT_ROLE)
+        # Re-sorting on every refresh would make rows jump under the operator's cursor
+        # while counters tick; rows are sorted when a header is clicked (and on insert).
+        self.proxy.setDynamicSortFilter(False)
+        self.setModel(self.proxy)
+        self.setSortingEnabled(True)
+        self.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setAlternatingRowColors(True)
+        self.setWordWrap(False)
+        self.verticalHeader().hide()
+        self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 10)
+        header = self.horizontalHeader()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(Column.STATE, QHeaderView.ResizeMode.Stretch)
+        widths = {
+            Column.SESSION: 105,
+            Column.CLIENT: 205,
+            Column.TARGET: 195,
+            Column.FRAMES: 65,
+            Column.FPS: 45,
+            Column.BITRATE: 90,
+            Column.SPEED: 55,
+            Column.DROPPED: 65,
+            Column.LIVE: 55,
+        }
+        for column, width in widths.items():
+            self.setColumnWidth(column, width)
+
+        self.change_target_action = QAction("Change target…", self)
+        self.kill_action = QAction("Kill", self)
+        # Delete kills a live session and dismisses an ended one: one key, "make it go away".
+        self.kill_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Delete))
+        self.kill_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.addAction(self.kill_action)
+        self.dismiss_action = QAction("Dismiss", self)
+        self.copy_id_action = QAction("Copy session id", self)
+        self.change_target_action.triggered.connect(self.request_change_target)
+        self.kill_action.triggered.connect(self._kill_or_dismiss)
+        self.dismiss_action.triggered.connect(self.request_dismiss)
+        self.copy_id_action.triggered.connect(self._copy_id)
+
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.customContextMenuRequested.connect(self._context_menu)
+        self.selectionModel().selectionChanged.connect(self._selection_changed)
+        self.proxy.rowsInserted.connect(self._rows_inserted)
+
+    def current_session(self) -> str | None:
+        """The selected session's id."""
+        rows = self.selectionModel().selectedRows()
+        if not rows:
+            return None
+        value = rows[0].data(UUID_ROLE)
+        return str(value) if value else None
+
+    def select_session(self, session_id: str) -> bool:
+        """Select a session's row (e.g. from the error banner)."""
+        for row in range(self.proxy.rowCount()):
+            index = self.proxy.index(row, 0)
+            if index.data(UUID_ROLE) == session_id:
+                self.selectRow(row)
+                self.scrollTo(index)
+                return True
+        return False
+
+    def update_actions(self) -> None:
+        """Enable what applies to the selected session."""
+        session_id = self.current_session()
+        row = self.sessions.row(session_id) if session_id else None
+        alive = row is not None and not row.ended
+        self.change_target_action.setEnabled(alive)
+        self.kill_action.setEnabled(row is not None)
+        self.kill_action.setText("Kill" if row is None or alive else "Dismiss")
+        self.dismiss_action.setEnabled(row is not None and row.ended)
+        self.copy_id_action.setEnabled(row is not None)
+
+    # ---- internals -------------------------------------------------------------------
+
+    def _rows_inserted(self, parent: QModelIndex, first: int, last: int) -> None:
+        column = self.horizontalHeader().sortIndicatorSection()
+        if 0 <= column < len(Column):
+            self.proxy.sort(column, self.horizontalHeader().sortIndicatorOrder())
+        if self.current_session() is None and self.proxy.rowCount() == 1:
+            # The first session is almost always the one the operator wants to watch.
+            self.selectRow(0)
+
+    def _selection_changed(self) -> None:
+        self.update_actions()
+        self.selected_session.emit(self.current_session())
+
+    def _context_menu(self, position: QPoint) -> None:
+        index = self.indexAt(position)
+        if index.isValid():
+            self.selectRow(index.row())
+        self.update_actions()
+        menu = QMenu(self)
+        menu.addAction(self.change_target_action)
+        kill = menu.addAction("Kill")
+        kill.setEnabled(self.change_target_action.isEnabled())
+        kill.triggered.connect(self.request_kill)
+        menu.addAction(self.dismiss_action)
+        menu.addSeparator()
+        menu.addAction(self.copy_id_action)
+        menu.popup(self.viewport().mapToGlobal(position))
+
+    def request_kill(self) -> None:
+        """Ask to kill the selected session."""
+        session_id = self.current_session()
+        if session_id:
+            self.kill_requested.emit(session_id)
+
+    def _kill_or_dismiss(self) -> None:
+        session_id = self.current_session()
+        row = self.sessions.row(session_id) if session_id else None
+        if session_id is None or row is None:
+            return
+        if row.ended:
+            self.dismiss_requested.emit(session_id)
+        else:
+            self.kill_requested.emit(session_id)
+
+    def request_dismiss(self) -> None:
+        """Ask to dismiss the selected (ended) session."""
+        session_id = self.current_session()
+        if session_id:
+            self.dismiss_requested.emit(session_id)
+
+    def request_change_target(self) -> None:
+        """Ask to change the selected session's target."""
+        session_id = self.current_session()
+        if session_id:
+            self.change_target_requested.emit(session_id)
+
+    def _copy_id(self) -> None:
+        session_id = self.current_session()
+        if session_id:
+            QGuiApplication.clipboard().setText(session_id)

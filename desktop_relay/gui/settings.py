@@ -1,0 +1,207 @@
+"""The window's persisted settings (QSettings) and how they become a `RelayConfig`."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings
+
+from .. import paths
+from ..relay import RelayConfig
+from ..relay.keystore import KeyStore
+
+log = logging.getLogger(__name__)
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+ORGANIZATION = "Desktop Relay"
+APPLICATION = "desktop-relay"
+
+
+@dataclass(frozen=True)
+class GuiSettings:
+    """What the Settings dialog edits, plus the default target's preset and server."""
+
+    host: str = RelayConfig.host
+    port: int = RelayConfig.port
+    max_streams: int | None = None
+    allowed_target_pattern: str | None = None
+    ffmpeg_path: str | None = None
+    recordings_dir: str | None = None
+    log_level: str = RelayConfig.log_level
+    target_preset: str = "recording"
+    target_server: str = ""
+
+    def to_config(self, base: RelayConfig) -> RelayConfig:
+        """`base` with these settings' relay options."""
+        return replace(
+            base,
+            host=self.host,
+            port=self.port,
+            max_ffmpeg_instances=self.max_streams,
+            allowed_target_pattern=self.allowed_target_pattern,
+            ffmpeg_path=self.ffmpeg_path,
+            recordings_dir=Path(self.recordings_dir) if self.recordings_dir else None,
+            log_level=self.log_level,
+        )
+
+    @classmethod
+    def from_config(cls, config: RelayConfig, like: GuiSettings | None = None) -> GuiSettings:
+        """The settings a config corresponds to (target fields taken from `like`)."""
+        base = like or cls()
+        return replace(
+            base,
+            host=config.host,
+            port=config.port,
+            max_streams=config.max_ffmpeg_instances,
+            allowed_target_pattern=config.allowed_target_pattern,
+            ffmpeg_path=config.ffmpeg_path,
+            recordings_dir=str(config.recordings_dir) if config.recordings_dir else None,
+            log_level=config.log_level,
+        )
+
+
+# Options a running Relay cannot change (its config is immutable and read at start-up or
+# when sessions start): changing one means building a new relay.
+_RESTART_FIELDS = {
+    "host": "bind address",
+    "port": "port",
+    "max_ffmpeg_instances": "max streams",
+    "allowed_target_pattern": "client-supplied targets",
+    "ffmpeg_path": "ffmpeg path",
+    "recordings_dir": "recording folder",
+}
+
+
+def restart_reasons(old: RelayConfig, new: RelayConfig) -> list[str]:
+    """The changed options that only a relay restart applies, by their labels."""
+    return [
+        label for name, label in _RESTART_FIELDS.items() if getattr(old, name) != getattr(new, name)
+    ]
+
+
+def apply_log_level(level: str) -> None:
+    """Logging levels apply at once, without a restart: the app's, and the relay's own
+    loggers, which a Relay sets from its config when it is built."""
+    level = level if level in LOG_LEVELS else "INFO"
+    logging.getLogger().setLevel(level)
+    logging.getLogger("desktop_relay.relay").setLevel(level)
+
+
+def command_line_overrides(saved: RelayConfig, command_line: RelayConfig) -> RelayConfig:
+    """Options given on the command line win over saved ones.
+
+    The command line hands us a full RelayConfig; an option still at its default value
+    is taken as not given, so the saved setting applies.
+    """
+    defaults = RelayConfig()
+    changes = {
+        f.name: getattr(command_line, f.name)
+        for f in fields(RelayConfig)
+        if getattr(command_line, f.name) != getattr(defaults, f.name)
+    }
+    return replace(saved, **changes)
+
+
+def _optional(value: object) -> str | None:
+    text = str(value or "").strip()
+    return text or None
+
+
+# The default target's stream key lives in the KeyStore, never in the settings file.
+STREAM_KEY_NAME = "default-target-key"
+
+
+class SettingsStore:
+    """Reads and writes `GuiSettings` in a QSettings and the stream key in a KeyStore;
+    tests pass both with temporary paths."""
+
+    def __init__(self, qsettings: QSettings, keys: KeyStore) -> None:
+        self.qsettings = qsettings
+        self.keys = keys
+
+    @classmethod
+    def for_user(cls) -> SettingsStore:
+        """The user's settings file (INI, in the platform's config folder) and keyring."""
+        return cls(
+            QSettings(
+                QSettings.Format.IniFormat,
+                QSettings.Scope.UserScope,
+                ORGANIZATION,
+                APPLICATION,
+            ),
+            KeyStore(paths.data_dir() / "stream-keys.json"),
+        )
+
+    def load(self) -> GuiSettings:
+        """The saved settings, defaults for what is missing or unreadable."""
+        s = self.qsettings
+        d = GuiSettings()
+        try:
+            port = int(str(s.value("relay/port", d.port)))
+            max_streams = int(str(s.value("relay/max_streams", 0) or 0))
+        except ValueError:
+            log.warning("ignoring unreadable numbers in %s", s.fileName())
+            port, max_streams = d.port, 0
+        level = str(s.value("log/level", d.log_level)).upper()
+        return GuiSettings(
+            host=str(s.value("relay/host", d.host)) or d.host,
+            port=port if 0 <= port <= 65535 else d.port,
+            max_streams=max_streams if max_streams > 0 else None,
+            allowed_target_pattern=_optional(s.value("relay/allowed_target_pattern", "")),
+            ffmpeg_path=_optional(s.value("relay/ffmpeg_path", "")),
+            recordings_dir=_optional(s.value("relay/recordings_dir", "")),
+            log_level=level if level in LOG_LEVELS else d.log_level,
+            target_preset=str(s.value("target/preset", d.target_preset)),
+            target_server=str(s.value("target/server", d.target_server)),
+        )
+
+    def save(self, settings: GuiSettings) -> None:
+        """Write every setting now (so a crash does not lose them)."""
+        s = self.qsettings
+        s.setValue("relay/host", settings.host)
+        s.setValue("relay/port", settings.port)
+        s.setValue("relay/max_streams", settings.max_streams or 0)
+        s.setValue("relay/allowed_target_pattern", settings.allowed_target_pattern or "")
+        s.setValue("relay/ffmpeg_path", settings.ffmpeg_path or "")
+        s.setValue("relay/recordings_dir", settings.recordings_dir or "")
+        s.setValue("log/level", settings.log_level)
+        s.setValue("target/preset", settings.target_preset)
+        s.setValue("target/server", settings.target_server)
+        s.sync()
+
+    def load_stream_key(self) -> str:
+        """The default target's stream key (keyring, else the user-only file)."""
+        return self.keys.get(STREAM_KEY_NAME) or ""
+
+    def save_stream_key(self, key: str) -> str | None:
+        """Keep the default target's stream key; returns a warning if it is less protected
+        than in a system keyring."""
+        try:
+            if key:
+                self.keys.set(STREAM_KEY_NAME, key)
+            else:
+                self.keys.delete(STREAM_KEY_NAME)
+        except OSError as exc:
+            log.warning("could not save the stream key: %s", exc)
+            return f"The stream key is used now but could not be saved: {exc.strerror or exc}"
+        return self.keys.warning if key else None
+
+    def save_window_state(self, geometry: QByteArray, splitters: list[QByteArray]) -> None:
+        """The window's size, place and splitter positions."""
+        self.qsettings.setValue("window/geometry", geometry)
+        for number, state in enumerate(splitters):
+            self.qsettings.setValue(f"window/splitter{number}", state)
+        self.qsettings.sync()
+
+    def load_window_state(
+        self, splitters: int
+    ) -> tuple[QByteArray | None, list[QByteArray | None]]:
+        """What `save_window_state` kept (None where nothing usable was saved)."""
+
+        def read(key: str) -> QByteArray | None:
+            value = self.qsettings.value(key)
+            return value if isinstance(value, QByteArray) else None
+
+        return read("window/geometry"), [read(f"window/splitter{n}") for n in range(splitters)]

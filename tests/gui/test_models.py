@@ -1,0 +1,181 @@
+"""The window's pure parts: the sessions model, the log store, user agents, settings."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtWidgets import QApplication
+
+from desktop_relay.gui.log_store import LineKind, LogStore
+from desktop_relay.gui.sessions_model import UUID_ROLE, Column, SessionsModel
+from desktop_relay.gui.sessions_view import SessionsView
+from desktop_relay.gui.settings import (
+    GuiSettings,
+    command_line_overrides,
+    restart_reasons,
+)
+from desktop_relay.gui.target_widget import CUSTOM, guess_preset, join_target
+from desktop_relay.gui.user_agent import describe_user_agent
+from desktop_relay.relay import (
+    ErrorName,
+    FfmpegState,
+    FfmpegStats,
+    FfmpegStatus,
+    RelayConfig,
+    ServerError,
+    SessionState,
+    SessionStatus,
+)
+
+from .conftest import make_store
+
+
+def snapshot(uuid: str, frames: int = 0, state: SessionState = SessionState.LIVE) -> SessionStatus:
+    ffmpeg = FfmpegStatus(
+        FfmpegState.RUNNING, frames, None, 1234, {}, FfmpegStats(frames=frames, fps=30.0)
+    )
+    return SessionStatus(
+        uuid=uuid,
+        remote_address="127.0.0.1",
+        user_agent="Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0 Safari/537.36",
+        name=None,
+        state=state,
+        connected_at=0.0,
+        started_at=1.0,
+        uptime_s=5.0,
+        bytes_received=1000,
+        chunks_received=1,
+        buffered_bytes=0,
+        target="rtmp://live.example/app/****abcd",
+        recording_path=None,
+        ffmpeg=ffmpeg,
+    )
+
+
+def test_model_signals_only_changed_rows(qapp: QApplication) -> None:
+    model = SessionsModel()
+    changed: list[tuple[int, int]] = []
+    model.dataChanged.connect(lambda a, b, *_: changed.append((a.row(), b.row())))
+    a, b = snapshot("a" * 36), snapshot("b" * 36)
+    model.refresh([a, b], now=0.0)
+    assert model.rowCount() == 2 and not changed
+    model.refresh([a, b], now=0.05)  # same snapshots: nothing to repaint
+    assert not changed
+    model.refresh([a, replace(b, ffmpeg=snapshot(b.uuid, frames=50).ffmpeg)], now=0.1)
+    assert changed == [(1, 1)]
+    assert model.data(model.index(1, Column.FRAMES)) == "50"
+    assert model.data(model.index(1, Column.SESSION), UUID_ROLE) == b.uuid
+    assert model.data(model.index(0, Column.TARGET)) == "rtmp://live.example/app/****abcd"
+    assert "Chrome 126 on Linux" in model.data(model.index(0, Column.CLIENT))
+    assert model.rowCount(model.index(0, 0)) == 0  # a table: no children
+    assert model.columnCount(QModelIndex()) == len(Column)
+
+
+def test_ended_sessions_stay_until_dismissed_and_failures_are_coloured(
+    qapp: QApplication,
+) -> None:
+    model = SessionsModel()
+    ok, bad, idle = snapshot("o" * 36), snapshot("f" * 36), snapshot("i" * 36)
+    idle = replace(idle, started_at=None, state=SessionState.CONNECTED, ffmpeg=None)
+    model.refresh([ok, bad, idle])
+    error = ServerError(ErrorName.RTMP_CONNECTION_FAILED, "Connection to the RTMP server failed")
+    model.end_session(bad.uuid, replace(bad, state=SessionState.FAILED, error=error))
+    model.end_session(ok.uuid, replace(ok, state=SessionState.ENDED, uptime_s=0.0))
+    model.end_session(idle.uuid, replace(idle, state=SessionState.ENDED))
+    assert model.rowCount() == 2  # a socket that never streamed leaves no row
+    model.refresh([])  # the relay forgot them: rows stay
+    assert model.rowCount() == 2
+    row = model.row_of(bad.uuid)
+    assert row is not None
+    state = model.index(row, Column.STATE)
+    assert state.data() == "failed: Connection to the RTMP server failed"
+    assert state.data(Qt.ItemDataRole.ForegroundRole) is not None
+    assert state.data(Qt.ItemDataRole.BackgroundRole) is not None
+    assert "RTMP_CONNECTION_FAILED" in state.data(Qt.ItemDataRole.ToolTipRole)
+    ok_row = model.row_of(ok.uuid)
+    assert ok_row is not None
+    assert model.index(ok_row, Column.STATE).data() == "ended"
+    assert model.index(ok_row, Column.LIVE).data() == "0:05"  # kept from before the end
+    assert model.live_count() == 0
+    assert model.dismiss_ended() == 2 and model.rowCount() == 0
+
+
+def test_log_store_is_bounded_and_reports_what_is_new() -> None:
+    store = LogStore(max_lines=5)
+    store.append("s", LineKind.FFMPEG, "one\ntwo")
+    assert store.since("s", 0) is not None and len(store.since("s", 0) or []) == 2
+    assert [line.text for line in store.since("s", 1) or []] == ["two"]
+    for i in range(10):
+        store.append("s", LineKind.RELAY, f"line {i}")
+    assert len(store.lines("s")) == 5 and store.total("s") == 12
+    assert store.since("s", 1) is None  # too far behind: the reader starts again
+    assert "[relay] line 9" in store.lines("s")[-1].format()
+    store.forget("s")
+    assert store.lines("s") == []
+
+
+def test_user_agents_read_as_browser_on_device() -> None:
+    android = (
+        "Mozilla/5.0 (Linux; Android 14; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/126.0.0.0 Mobile Safari/537.36"
+    )
+    iphone = (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+    )
+    firefox = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:127.0) Gecko/20100101 Firefox/127.0"
+    assert describe_user_agent(android) == "Chrome 126 on Android (Pixel 7)"
+    assert describe_user_agent(iphone) == "Safari 17 on iPhone"
+    assert describe_user_agent(firefox) == "Firefox 127 on Windows"
+    assert describe_user_agent("") == "unknown browser"
+
+
+def test_targets_split_into_preset_server_and_key() -> None:
+    url = "rtmp://live.twitch.tv/app/live_123_abcdef"
+    preset, server, key = guess_preset(url)
+    assert (preset.id, server, key) == ("twitch", "rtmp://live.twitch.tv/app", "live_123_abcdef")
+    assert join_target(server, key) == url
+    assert guess_preset("rtmp://127.0.0.1:1935/live/k")[0] is CUSTOM
+    assert join_target("rtmp://host/app/full", "") == "rtmp://host/app/full"
+
+
+def test_command_line_wins_over_saved_settings_and_restarts_are_named() -> None:
+    saved = RelayConfig(port=9000, max_ffmpeg_instances=4, default_target="rtmp://a/b/c")
+    merged = command_line_overrides(saved, RelayConfig(port=9100))
+    assert merged.port == 9100 and merged.max_ffmpeg_instances == 4
+    assert merged.default_target == "rtmp://a/b/c"
+    changed = replace(saved, port=9001, log_level="DEBUG", max_ffmpeg_instances=None)
+    assert restart_reasons(saved, changed) == ["port", "max streams"]
+
+
+def test_settings_round_trip_through_qsettings(qapp: QApplication, tmp_path: Path) -> None:
+    path = tmp_path / "s.ini"
+    settings = GuiSettings(
+        host="127.0.0.1",
+        port=0,
+        max_streams=2,
+        allowed_target_pattern="rtmp://x/.*",
+        ffmpeg_path="/usr/bin/ffmpeg",
+        recordings_dir=str(tmp_path),
+        log_level="DEBUG",
+        target_preset="youtube",
+        target_server="rtmp://a.rtmp.youtube.com/live2",
+    )
+    make_store(path).save(settings)
+    assert make_store(path).load() == settings
+    assert make_store(tmp_path / "none.ini").load() == GuiSettings()
+
+
+def test_the_table_sorts_by_a_columns_value(qapp: QApplication) -> None:
+    model = SessionsModel()
+    view = SessionsView(model)
+    model.refresh(
+        [snapshot(f"{n}" * 36, frames=frames) for n, frames in ((1, 5), (2, 900), (3, 80))]
+    )
+    view.sortByColumn(Column.FRAMES, Qt.SortOrder.DescendingOrder)
+    shown = [view.proxy.index(r, Column.FRAMES).data() for r in range(3)]
+    assert shown == ["900", "80", "5"]  # by number, not by text
+    view.sortByColumn(Column.FRAMES, Qt.SortOrder.AscendingOrder)
+    assert view.proxy.index(0, Column.FRAMES).data() == "5"

@@ -1,0 +1,95 @@
+"""Targets from the window: the default for new sessions, and "Change target…" per session."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QDialogButtonBox
+
+from desktop_relay.gui.app import startup_config
+from desktop_relay.gui.settings import SettingsStore
+from desktop_relay.gui.target_dialog import TargetDialog
+from desktop_relay.relay import RelayConfig, mask_target
+
+from ..media import H264_FIXTURE, RtmpReceiver, probe
+from .conftest import make_store
+from .helpers import OpenWindow, frames, new_session, pid_of, row_of, streaming, until
+
+pytestmark = pytest.mark.media
+
+
+async def test_default_target_applies_to_new_sessions(
+    open_window: OpenWindow,
+    rtmp_receiver: Callable[..., RtmpReceiver],
+    settings_store: SettingsStore,
+    settings_path: Path,
+) -> None:
+    receiver = rtmp_receiver()
+    server, _, key = receiver.url.rpartition("/")
+    async with open_window() as window:
+        panel = window.target_panel.target_widget
+        panel.set_preset("custom")
+        panel.server_edit.setText(server)
+        panel.key_edit.setText(key)
+        window.target_panel.apply_button.click()
+        assert window.controller.relay is not None
+        assert window.controller.relay.default_target == receiver.url
+        assert "****" in window.target_panel.current_label.text()
+        assert key not in window.target_panel.current_label.text()
+
+        async with streaming(window) as streamer:
+            session = await new_session(window, streamer, "to-default")
+            await streamer.replay(H264_FIXTURE, seconds=5)
+            await until(lambda: frames(row_of(window, session)) > 0, 10, "frames")
+            assert row_of(window, session).status.target == mask_target(receiver.url)
+            await streamer.stop()
+    await asyncio.to_thread(receiver.wait, 20)
+    assert probe(receiver.path).video_frames > 0
+    # Saved for next time: server in the settings file, key in the key store only.
+    assert settings_store.load().target_server == server
+    assert settings_store.load_stream_key() == key
+    settings_store.qsettings.sync()
+    assert key not in Path(settings_store.qsettings.fileName()).read_text(encoding="utf-8")
+    # The next start of the app sends new sessions to the same target.
+    assert startup_config(make_store(settings_path), RelayConfig()).default_target == receiver.url
+
+
+async def test_change_target_reaches_the_new_receiver(
+    open_window: OpenWindow, rtmp_receiver: Callable[..., RtmpReceiver]
+) -> None:
+    first, second = rtmp_receiver(), rtmp_receiver()
+    async with open_window() as window, streaming(window) as streamer:
+        window.controller.set_default_target(first.url)
+        session = await new_session(window, streamer, "moving")
+        # The new ffmpeg gets the stream header and the group of pictures in progress, then
+        # probes again (~2.6 s): stream long enough for that.
+        replay = asyncio.create_task(streamer.replay(H264_FIXTURE, seconds=9))
+        await until(lambda: frames(row_of(window, session)) > 0, 10, "frames at the first")
+        old_pid = pid_of(window, session)
+
+        window.view.select_session(session)
+        window.change_target_action.trigger()
+        dialog = window.dialog
+        assert isinstance(dialog, TargetDialog)
+        dialog.target_widget.set_target(second.url)
+        dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+
+        await until(
+            lambda: row_of(window, session).status.target == mask_target(second.url),
+            10,
+            "the row to show the new target",
+        )
+        await until(
+            lambda: pid_of(window, session) != old_pid and frames(row_of(window, session)) > 0,
+            10,
+            "frames from the new ffmpeg",
+        )
+        await replay
+        await streamer.stop()
+    await asyncio.to_thread(first.wait, 20)
+    await asyncio.to_thread(second.wait, 20)
+    assert probe(second.path).video_frames > 0
+    assert probe(first.path).video_frames > 0
