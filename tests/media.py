@@ -90,12 +90,12 @@ def start_receiver(ffmpeg: str, directory: Path, key: str = "streamkey-012345678
     url = f"rtmp://127.0.0.1:{port}/live/{key}"
     SECRETS.add(key)
     path = directory / f"received-{port}.flv"
-    log = (directory / f"receiver-{port}.log").open("wb")
-    proc = subprocess.Popen(
-        [ffmpeg, "-hide_banner", "-loglevel", "warning", "-listen", "1", "-i", url,
-         "-c", "copy", "-f", "flv", "-y", str(path)],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-    )
+    with (directory / f"receiver-{port}.log").open("wb") as log:  # the child keeps its copy
+        proc = subprocess.Popen(
+            [ffmpeg, "-hide_banner", "-loglevel", "warning", "-listen", "1", "-i", url,
+             "-c", "copy", "-f", "flv", "-y", str(path)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+        )
     deadline = time.monotonic() + 10
     while not _listening(port):
         if proc.poll() is not None or time.monotonic() > deadline:

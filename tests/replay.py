@@ -56,10 +56,14 @@ class Streamer:
         """Send `start`; True if acked, False if refused (an `error` came instead)."""
         n = len(self.errors)
         loop = asyncio.get_running_loop()
-        acked = loop.create_future()
+        acked: asyncio.Future[tuple[Any, ...]] = loop.create_future()
+
+        def on_ack(*args: Any) -> None:
+            if not acked.done():
+                acked.set_result(args)
+
         await self.client.emit(
-            "start", config if config is not None else {"framerate": 20},
-            callback=lambda *a: acked.done() or acked.set_result(a),
+            "start", config if config is not None else {"framerate": 20}, callback=on_ack
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -32,7 +32,7 @@ def startup_config(store: SettingsStore, command_line: RelayConfig) -> RelayConf
 
 async def run_app(config: RelayConfig, store: SettingsStore) -> int:
     """Show the window, run the relay until the window closes or a signal arrives."""
-    controller = RelayController(config)
+    controller = RelayController(config, token_file=paths.data_dir() / "token")
     window = MainWindow(controller, store)
     closed = asyncio.Event()
     window.closed.connect(closed.set)

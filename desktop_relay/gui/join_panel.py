@@ -13,8 +13,10 @@ from PySide6.QtWidgets import (
     QButtonGroup,
     QGridLayout,
     QGroupBox,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
+    QPushButton,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -38,6 +40,7 @@ class JoinPanel(QGroupBox):
     """The URLs to open on phones and laptops, each with a Copy button, and a QR code."""
 
     copied = Signal(str)
+    rotate_token_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Join from a browser", parent)
@@ -53,8 +56,20 @@ class JoinPanel(QGroupBox):
         self.qr.renderer().setAspectRatioMode(Qt.AspectRatioMode.KeepAspectRatio)
         self.note = QLabel()
         self.note.setWordWrap(True)
+        self.token_label = QLabel()
+        self.token_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.rotate_button = QPushButton("New token")
+        self.rotate_button.setToolTip(
+            "Make a new pairing token: browsers already streaming stay; new ones need the new "
+            "link or QR code"
+        )
+        self.rotate_button.clicked.connect(self.rotate_token_requested.emit)
+        token_row = QHBoxLayout()
+        token_row.addWidget(self.token_label, 1)
+        token_row.addWidget(self.rotate_button)
         layout = QVBoxLayout(self)
         layout.addLayout(self._rows)
+        layout.addLayout(token_row)
         layout.addWidget(self.qr, 0, Qt.AlignmentFlag.AlignHCenter)
         layout.addWidget(self.note)
         self.set_address(None)
@@ -64,6 +79,8 @@ class JoinPanel(QGroupBox):
     ) -> None:
         """The relay's listening address (None: not listening), scheme and pairing token."""
         self._clear_rows()
+        self.token_label.setText(f"Pairing token: {token}" if token else "Pairing token: off")
+        self.rotate_button.setVisible(address is not None and token is not None)
         if address is None:
             self.urls = []
             self.qr_url = None

@@ -123,6 +123,17 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(main)
         self.resize(1400, 820)
 
+    def rotate_token(self) -> None:
+        """New pairing token: new join links and QR code; streaming browsers stay."""
+        if self.controller.rotate_token() is None:
+            return
+        address = self.controller.listen_address
+        if address is not None:
+            self.join_panel.set_address(
+                address, tls=self.controller.uses_tls, token=self.controller.auth_token
+            )
+        self.status.showMessage("New pairing token: browsers need the new link or QR code", 6000)
+
     def _build_actions(self) -> None:
         def action(text: str, slot: Callable[[], object], shortcut: str | None = None) -> QAction:
             act = QAction(text, self)
@@ -182,6 +193,7 @@ class MainWindow(QMainWindow):
         self.target_panel.applied.connect(self._default_target_applied)
         self.target_panel.message.connect(self.banner.report)
         self.join_panel.copied.connect(lambda url: self.status.showMessage(f"Copied {url}", 4000))
+        self.join_panel.rotate_token_requested.connect(self.rotate_token)
 
     # ---- refresh ---------------------------------------------------------------------
 

@@ -8,11 +8,13 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
 from ..relay import Relay, RelayConfig, RelayError, ServerError, SessionStatus, TargetError
+from ..relay.auth import save_token
 from ..relay.tasks import TaskSet
 
 log = logging.getLogger(__name__)
@@ -48,9 +50,13 @@ class RelayController(QObject):
     stopped = Signal()
     action_failed = Signal(str)  # a control (kill, target change...) did not work
 
-    def __init__(self, config: RelayConfig, parent: QObject | None = None) -> None:
+    def __init__(
+        self, config: RelayConfig, parent: QObject | None = None, token_file: Path | None = None
+    ) -> None:
         super().__init__(parent)
         self._config = config
+        # Where a rotated pairing token is kept for the next start (None: not kept).
+        self.token_file = token_file
         self._relay: Relay | None = None
         self._tasks = TaskSet()
         self._busy = False
@@ -95,6 +101,17 @@ class RelayController(QObject):
     def auth_token(self) -> str | None:
         """The pairing token browsers must present (None: pairing is off)."""
         return self._relay.auth_token if self._relay is not None else self._config.auth_token
+
+    def rotate_token(self) -> str | None:
+        """Require a new pairing token from now on, kept for the next start; None when
+        pairing is off or the relay is not running. Connected browsers stay connected."""
+        if self._relay is None or self._relay.auth_token is None:
+            return None
+        token = self._relay.rotate_token()
+        self._config = replace(self._config, auth_token=token)
+        if self.token_file is not None:
+            save_token(self.token_file, token)
+        return token
 
     def sessions(self) -> list[SessionStatus]:
         """Snapshots of the running relay's sessions (none when stopped)."""

@@ -42,8 +42,13 @@ def load_or_create_token(path: Path) -> str:
     except OSError:
         pass
     token = new_token()
+    save_token(path, token)
+    return token
+
+
+def save_token(path: Path, token: str) -> None:
+    """Keep `token` in `path`, readable only by the user (after a rotation, for next start)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(token + "\n")
-    return token

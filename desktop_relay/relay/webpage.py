@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from .tls import fingerprint
+
 if TYPE_CHECKING:
     from .server import Relay
 
@@ -39,6 +41,16 @@ def _static_file(web_dir: Path, relative: str) -> Path | None:
     return path
 
 
+def _fingerprint(path: Path | None) -> str | None:
+    """The SHA-256 fingerprint of a certificate file, or None (no file, or unreadable)."""
+    if path is None:
+        return None
+    try:
+        return fingerprint(path)
+    except (OSError, ValueError):
+        return None
+
+
 def add_page_routes(app: web.Application, relay: Relay, web_dir: Path = WEB_DIR) -> None:
     """Add `/` (the join page), `/static/` (its assets and the client) and `/api/info` to `app`.
 
@@ -46,10 +58,16 @@ def add_page_routes(app: web.Application, relay: Relay, web_dir: Path = WEB_DIR)
     """
 
     async def info(request: web.Request) -> web.Response:
+        tls = relay.config.tls
         return web.json_response(
             {
                 "allowClientTarget": relay.config.allowed_target_pattern is not None,
                 "maxChunkBytes": relay.config.max_chunk_bytes,
+                # For the page's "trust this relay" help: the local CA that `/ca.crt` serves
+                # (None without TLS, or with the operator's own --cert/--key), and the
+                # certificate the relay presents (what browsers show and `--headless` prints).
+                "caFingerprint": _fingerprint(tls.ca_cert) if tls else None,
+                "certFingerprint": _fingerprint(tls.cert) if tls else None,
             },
             headers={"Cache-Control": "no-store"},
         )

@@ -9,7 +9,7 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import pytest
-import qasync  # type: ignore[import-untyped]
+import qasync
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
