@@ -11,6 +11,7 @@ from PySide6.QtCore import QByteArray, QSettings
 from .. import paths
 from ..relay import RelayConfig
 from ..relay.keystore import KeyStore
+from ..relay.tls import TlsFiles
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +31,20 @@ class GuiSettings:
     ffmpeg_path: str | None = None
     recordings_dir: str | None = None
     log_level: str = RelayConfig.log_level
+    # The operator's own certificate and key; None: the relay's generated certificate.
+    tls_cert: str | None = None
+    tls_key: str | None = None
     target_preset: str = "recording"
     target_server: str = ""
 
     def to_config(self, base: RelayConfig) -> RelayConfig:
         """`base` with these settings' relay options."""
+        tls = base.tls
+        if self.tls_cert and self.tls_key:
+            tls = TlsFiles(Path(self.tls_cert), Path(self.tls_key))
         return replace(
             base,
+            tls=tls,
             host=self.host,
             port=self.port,
             max_ffmpeg_instances=self.max_streams,
@@ -59,6 +67,9 @@ class GuiSettings:
             ffmpeg_path=config.ffmpeg_path,
             recordings_dir=str(config.recordings_dir) if config.recordings_dir else None,
             log_level=config.log_level,
+            # Only an operator-given certificate is a setting (generated ones carry a CA).
+            tls_cert=str(config.tls.cert) if config.tls and config.tls.ca_cert is None else None,
+            tls_key=str(config.tls.key) if config.tls and config.tls.ca_cert is None else None,
         )
 
 
@@ -71,6 +82,7 @@ _RESTART_FIELDS = {
     "allowed_target_pattern": "client-supplied targets",
     "ffmpeg_path": "ffmpeg path",
     "recordings_dir": "recording folder",
+    "tls": "certificate",
 }
 
 
@@ -153,6 +165,8 @@ class SettingsStore:
             ffmpeg_path=_optional(s.value("relay/ffmpeg_path", "")),
             recordings_dir=_optional(s.value("relay/recordings_dir", "")),
             log_level=level if level in LOG_LEVELS else d.log_level,
+            tls_cert=_optional(s.value("tls/cert", "")),
+            tls_key=_optional(s.value("tls/key", "")),
             target_preset=str(s.value("target/preset", d.target_preset)),
             target_server=str(s.value("target/server", d.target_server)),
         )
@@ -167,6 +181,8 @@ class SettingsStore:
         s.setValue("relay/ffmpeg_path", settings.ffmpeg_path or "")
         s.setValue("relay/recordings_dir", settings.recordings_dir or "")
         s.setValue("log/level", settings.log_level)
+        s.setValue("tls/cert", settings.tls_cert or "")
+        s.setValue("tls/key", settings.tls_key or "")
         s.setValue("target/preset", settings.target_preset)
         s.setValue("target/server", settings.target_server)
         s.sync()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from pathlib import Path
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from ..relay.network import lan_addresses
 from ..relay.server import default_recordings_dir
+from ..relay.tls import TlsFiles
 from .settings import LOG_LEVELS, GuiSettings
 
 
@@ -60,6 +62,10 @@ class SettingsDialog(QDialog):
         self.ffmpeg_edit.setPlaceholderText("bundled ffmpeg")
         self.recordings_edit = QLineEdit(settings.recordings_dir or "")
         self.recordings_edit.setPlaceholderText(str(default_recordings_dir()))
+        self.cert_edit = QLineEdit(settings.tls_cert or "")
+        self.cert_edit.setPlaceholderText("the relay's own (generated) certificate")
+        self.key_edit = QLineEdit(settings.tls_key or "")
+        self.key_edit.setPlaceholderText("key of your certificate (PEM)")
         self.level_combo = QComboBox()
         self.level_combo.addItems(LOG_LEVELS)
         self.level_combo.setCurrentText(settings.log_level)
@@ -68,8 +74,9 @@ class SettingsDialog(QDialog):
         self.error_label.setWordWrap(True)
         self.error_label.hide()
         note = QLabel(
-            "Changing the address, port, limits, client targets, ffmpeg or the recording "
-            "folder restarts the relay: live sessions end. The log level applies at once."
+            "Changing the address, port, limits, client targets, ffmpeg, the recording "
+            "folder or the certificate restarts the relay: live sessions end. The log level "
+            "applies at once."
         )
         note.setWordWrap(True)
 
@@ -81,6 +88,14 @@ class SettingsDialog(QDialog):
         form.addRow("Target pattern", self.pattern_edit)
         form.addRow("ffmpeg", self._with_browse(self.ffmpeg_edit, self._browse_ffmpeg))
         form.addRow("Recording folder", self._with_browse(self.recordings_edit, self._browse_dir))
+        form.addRow(
+            "Certificate",
+            self._with_browse(self.cert_edit, lambda: self._browse_pem(self.cert_edit)),
+        )
+        form.addRow(
+            "Certificate key",
+            self._with_browse(self.key_edit, lambda: self._browse_pem(self.key_edit)),
+        )
         form.addRow("Log level", self.level_combo)
         self.buttons = buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
@@ -108,6 +123,8 @@ class SettingsDialog(QDialog):
             ffmpeg_path=self.ffmpeg_edit.text().strip() or None,
             recordings_dir=self.recordings_edit.text().strip() or None,
             log_level=self.level_combo.currentText(),
+            tls_cert=self.cert_edit.text().strip() or None,
+            tls_key=self.key_edit.text().strip() or None,
         )
 
     def validate(self) -> str | None:
@@ -120,6 +137,13 @@ class SettingsDialog(QDialog):
                 re.compile(settings.allowed_target_pattern)
             except re.error as exc:
                 return f"The target pattern is not a valid regular expression: {exc}"
+        if bool(settings.tls_cert) != bool(settings.tls_key):
+            return "Give both the certificate and its key, or neither."
+        if settings.tls_cert and settings.tls_key:
+            try:
+                TlsFiles(Path(settings.tls_cert), Path(settings.tls_key)).context()
+            except ValueError as exc:
+                return f"The certificate cannot be used: {exc}"
         return None
 
     def _accept(self) -> None:
@@ -146,6 +170,13 @@ class SettingsDialog(QDialog):
         chosen, _ = QFileDialog.getOpenFileName(self, "ffmpeg executable", self.ffmpeg_edit.text())
         if chosen:
             self.ffmpeg_edit.setText(chosen)
+
+    def _browse_pem(self, edit: QLineEdit) -> None:
+        chosen, _ = QFileDialog.getOpenFileName(
+            self, "PEM file", edit.text(), "PEM files (*.pem *.crt *.key);;All files (*)"
+        )
+        if chosen:
+            edit.setText(chosen)
 
     def _browse_dir(self) -> None:
         start = self.recordings_edit.text() or str(default_recordings_dir())

@@ -155,3 +155,42 @@ async def test_quitting_during_a_restart_leaves_no_relay_listening(
         window.quit()  # at once, while the restart runs
         await until(lambda: not window.isVisible(), 10, "the window to close")
         assert window.controller.relay is None and not window.controller.running
+
+
+async def test_own_certificate_is_checked_then_served_after_a_restart(
+    open_window: OpenWindow, settings_path: Path, tmp_path: Path
+) -> None:
+    import ssl
+
+    import aiohttp
+
+    from desktop_relay.relay.tls import ensure_certificate
+
+    own = ensure_certificate(tmp_path / "own", ["127.0.0.1"])
+    async with open_window(store=make_store(settings_path)) as window:
+        first_relay = window.controller.relay
+        window.settings_action.trigger()
+        dialog = settings_dialog(window)
+        dialog.cert_edit.setText(str(own.cert))
+        ok = dialog.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        ok.click()
+        assert dialog.isVisible() and "both the certificate and its key" in dialog.error_label.text()
+        dialog.key_edit.setText(str(tmp_path / "missing.key"))
+        ok.click()
+        assert dialog.isVisible() and "cannot be used" in dialog.error_label.text()
+        dialog.key_edit.setText(str(own.key))
+        ok.click()
+        question = window.pending_question
+        assert question is not None and "certificate" in question.text()
+        question.button(QMessageBox.StandardButton.Yes).click()
+        await until(
+            lambda: window.controller.relay not in (None, first_relay) and window.controller.running,
+            10,
+            "the relay to restart",
+        )
+        port = window.controller.listen_address[1]  # type: ignore[index]
+        ctx = ssl.create_default_context(cafile=str(own.ca_cert))
+        url = f"https://127.0.0.1:{port}/api/info"
+        async with aiohttp.ClientSession() as http, http.get(url, ssl=ctx) as resp:
+            assert resp.status == 200
+    assert make_store(settings_path).load().tls_key == str(own.key)
