@@ -240,6 +240,7 @@ async def run_headless(config: RelayConfig) -> int:
     if config.tls is not None:
         print(f"  certificate SHA-256: {fingerprint(config.tls.cert)}", flush=True)
         if config.tls.ca_cert is not None:
+            print(f"  local CA SHA-256: {fingerprint(config.tls.ca_cert)}", flush=True)
             print(
                 f"  devices may trust the relay once via {relay.scheme}://<host>:{relay.port}"
                 "/ca.crt",

@@ -55,6 +55,7 @@ class JoinPanel(QGroupBox):
         self.qr.setFixedSize(QR_SIZE, QR_SIZE)
         self.qr.renderer().setAspectRatioMode(Qt.AspectRatioMode.KeepAspectRatio)
         self.note = QLabel()
+        self.note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.note.setWordWrap(True)
         self.token_label = QLabel()
         self.token_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -75,7 +76,12 @@ class JoinPanel(QGroupBox):
         self.set_address(None)
 
     def set_address(
-        self, address: tuple[str, int] | None, *, tls: bool = False, token: str | None = None
+        self,
+        address: tuple[str, int] | None,
+        *,
+        tls: bool = False,
+        token: str | None = None,
+        fingerprint: str | None = None,
     ) -> None:
         """The relay's listening address (None: not listening), scheme and pairing token."""
         self._clear_rows()
@@ -121,6 +127,8 @@ class JoinPanel(QGroupBox):
                 "The relay signs its own certificate: a device warns on its first visit "
                 "unless it trusts the relay once (/ca.crt)."
             )
+            if fingerprint:
+                notes.append(f"The page shows this fingerprint (SHA-256): {fingerprint}")
         if token is None:
             notes.append("No pairing token: anyone on the network may stream.")
         self.note.setText(" ".join(notes))

@@ -130,7 +130,10 @@ class MainWindow(QMainWindow):
         address = self.controller.listen_address
         if address is not None:
             self.join_panel.set_address(
-                address, tls=self.controller.uses_tls, token=self.controller.auth_token
+                address,
+                tls=self.controller.uses_tls,
+                token=self.controller.auth_token,
+                fingerprint=self.controller.certificate_fingerprint,
             )
         self.status.showMessage("New pairing token: browsers need the new link or QR code", 6000)
 
@@ -221,7 +224,12 @@ class MainWindow(QMainWindow):
         address = self.controller.listen_address
         tls = self.controller.uses_tls
         self.status.set_address(address, scheme="https" if tls else "http")
-        self.join_panel.set_address(address, tls=tls, token=self.controller.auth_token)
+        self.join_panel.set_address(
+            address,
+            tls=tls,
+            token=self.controller.auth_token,
+            fingerprint=self.controller.certificate_fingerprint,
+        )
         self.target_panel.show_target(self.controller.config.default_target)
 
     def _relay_start_failed(self, message: str) -> None:

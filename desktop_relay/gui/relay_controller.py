@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, Signal
 from ..relay import Relay, RelayConfig, RelayError, ServerError, SessionStatus, TargetError
 from ..relay.auth import save_token
 from ..relay.tasks import TaskSet
+from ..relay.tls import fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,17 @@ class RelayController(QObject):
     def auth_token(self) -> str | None:
         """The pairing token browsers must present (None: pairing is off)."""
         return self._relay.auth_token if self._relay is not None else self._config.auth_token
+
+    @property
+    def certificate_fingerprint(self) -> str | None:
+        """SHA-256 of what a device should trust: the local CA, else the certificate itself."""
+        tls = self._relay.config.tls if self._relay is not None else None
+        if tls is None:
+            return None
+        try:
+            return fingerprint(tls.ca_cert or tls.cert)
+        except (OSError, ValueError):
+            return None
 
     def rotate_token(self) -> str | None:
         """Require a new pairing token from now on, kept for the next start; None when

@@ -63,7 +63,11 @@ class Relay(EventEmitter):
             # Above our own chunk limit, so an oversized chunk gets a clear error rather
             # than a dropped connection (engine.io drops messages past its limit).
             max_http_buffer_size=self.config.max_chunk_bytes + 1024 * 1024,
-            cors_allowed_origins=self.config.cors_allowed_origins,
+            cors_allowed_origins=(
+                self._own_origin
+                if self.config.cors_allowed_origins is None
+                else self.config.cors_allowed_origins
+            ),
             logger=False,
             engineio_logger=False,
             **dict(self.config.socketio_options),
@@ -79,6 +83,21 @@ class Relay(EventEmitter):
         self.port: int | None = None
         self.host: str = self.config.host
         self._ssl = self.config.tls.context() if self.config.tls else None
+
+    def _own_origin(self, origin: str, environ: dict[str, Any]) -> bool:
+        """The default CORS rule: pages this relay serves, over https when it serves TLS.
+
+        engine.io's own default compares with `http://` + Host (its aiohttp driver does not
+        see TLS), which refuses the relay's own https page.
+        """
+        host = environ.get("HTTP_HOST", "")
+        allowed = [f"{self.scheme}://{host}"]
+        if "HTTP_X_FORWARDED_PROTO" in environ or "HTTP_X_FORWARDED_HOST" in environ:
+            # Behind a proxy, as engine.io's default allows.
+            scheme = environ.get("HTTP_X_FORWARDED_PROTO", self.scheme).split(",")[0].strip()
+            forwarded = environ.get("HTTP_X_FORWARDED_HOST", host).split(",")[0].strip()
+            allowed.append(f"{scheme}://{forwarded}")
+        return origin in allowed
 
     # ---- life cycle ------------------------------------------------------------------
 

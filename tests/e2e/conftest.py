@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from aiohttp import web
@@ -19,6 +19,9 @@ from desktop_relay.relay import Relay, RelayConfig
 from desktop_relay.relay.webpage import WEB_DIR
 
 from .helpers import CHROMIUM_ARGS, Browser, file_lock, missing
+
+if TYPE_CHECKING:
+    from playwright.async_api import ViewportSize
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB_SOURCES = ROOT / "resources" / "web"
@@ -104,33 +107,52 @@ def original_client_js(pytestconfig: pytest.Config) -> Path:
     return script
 
 
+BrowserFactory = Callable[..., Awaitable[Browser]]
+
+
 @pytest.fixture
-async def browser(
+async def launch_browser(
     chromium_path: str, built_page: Path, tmp_path: Path, request: pytest.FixtureRequest
-) -> AsyncIterator[Browser]:
-    """A fresh headless Chromium with a fake camera, microphone and screen."""
+) -> AsyncIterator[BrowserFactory]:
+    """Async factory: `await launch_browser(extra_args=[...], viewport=...)` starts a fresh
+    headless Chromium with a fake camera, microphone and screen, and Chromium flags added
+    (for example which certificate to trust)."""
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
-        context = await playwright.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=chromium_path,
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1280, "height": 800},
-        )
-        # The persistent context opens a blank page of its own: tests open theirs.
-        for page in context.pages:
-            await page.close()
-        browser = Browser(context)
+        browsers: list[Browser] = []
+
+        async def launch(
+            extra_args: list[str] | None = None, viewport: ViewportSize | None = None
+        ) -> Browser:
+            context = await playwright.chromium.launch_persistent_context(
+                str(tmp_path / f"chromium-profile-{len(browsers)}"),
+                executable_path=chromium_path,
+                headless=True,
+                args=[*CHROMIUM_ARGS, *(extra_args or [])],
+                viewport=viewport or {"width": 1280, "height": 800},
+            )
+            # The persistent context opens a blank page of its own: tests open theirs.
+            for page in context.pages:
+                await page.close()
+            browsers.append(Browser(context))
+            return browsers[-1]
+
         try:
-            yield browser
+            yield launch
         finally:
             report = getattr(request.node, "rep_call", None)
-            if report is not None and report.failed:
-                for page, log in browser.logs.items():
-                    print(f"--- {page.url}\n{log}")
-            await context.close()
+            for browser in browsers:
+                if report is not None and report.failed:
+                    for page, log in browser.logs.items():
+                        print(f"--- {page.url}\n{log}")
+                await browser.context.close()
+
+
+@pytest.fixture
+async def browser(launch_browser: BrowserFactory) -> Browser:
+    """A fresh headless Chromium with a fake camera, microphone and screen."""
+    return await launch_browser()
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

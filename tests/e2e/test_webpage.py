@@ -73,6 +73,8 @@ async def test_info_says_whether_the_page_may_choose_a_target(
     ):
         info = await response.json()
     assert info["allowClientTarget"] is (pattern is not None)
+    # Plain http: no certificate to trust (see test_https.py for the fingerprints).
+    assert info["caFingerprint"] is None and info["certFingerprint"] is None
 
 
 async def test_unbuilt_page_says_how_to_build_it(tmp_path: Path) -> None:

@@ -48,3 +48,15 @@ async def test_without_pairing_the_panel_says_so(open_window: OpenWindow) -> Non
         assert "off" in window.join_panel.token_label.text()
         assert not window.join_panel.rotate_button.isVisible()
         assert "anyone on the network" in window.join_panel.note.text()
+
+
+async def test_https_relay_shows_the_fingerprint_the_page_shows(
+    open_window: OpenWindow, relay_config: RelayConfig, tmp_path: Path
+) -> None:
+    from desktop_relay.relay.tls import ensure_certificate, fingerprint
+
+    tls = ensure_certificate(tmp_path / "tls", ["127.0.0.1"])
+    async with open_window(replace(relay_config, tls=tls)) as window:
+        assert tls.ca_cert is not None
+        assert fingerprint(tls.ca_cert) in window.join_panel.note.text()
+        assert all(url.startswith("https://") for url in window.join_panel.urls)

@@ -3,10 +3,14 @@ import { BrowserToRtmpClient } from "../client/index";
 import type { ClientState, ServerError } from "../client/types";
 import { formatBytes, formatDuration } from "./format";
 import { frameRateOf, listDevices, NO_DEVICE, openCamera, openScreen, type SourceKind, stopStream } from "./media";
-import { describeMediaError, describeServerError, INSECURE_CONTEXT, NO_RECORDER } from "./messages";
+import { describeMediaError, describeServerError, insecurePage, NO_CAMERA_API, NO_RECORDER } from "./messages";
 
 interface RelayInfo {
   allowClientTarget: boolean;
+  // SHA-256 (hex with colons) of the local CA that `/ca.crt` serves, and of the certificate
+  // the relay presents; null without TLS (the CA's also with the operator's own certificate).
+  caFingerprint?: string | null;
+  certFingerprint?: string | null;
 }
 
 type MessageKind = "error" | "warning" | "info";
@@ -39,6 +43,12 @@ const ui = {
   start: element<HTMLButtonElement>("start"),
   pause: element<HTMLButtonElement>("pause"),
   stop: element<HTMLButtonElement>("stop"),
+  trustHelp: element<HTMLDetailsElement>("trust-help"),
+  caFingerprintRow: element("ca-fingerprint-row"),
+  caFingerprint: element("ca-fingerprint"),
+  certFingerprintRow: element("cert-fingerprint-row"),
+  certFingerprint: element("cert-fingerprint"),
+  relayHost: element("relay-host"),
 };
 
 const STATE_TEXT: Record<ClientState, string> = {
@@ -64,15 +74,20 @@ let stream: MediaStream | undefined;
 let acquiring = false;
 let slowLinkShown = false;
 let client: BrowserToRtmpClient;
+// Why this browser cannot stream from this page at all (insecure page, no MediaRecorder):
+// Start stays disabled and the reason stays on the page.
+let blocked: string | undefined;
 // Recent (time, bytes acknowledged) samples, for the upload rate.
 let rateSamples: Array<[number, number]> = [];
 
 // ---- messages ---------------------------------------------------------------------------
 
 // What a message is about: getting a camera or screen fixed only clears messages about that.
-type Topic = "media" | "stream";
+type Topic = "media" | "stream" | "blocked";
 
 function showMessage(text: string, kind: MessageKind, topic: Topic = "stream"): void {
+  // Nothing else matters while the page cannot stream at all.
+  if (blocked !== undefined && topic !== "blocked") return;
   ui.message.textContent = text;
   ui.message.dataset.kind = kind;
   ui.message.dataset.topic = topic;
@@ -80,6 +95,7 @@ function showMessage(text: string, kind: MessageKind, topic: Topic = "stream"): 
 }
 
 function clearMessage(topic?: Topic): void {
+  if (blocked !== undefined) return;
   if (topic !== undefined && ui.message.dataset.topic !== topic) return;
   ui.message.hidden = true;
   ui.message.textContent = "";
@@ -256,7 +272,7 @@ function render(): void {
   ui.liveBadge.hidden = state !== "live";
   const busy = state !== "idle";
   ui.start.hidden = state === "live" || state === "paused" || state === "stopping";
-  ui.start.disabled = busy || acquiring;
+  ui.start.disabled = busy || acquiring || blocked !== undefined;
   ui.start.textContent = state === "starting" ? "Starting…" : state === "reconnecting" ? "Reconnecting…" : "Start";
   ui.pause.hidden = !(state === "live" || state === "paused");
   ui.pause.textContent = state === "paused" ? "Resume" : "Pause";
@@ -304,6 +320,29 @@ function uploadRate(): string {
 }
 
 // ---- start-up ---------------------------------------------------------------------------
+
+/** On an https page of a relay with its own certificate: how to trust it, and its fingerprints. */
+function showTrustHelp(info: RelayInfo): void {
+  const ca = info.caFingerprint ?? undefined;
+  const cert = info.certFingerprint ?? undefined;
+  if (location.protocol !== "https:" || (!ca && !cert)) return;
+  ui.caFingerprint.textContent = ca ?? "";
+  ui.caFingerprintRow.hidden = !ca;
+  ui.certFingerprint.textContent = cert ?? "";
+  // The certificate is signed by the CA: its own fingerprint is what a browser's certificate
+  // viewer and the relay's `--headless` output show.
+  ui.certFingerprintRow.hidden = !cert || cert === ca;
+  ui.relayHost.textContent = location.hostname;
+  // With the operator's own certificate there is no CA to download (`/ca.crt` is not found).
+  for (const item of ui.trustHelp.querySelectorAll<HTMLElement>("#ca-download, .ca-only")) item.hidden = !ca;
+  ui.trustHelp.hidden = false;
+}
+
+function block(reason: string): void {
+  blocked = reason;
+  showMessage(reason, "error", "blocked");
+  render();
+}
 
 async function loadInfo(): Promise<RelayInfo> {
   try {
@@ -356,16 +395,20 @@ function main(): void {
 
   void loadInfo().then((info) => {
     ui.targetField.hidden = !info.allowClientTarget;
+    showTrustHelp(info);
   });
 
-  if (!window.isSecureContext || !navigator.mediaDevices) {
-    showMessage(INSECURE_CONTEXT, "error");
-    ui.start.disabled = true;
+  if (!window.isSecureContext) {
+    // Plain http on a network address: the browser hides getUserMedia altogether.
+    block(insecurePage(location.host));
+    return;
+  }
+  if (!navigator.mediaDevices || typeof navigator.mediaDevices.getUserMedia !== "function") {
+    block(NO_CAMERA_API);
     return;
   }
   if (typeof MediaRecorder === "undefined") {
-    showMessage(NO_RECORDER, "error");
-    ui.start.disabled = true;
+    block(NO_RECORDER);
     return;
   }
   navigator.mediaDevices.addEventListener("devicechange", () => void refreshDevices());

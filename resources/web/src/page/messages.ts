@@ -66,9 +66,18 @@ export function describeMediaError(err: unknown, what: "camera" | "screen"): str
   }
 }
 
-export const INSECURE_CONTEXT =
-  "This browser allows the camera and screen only on secure pages. Open the https:// address " +
-  "shown in Desktop Relay's window, or open this page on the relay's own computer.";
+/** Why a plain-http page on a network address cannot stream, and what to open instead. */
+export function insecurePage(host: string): string {
+  return (
+    `The camera needs https. Browsers allow the camera, microphone and screen only on secure pages, ` +
+    `and this page was opened with http://${host}. Open the relay's https:// join link (or scan the ` +
+    `QR code in Desktop Relay's window). If it has none, the operator must turn https on: the relay ` +
+    `serves plain http only when started with --no-tls.`
+  );
+}
+
+export const NO_CAMERA_API =
+  "This browser cannot use a camera or microphone on this page. Use a recent Chrome, Edge, Firefox or Safari.";
 
 export const NO_RECORDER =
   "This browser cannot record video (MediaRecorder is missing). Use a recent Chrome, Edge, Firefox or Safari.";
