@@ -53,6 +53,36 @@ def _positive(value: str) -> int:
     return number
 
 
+# Which RelayConfig field each option sets, for telling the window what was given explicitly.
+_OPTION_FIELDS = {
+    "host": "host",
+    "port": "port",
+    "rtmp_url": "default_target",
+    "allow_client_rtmp": "allowed_target_pattern",
+    "max_streams": "max_ffmpeg_instances",
+    "recordings_dir": "recordings_dir",
+    "ffmpeg": "ffmpeg_path",
+    "log_level": "log_level",
+    "cert": "tls",
+    "key": "tls",
+    "no_tls": "tls",
+}
+
+
+def given_fields(argv: Sequence[str] | None) -> frozenset[str]:
+    """The RelayConfig fields that `argv` sets explicitly (not left at their defaults)."""
+    probe = build_parser()
+    # Not a string, so argparse never converts it: any other value was given.
+    unset = object()
+    probe.set_defaults(**dict.fromkeys(_OPTION_FIELDS, unset))
+    parsed = vars(probe.parse_args(argv))
+    return frozenset(
+        _OPTION_FIELDS[name]
+        for name, value in parsed.items()
+        if name in _OPTION_FIELDS and value is not unset
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command's arguments."""
     parser = argparse.ArgumentParser(
@@ -269,7 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(run_headless(config))
     from .gui.app import run_window  # Qt only when a window is wanted
 
-    return run_window(config)
+    return run_window(config, given_fields(argv))
 
 
 if __name__ == "__main__":

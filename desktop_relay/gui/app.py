@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 import sys
+from collections.abc import Collection
 from dataclasses import replace
 
 import qasync
@@ -23,11 +24,14 @@ from .settings import command_line_overrides as _overrides
 from .target_panel import saved_default_target
 
 
-def startup_config(store: SettingsStore, command_line: RelayConfig) -> RelayConfig:
-    """Saved settings and default target, with what the command line gave on top."""
+def startup_config(
+    store: SettingsStore, command_line: RelayConfig, given: Collection[str] | None = None
+) -> RelayConfig:
+    """Saved settings and default target, with what the command line gave on top
+    (`given`: the fields it set explicitly; see settings.command_line_overrides)."""
     saved = store.load().to_config(RelayConfig())
     saved = replace(saved, default_target=saved_default_target(store))
-    return _overrides(saved, command_line)
+    return _overrides(saved, command_line, given)
 
 
 async def run_app(config: RelayConfig, store: SettingsStore) -> int:
@@ -57,8 +61,9 @@ async def run_app(config: RelayConfig, store: SettingsStore) -> int:
     return 0
 
 
-def run_window(config: RelayConfig) -> int:
-    """Entry point of the window; `config` comes from the command line."""
+def run_window(config: RelayConfig, given: Collection[str] | None = None) -> int:
+    """Entry point of the window; `config` comes from the command line, `given` names the
+    fields it set explicitly (they win over saved settings)."""
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv)
     app.setOrganizationName(ORGANIZATION)
@@ -72,7 +77,7 @@ def run_window(config: RelayConfig) -> int:
     # The window decides when the app ends: after the relay has stopped, not at close.
     app.setQuitOnLastWindowClosed(False)
     store = SettingsStore.for_user()
-    config = startup_config(store, config)
+    config = startup_config(store, config, given)
     apply_log_level(config.log_level)
     result: int = qasync.run(run_app(config, store))
     return result

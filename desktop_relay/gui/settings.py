@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
@@ -101,18 +102,46 @@ def apply_log_level(level: str) -> None:
     logging.getLogger("desktop_relay.relay").setLevel(level)
 
 
-def command_line_overrides(saved: RelayConfig, command_line: RelayConfig) -> RelayConfig:
+# RelayConfig fields the window keeps as settings; the rest always come from the command line.
+SETTINGS_FIELDS = frozenset(
+    {
+        "host",
+        "port",
+        "max_ffmpeg_instances",
+        "allowed_target_pattern",
+        "ffmpeg_path",
+        "recordings_dir",
+        "log_level",
+        "default_target",
+        "tls",
+    }
+)
+
+
+def command_line_overrides(
+    saved: RelayConfig, command_line: RelayConfig, given: Collection[str] | None = None
+) -> RelayConfig:
     """Options given on the command line win over saved ones.
 
-    The command line hands us a full RelayConfig; an option still at its default value
-    is taken as not given, so the saved setting applies.
+    `given` names the RelayConfig fields the command line set explicitly. Without it, an
+    option still at its default value is taken as not given, so the saved setting applies.
     """
-    defaults = RelayConfig()
+    if given is None:
+        defaults = RelayConfig()
+        changes = {
+            f.name: getattr(command_line, f.name)
+            for f in fields(RelayConfig)
+            if getattr(command_line, f.name) != getattr(defaults, f.name)
+        }
+        return replace(saved, **changes)
     changes = {
         f.name: getattr(command_line, f.name)
         for f in fields(RelayConfig)
-        if getattr(command_line, f.name) != getattr(defaults, f.name)
+        if f.name not in SETTINGS_FIELDS or f.name in given
     }
+    if "tls" not in given and saved.tls is None:
+        # No certificate of the operator's saved: the command line's generated one.
+        changes["tls"] = command_line.tls
     return replace(saved, **changes)
 
 

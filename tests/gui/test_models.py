@@ -146,6 +146,10 @@ def test_command_line_wins_over_saved_settings_and_restarts_are_named() -> None:
     merged = command_line_overrides(saved, RelayConfig(port=9100))
     assert merged.port == 9100 and merged.max_ffmpeg_instances == 4
     assert merged.default_target == "rtmp://a/b/c"
+    # Told exactly what was given, the command line wins even with a default value...
+    merged = command_line_overrides(saved, RelayConfig(port=8086, auth_token="t"), {"port"})
+    assert merged.port == 8086 and merged.max_ffmpeg_instances == 4
+    assert merged.auth_token == "t"  # not a window setting: always the command line's
     changed = replace(saved, port=9001, log_level="DEBUG", max_ffmpeg_instances=None)
     assert restart_reasons(saved, changed) == ["port", "max streams"]
 
@@ -179,3 +183,12 @@ def test_the_table_sorts_by_a_columns_value(qapp: QApplication) -> None:
     assert shown == ["900", "80", "5"]  # by number, not by text
     view.sortByColumn(Column.FRAMES, Qt.SortOrder.AscendingOrder)
     assert view.proxy.index(0, Column.FRAMES).data() == "5"
+
+
+def test_cli_tells_the_window_which_options_were_given() -> None:
+    from desktop_relay.cli import given_fields
+
+    assert given_fields([]) == frozenset()
+    assert given_fields(["--port", "8086", "--log-level", "info"]) == {"port", "log_level"}
+    assert given_fields(["--no-tls", "--max-streams", "2"]) == {"tls", "max_ffmpeg_instances"}
+    assert given_fields(["--rtmp-url", "rtmp://h/app/key"]) == {"default_target"}
