@@ -9,7 +9,7 @@ SYSTEM_PACKAGES=(
   ffmpeg                      # ffprobe and the RTMP receiver used by the tests
   chromium                    # real headless browser for the e2e tests
   nodejs npm                  # builds the browser page and client
-  xvfb xauth                  # a virtual display for screenshots of the window
+  xvfb xauth x11-utils        # a virtual display for the window (xwininfo times start-up)
   libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxkbcommon-x11-0
   libegl1 libgl1 libfontconfig1 libdbus-1-3 libglib2.0-0
 )
