@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..relay.network import lan_addresses
-from ..relay.server import default_recordings_dir
+from ..relay.recordings import default_recordings_dir
 from ..relay.tls import TlsFiles
 from .settings import LOG_LEVELS, GuiSettings
 

@@ -9,10 +9,8 @@ import logging
 import re
 import time
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
-import platformdirs
 import socketio
 from aiohttp import web
 
@@ -23,6 +21,8 @@ from .events import EventEmitter
 from .ffmpeg import resolve_ffmpeg
 from .ffmpeg_args import Output
 from .namespace import RelayNamespace
+from .origins import own_origin
+from .recordings import recording_output
 from .session import Session
 from .status import SessionStatus
 from .targets import TargetError, mask_target, validate_target
@@ -30,11 +30,6 @@ from .tasks import TaskSet
 from .webpage import add_page_routes
 
 log = logging.getLogger(__name__)
-
-
-def default_recordings_dir() -> Path:
-    """Where sessions are recorded when no target is set: the user's videos folder."""
-    return Path(platformdirs.user_videos_dir()) / "Desktop Relay"
 
 
 class Relay(EventEmitter):
@@ -64,7 +59,7 @@ class Relay(EventEmitter):
             # than a dropped connection (engine.io drops messages past its limit).
             max_http_buffer_size=self.config.max_chunk_bytes + 1024 * 1024,
             cors_allowed_origins=(
-                self._own_origin
+                own_origin(lambda: self.scheme)
                 if self.config.cors_allowed_origins is None
                 else self.config.cors_allowed_origins
             ),
@@ -84,28 +79,12 @@ class Relay(EventEmitter):
         self.host: str = self.config.host
         self._ssl = self.config.tls.context() if self.config.tls else None
 
-    def _own_origin(self, origin: str, environ: dict[str, Any]) -> bool:
-        """The default CORS rule: pages this relay serves, over https when it serves TLS.
-
-        engine.io's own default compares with `http://` + Host (its aiohttp driver does not
-        see TLS), which refuses the relay's own https page.
-        """
-        host = environ.get("HTTP_HOST", "")
-        allowed = [f"{self.scheme}://{host}"]
-        if "HTTP_X_FORWARDED_PROTO" in environ or "HTTP_X_FORWARDED_HOST" in environ:
-            # Behind a proxy, as engine.io's default allows.
-            scheme = environ.get("HTTP_X_FORWARDED_PROTO", self.scheme).split(",")[0].strip()
-            forwarded = environ.get("HTTP_X_FORWARDED_HOST", host).split(",")[0].strip()
-            allowed.append(f"{scheme}://{forwarded}")
-        return origin in allowed
-
     # ---- life cycle ------------------------------------------------------------------
 
     def attach(self, app: web.Application) -> None:
         """Serve the relay (socket.io and the browser page) from an existing aiohttp app."""
         self.sio.attach(app)
         add_page_routes(app, self)
-        app.router.add_get("/ca.crt", self._ca_certificate)
 
     async def start(self) -> None:
         """Listen on the configured host and port (0 picks a free port, see `.port`)."""
@@ -161,17 +140,6 @@ class Relay(EventEmitter):
                     f"No media for {timeout:g} s: the stream was ended to free the relay",
                 )
                 self._tasks.spawn(session.fail(error), name=f"idle-{session.uuid}")
-
-    async def _ca_certificate(self, request: web.Request) -> web.StreamResponse:
-        """The local CA, for a device to trust once (see the join page's instructions)."""
-        ca = self.config.tls.ca_cert if self.config.tls else None
-        if ca is None or not ca.is_file():
-            raise web.HTTPNotFound(text="This relay does not use its own certificate authority")
-        return web.Response(
-            body=ca.read_bytes(),
-            content_type="application/x-x509-ca-cert",
-            headers={"Content-Disposition": 'attachment; filename="desktop-relay-ca.crt"'},
-        )
 
     # ---- public API ------------------------------------------------------------------
 
@@ -369,18 +337,7 @@ class Relay(EventEmitter):
         return self._recording_output(session, config)
 
     def _recording_output(self, session: Session, config: StartConfig) -> Output:
-        folder = self.config.recordings_dir or default_recordings_dir()
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise RelayError(
-                ServerError(
-                    ErrorName.CANT_START_FFMPEG, f"Cannot create the recordings folder: {exc}"
-                )
-            ) from None
-        label = re.sub(r"[^A-Za-z0-9_-]+", "-", config.name or "")[:32].strip("-")
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        return Output(str(folder / f"{stamp}-{label or session.uuid[:8]}.mkv"), is_file=True)
+        return recording_output(self.config.recordings_dir, session.uuid, config.name)
 
     def session_error(self, session: Session, error: ServerError) -> None:
         """A session failed: tell its client and the operator."""

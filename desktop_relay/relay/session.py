@@ -8,7 +8,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .config import RelayConfig, StartConfig
@@ -17,7 +17,7 @@ from .errors import FFMPEG_NOT_RUNNING, ErrorName, RelayError, ServerError
 from .ffmpeg import FfmpegProcess, classify_exit
 from .ffmpeg_args import Output, build_args, video_mode
 from .keyframes import KeyframeTracker, video_track_number
-from .limits import TokenBucket
+from .limits import ClientLimits
 from .status import FfmpegState, FfmpegStats, FfmpegStatus, SessionState, SessionStatus
 from .targets import mask_in_text, mask_target, secrets_of
 from .validation import validate_start
@@ -79,8 +79,7 @@ class Session:
         self._writer: asyncio.Task[None] | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._closed = False
-        self._chunk_bucket: TokenBucket | None = None
-        self._byte_bucket: TokenBucket | None = None
+        self._limits: ClientLimits | None = None
         self.last_data_at = time.monotonic()
 
     # ---- protocol events -------------------------------------------------------------
@@ -107,13 +106,7 @@ class Session:
         self._probe = InputProbe()
         self._format = None
         self._keyframes = None
-        cfg = self.host.config
-        burst = cfg.limit_burst_s
-        self._chunk_bucket = TokenBucket(
-            cfg.max_chunks_per_second, max(1.0, cfg.max_chunks_per_second * burst)
-        )
-        byte_rate = cfg.max_ingest_bits_per_second / 8
-        self._byte_bucket = TokenBucket(byte_rate, byte_rate * burst + cfg.max_chunk_bytes)
+        self._limits = ClientLimits(self.host.config)
         self.last_data_at = time.monotonic()
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_loop(), name=f"writer-{self.uuid}")
@@ -127,7 +120,7 @@ class Session:
         if self.state not in _ACTIVE:
             fut.set_result(FFMPEG_NOT_RUNNING)
             return fut
-        refusal = self._check_limits(len(data))
+        refusal = self._limits.check(len(data)) if self._limits else None
         if refusal is not None:
             fut.set_result(refusal)
             self.host.spawn(self.fail(refusal), name=f"limit-{self.uuid}")
@@ -151,27 +144,6 @@ class Session:
         self.buffered_bytes += len(data)
         self._queue.put_nowait(_Item("data", fut, data=data))
         return fut
-
-    def _check_limits(self, size: int) -> ServerError | None:
-        cfg = self.host.config
-        if size > cfg.max_chunk_bytes:
-            return ServerError(
-                ErrorName.CHUNK_TOO_LARGE,
-                f"A chunk of {size} bytes is larger than the relay accepts "
-                f"({cfg.max_chunk_bytes} bytes); record with a shorter timeslice",
-            )
-        if self._chunk_bucket is not None and not self._chunk_bucket.take(1):
-            return ServerError(
-                ErrorName.RATE_LIMITED,
-                f"Too many chunks: more than {cfg.max_chunks_per_second:g} per second",
-            )
-        if self._byte_bucket is not None and not self._byte_bucket.take(size):
-            return ServerError(
-                ErrorName.RATE_LIMITED,
-                "The stream's bitrate is above the relay's limit of "
-                f"{cfg.max_ingest_bits_per_second / 1e6:g} Mbit/s",
-            )
-        return None
 
     def idle_for(self, now: float) -> float:
         """Seconds since this streaming session last sent anything (0 when not streaming)."""
@@ -403,8 +375,3 @@ class Session:
             ffmpeg=ff,
             error=self.error,
         )
-
-
-def with_rtmp(config: StartConfig, rtmp: str | None) -> StartConfig:
-    """A copy of `config` with another client target."""
-    return replace(config, rtmp=rtmp)

@@ -52,7 +52,8 @@ def _fingerprint(path: Path | None) -> str | None:
 
 
 def add_page_routes(app: web.Application, relay: Relay, web_dir: Path = WEB_DIR) -> None:
-    """Add `/` (the join page), `/static/` (its assets and the client) and `/api/info` to `app`.
+    """Add `/` (the join page), `/static/` (its assets and the client), `/api/info` and
+    `/ca.crt` to `app`.
 
     The directory is looked up per request, so a page built after the relay started is served.
     """
@@ -84,6 +85,19 @@ def add_page_routes(app: web.Application, relay: Relay, web_dir: Path = WEB_DIR)
             raise web.HTTPNotFound()
         return web.FileResponse(path, headers=_HEADERS)
 
+    async def ca_certificate(request: web.Request) -> web.StreamResponse:
+        """The local CA, for a device to trust once (see the join page's instructions)."""
+        tls = relay.config.tls
+        ca = tls.ca_cert if tls else None
+        if ca is None or not ca.is_file():
+            raise web.HTTPNotFound(text="This relay does not use its own certificate authority")
+        return web.Response(
+            body=ca.read_bytes(),
+            content_type="application/x-x509-ca-cert",
+            headers={"Content-Disposition": 'attachment; filename="desktop-relay-ca.crt"'},
+        )
+
     app.router.add_get("/api/info", info)
+    app.router.add_get("/ca.crt", ca_certificate)
     app.router.add_get("/", index)
     app.router.add_get("/static/{path:.+}", static)
