@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QScreen
 from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
@@ -39,6 +39,14 @@ from .user_agent import describe_user_agent
 log = logging.getLogger(__name__)
 
 REFRESH_MS = 500  # counters at 2 Hz: ffmpeg reports progress every 0.5 s anyway
+
+
+def initial_size(screen: QScreen | None) -> tuple[int, int]:
+    """1400x820 where it fits, else most of the screen (a 1280x800 laptop must see it all)."""
+    if screen is None:
+        return 1400, 820
+    room = screen.availableGeometry()
+    return min(1400, int(room.width() * 0.95)), min(820, int(room.height() * 0.9))
 
 
 class MainWindow(QMainWindow):
@@ -121,7 +129,7 @@ class MainWindow(QMainWindow):
         main.setContentsMargins(6, 6, 6, 0)
         self.main_splitter = main
         self.setCentralWidget(main)
-        self.resize(1400, 820)
+        self.resize(*initial_size(QGuiApplication.primaryScreen()))
 
     def rotate_token(self) -> None:
         """New pairing token: new join links and QR code; streaming browsers stay."""

@@ -192,3 +192,21 @@ def test_cli_tells_the_window_which_options_were_given() -> None:
     assert given_fields(["--port", "8086", "--log-level", "info"]) == {"port", "log_level"}
     assert given_fields(["--no-tls", "--max-streams", "2"]) == {"tls", "max_ffmpeg_instances"}
     assert given_fields(["--rtmp-url", "rtmp://h/app/key"]) == {"default_target"}
+
+
+def test_the_window_fits_a_small_laptop_screen(qapp: QApplication) -> None:
+    from PySide6.QtCore import QRect
+
+    from desktop_relay.gui.main_window import initial_size
+
+    class Screen:
+        def __init__(self, w: int, h: int) -> None:
+            self.rect = QRect(0, 0, w, h)
+
+        def availableGeometry(self) -> QRect:
+            return self.rect
+
+    assert initial_size(Screen(1920, 1080)) == (1400, 820)  # type: ignore[arg-type]
+    width, height = initial_size(Screen(1280, 760))  # type: ignore[arg-type]
+    assert width <= 1280 and height <= 760
+    assert initial_size(None) == (1400, 820)
