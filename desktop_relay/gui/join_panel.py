@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 import segno
 from PySide6.QtCore import QByteArray, Qt, Signal
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QFontDatabase, QGuiApplication
 from PySide6.QtSvgWidgets import QSvgWidget
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -57,6 +57,10 @@ class JoinPanel(QGroupBox):
         self.note = QLabel()
         self.note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.note.setWordWrap(True)
+        self.fingerprint_label = QLabel()
+        self.fingerprint_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.fingerprint_label.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.fingerprint_label.setToolTip("SHA-256 of the certificate devices should trust")
         self.token_label = QLabel()
         self.token_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.rotate_button = QPushButton("New token")
@@ -73,6 +77,7 @@ class JoinPanel(QGroupBox):
         layout.addLayout(token_row)
         layout.addWidget(self.qr, 0, Qt.AlignmentFlag.AlignHCenter)
         layout.addWidget(self.note)
+        layout.addWidget(self.fingerprint_label)
         self.set_address(None)
 
     def set_address(
@@ -91,6 +96,7 @@ class JoinPanel(QGroupBox):
             self.urls = []
             self.qr_url = None
             self.qr.hide()
+            self.fingerprint_label.hide()
             self.note.setText("The relay is not listening.")
             return
         host, port = address
@@ -127,8 +133,14 @@ class JoinPanel(QGroupBox):
                 "The relay signs its own certificate: a device warns on its first visit "
                 "unless it trusts the relay once (/ca.crt)."
             )
-            if fingerprint:
-                notes.append(f"The page shows this fingerprint (SHA-256): {fingerprint}")
+        self.fingerprint_label.setVisible(bool(tls and fingerprint))
+        if tls and fingerprint:
+            notes.append("The page shows the certificate's fingerprint; compare it with:")
+            parts = fingerprint.split(":")
+            # Eight bytes a line: one unbreakable 95-character string would widen the panel.
+            self.fingerprint_label.setText(
+                "\n".join(":".join(parts[i : i + 8]) for i in range(0, len(parts), 8))
+            )
         if token is None:
             notes.append("No pairing token: anyone on the network may stream.")
         self.note.setText(" ".join(notes))

@@ -58,5 +58,7 @@ async def test_https_relay_shows_the_fingerprint_the_page_shows(
     tls = ensure_certificate(tmp_path / "tls", ["127.0.0.1"])
     async with open_window(replace(relay_config, tls=tls)) as window:
         assert tls.ca_cert is not None
-        assert fingerprint(tls.ca_cert) in window.join_panel.note.text()
+        shown = window.join_panel.fingerprint_label.text().replace("\n", ":")
+        assert shown == fingerprint(tls.ca_cert)
+        assert window.join_panel.fingerprint_label.isVisible()
         assert all(url.startswith("https://") for url in window.join_panel.urls)
