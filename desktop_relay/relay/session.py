@@ -88,15 +88,14 @@ class Session:
         """Validate and accept a `start`; ffmpeg itself starts when the first bytes arrive."""
         if self._closed:
             raise RelayError(ServerError(ErrorName.RELAY_SHUTTING_DOWN, "The relay is stopping"))
-        if self.state in _ACTIVE or self.state == SessionState.ENDING:
-            raise RelayError(
-                ServerError(
-                    ErrorName.ALREADY_STARTED, "This session is already streaming", fatal=False
-                )
-            )
+        self._refuse_if_streaming()
         config = validate_start(raw)
         self.host.check_capacity(self)
         config = await self.host.apply_start_hook(self, config)
+        # The hook may have awaited: another `start` of this socket, or another session, may
+        # have taken the slot meanwhile.
+        self._refuse_if_streaming()
+        self.host.check_capacity(self)
         output = self.target_override or self.host.resolve_output(self, config)
         # Reserve the slot at once: capacity counts STARTING sessions.
         self.config, self.output = config, output
@@ -112,6 +111,14 @@ class Session:
             self._writer = asyncio.create_task(self._write_loop(), name=f"writer-{self.uuid}")
         where = f"recording to {output.url}" if output.is_file else f"target {self.target}"
         self.host.session_log(self, f"Started ({where})")
+
+    def _refuse_if_streaming(self) -> None:
+        if self.active:
+            raise RelayError(
+                ServerError(
+                    ErrorName.ALREADY_STARTED, "This session is already streaming", fatal=False
+                )
+            )
 
     def feed(self, data: bytes) -> Awaitable[ServerError | None]:
         """Queue a chunk; the result resolves once ffmpeg took it (or with the error)."""
@@ -181,7 +188,9 @@ class Session:
     async def close(self) -> None:
         """The socket is gone or the relay stops: finish gracefully and release everything."""
         self._closed = True
-        with contextlib.suppress(RelayError):
+        with contextlib.suppress(RelayError, TimeoutError):
+            # A stop that hangs (ffmpeg wedged on a dead RTMP link) must not keep the session:
+            # _halt below terminates and reaps ffmpeg whatever happened.
             await asyncio.wait_for(self.stop(), self.host.config.stop_timeout + 5)
         await self._halt(None, timeout=2.0)
         if self.state != SessionState.FAILED:

@@ -239,3 +239,17 @@ def test_log_level_option_sets_the_relays_loggers() -> None:
     assert logging.getLogger("desktop_relay.relay.session").getEffectiveLevel() == logging.WARNING
     Relay(RelayConfig(log_level="DEBUG"))
     assert logging.getLogger("desktop_relay.relay.session").getEffectiveLevel() == logging.DEBUG
+
+
+async def test_max_streams_holds_when_an_async_hook_lets_starts_overlap(running_relay) -> None:
+    async def slow_hook(session: Any, config: StartConfig) -> StartConfig:
+        await asyncio.sleep(0.2)
+        return config
+
+    relay = await running_relay(RelayConfig(max_ffmpeg_instances=1, start_hook=slow_hook))
+    streamers = [await connected(relay) for _ in range(3)]
+    results = await asyncio.gather(*(s.start() for s in streamers))
+    assert sorted(results) == [False, False, True]
+    assert sum(1 for s in relay.sessions() if s.state == "starting") == 1
+    for s in streamers:
+        await s.close()
