@@ -8,17 +8,7 @@ cd "$(dirname "$0")/.."
 # Qt's X11 platform needs these on a real desktop; npm builds the browser page once.
 SYSTEM_PACKAGES=(python3-venv libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxkbcommon-x11-0
                  libegl1 libgl1 libfontconfig1 libdbus-1-3 nodejs npm)
-missing=()
-for pkg in "${SYSTEM_PACKAGES[@]}"; do
-  case "$pkg" in nodejs|npm) command -v "${pkg/nodejs/node}" >/dev/null && continue ;; esac
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
-done
-if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null; then
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-    "${missing[@]}" >/dev/null
-fi
+bash scripts/ensure-packages.sh "${SYSTEM_PACKAGES[@]}"
 
 page=desktop_relay/web/dist/index.html
 if [ -f resources/web/package.json ] && { [ ! -f "$page" ] || [ -n "$(find resources/web/src \
