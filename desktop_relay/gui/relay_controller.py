@@ -257,7 +257,7 @@ class RelayController(QObject):
     def _check_ffmpeg(self, relay: Relay) -> None:
         # Sessions would fail one by one without it: say so once, at start.
         try:
-            _ = relay.ffmpeg_path
+            relay.ffmpeg_binary()
         except RelayError as exc:
             self.action_failed.emit(
                 f"{exc.error.message}: sessions cannot stream. Set the ffmpeg path in Settings."

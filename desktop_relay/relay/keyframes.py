@@ -48,20 +48,29 @@ def _vint(data: bytes | bytearray, pos: int, *, keep_marker: bool) -> tuple[int,
     return value, length
 
 
+def _element_header(data: bytes | bytearray, pos: int) -> tuple[int, int, int] | None:
+    """(id, size or _UNKNOWN, header length) of the element at `pos`, or None if incomplete."""
+    ident = _vint(data, pos, keep_marker=True)
+    if ident is None:
+        return None
+    size = _vint(data, pos + ident[1], keep_marker=False)
+    if size is None:
+        return None
+    return ident[0], size[0], ident[1] + size[1]
+
+
 def _elements(data: bytes, start: int, end: int) -> list[tuple[int, int, int]]:
     """(id, data start, data end) of the sized elements in data[start:end]."""
     out = []
     pos = start
     while pos < end:
-        ident = _vint(data, pos, keep_marker=True)
-        if ident is None:
+        header = _element_header(data, pos)
+        if header is None:
             break
-        size = _vint(data, pos + ident[1], keep_marker=False)
-        if size is None:
-            break
-        body = pos + ident[1] + size[1]
-        stop = end if size[0] == _UNKNOWN else min(end, body + size[0])
-        out.append((ident[0], body, stop))
+        ident, size, head = header
+        body = pos + head
+        stop = end if size == _UNKNOWN else min(end, body + size)
+        out.append((ident, body, stop))
         pos = stop
     return out
 
@@ -127,20 +136,17 @@ class KeyframeTracker:
                 pos += step
                 if self._skip:
                     break
-            ident = _vint(buf, pos, keep_marker=True)
-            if ident is None:
+            header = _element_header(buf, pos)
+            if header is None:
                 break
-            size = _vint(buf, pos + ident[1], keep_marker=False)
-            if size is None:
-                break
-            head = ident[1] + size[1]
-            if ident[0] == _CLUSTER:
+            ident, size, head = header
+            if ident == _CLUSTER:
                 # Its children follow inline, whatever size the cluster declares.
                 self._cluster_at = at + pos
                 self._cluster_checked = False
                 pos += head
                 continue
-            if ident[0] == _SIMPLE_BLOCK and not self._cluster_checked:
+            if ident == _SIMPLE_BLOCK and not self._cluster_checked:
                 track = _vint(buf, pos + head, keep_marker=False)
                 if track is None or pos + head + track[1] + 3 > len(buf):
                     break  # wait for the track number and flags
@@ -148,10 +154,10 @@ class KeyframeTracker:
                     self._cluster_checked = True
                     if buf[pos + head + track[1] + 2] & 0x80:
                         self._keyframe_cluster()
-            if size[0] == _UNKNOWN:
-                raise ValueError(f"element {ident[0]:#x} of unknown size")
+            if size == _UNKNOWN:
+                raise ValueError(f"element {ident:#x} of unknown size")
             pos += head
-            self._skip = size[0]
+            self._skip = size
         self._pending = bytearray(buf[pos:])
         self._pending_at = at + pos
 

@@ -221,11 +221,6 @@ class Relay(EventEmitter):
         results = await asyncio.gather(*(self.kill(i) for i in ids))
         return sum(results)
 
-    @property
-    def ffmpeg_path(self) -> str:
-        """The ffmpeg binary sessions use (raises FFMPEG_NOT_FOUND)."""
-        return self.ffmpeg_binary()
-
     # ---- used by the namespace ---------------------------------------------------------
 
     def open_session(self, sid: str, remote_address: str, user_agent: str) -> Session:
