@@ -29,6 +29,14 @@ async def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1):  # 
     raise AssertionError("condition not reached in time")
 
 
+def stand_in_ffmpeg(folder: Path, name: str, script: str) -> Path:
+    """An executable shell script to use as the relay's ffmpeg (a real process misbehaving)."""
+    path = folder / f"ffmpeg-{name}"
+    path.write_text(f"#!/bin/sh\n{script}\n")
+    path.chmod(0o755)
+    return path
+
+
 def prefix_duration(tmp_path: Path, source: Path, fraction: float) -> float:
     """Duration of the first `fraction` of a capture's bytes, as ffprobe decodes it."""
     data = source.read_bytes()
@@ -190,9 +198,7 @@ async def test_ffmpeg_exiting_unexpectedly_reports_its_last_lines(
     running_relay, tmp_path: Path
 ) -> None:
     # A real program standing in for an ffmpeg that crashes at once: prints, exits 3.
-    crasher = tmp_path / "ffmpeg-crash"
-    crasher.write_text("#!/bin/sh\necho 'Segmentation fault in decoder' >&2\nexit 3\n")
-    crasher.chmod(0o755)
+    crasher = stand_in_ffmpeg(tmp_path, "crash", "echo 'Segmentation fault in decoder' >&2\nexit 3")
     relay = await running_relay(RelayConfig(ffmpeg_path=str(crasher), send_error_details=True))
     streamer = await Streamer(relay_url(relay)).connect()
     assert await streamer.start({"framerate": 20})
@@ -209,9 +215,7 @@ async def test_a_stalled_ffmpeg_bounds_memory_and_ends_the_session(
     running_relay, tmp_path: Path
 ) -> None:
     # A real process standing in for an ffmpeg whose RTMP side hangs: it never reads stdin.
-    staller = tmp_path / "ffmpeg-stalled"
-    staller.write_text("#!/bin/sh\nexec sleep 60\n")
-    staller.chmod(0o755)
+    staller = stand_in_ffmpeg(tmp_path, "stalled", "exec sleep 60")
     relay = await running_relay(RelayConfig(ffmpeg_path=str(staller),
                                             max_buffered_bytes=512 * 1024))
     streamer = await Streamer(relay_url(relay)).connect()
