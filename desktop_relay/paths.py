@@ -5,10 +5,13 @@ from __future__ import annotations
 import logging
 import sys
 import tempfile
+from io import TextIOWrapper
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
 import platformdirs
+
+from .relay.private_files import private_dir, private_opener, tighten
 
 APP_NAME = "desktop-relay"
 LOG_FILE_NAME = "desktop-relay.log"
@@ -66,16 +69,40 @@ def app_icon_file() -> Path | None:
     return icon if icon is not None and icon.is_file() else None
 
 
+class _PrivateRotatingFileHandler(RotatingFileHandler):
+    """A rotating log whose files only the user may read: logs name the streamers'
+    addresses, session names and targets. Each rotation makes the file anew, hence here."""
+
+    def _open(self) -> TextIOWrapper:
+        stream = open(  # noqa: SIM115 (the handler owns and closes it)
+            self.baseFilename,
+            self.mode,
+            encoding=self.encoding,
+            errors=self.errors,
+            opener=private_opener,
+        )
+        assert isinstance(stream, TextIOWrapper)  # text mode ("a"): for the type checker
+        return stream
+
+
 def _open_log(path: Path) -> RotatingFileHandler:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # 0700 folder; raises (so the next candidate is tried) when it cannot be made private,
+    # for example a temporary folder of the same name that another user owns.
+    private_dir(path.parent)
+    # Backups an older version left readable by others.
+    for backup in range(1, LOG_BACKUPS + 1):
+        tighten(path.with_name(f"{path.name}.{backup}"))
     # Not delayed: the file exists from the start, so the window can open it at once.
-    return RotatingFileHandler(
+    return _PrivateRotatingFileHandler(
         path, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8"
     )
 
 
 def setup_logging(level: str | int = "INFO") -> Path:
     """Log to stderr and to a rotating file in the log folder; returns the file's path.
+
+    The log files are 0600 and their folder 0700 (on POSIX), also when an older version
+    left them open to others.
 
     When the log folder cannot be written (read-only home, full disk), the file goes to the
     temporary folder instead, and if that fails too, logging goes to stderr only.

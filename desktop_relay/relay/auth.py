@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
-import os
 import secrets
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
+
+from .private_files import private_dir, tighten, write_private
 
 TOKEN_BYTES = 16
 
@@ -34,7 +36,13 @@ def token_matches(expected: str, presented: str | None) -> bool:
 
 
 def load_or_create_token(path: Path) -> str:
-    """The token kept in `path` (made once, readable only by the user)."""
+    """The token kept in `path` (made once, readable only by the user).
+
+    A file an older version left readable by others is made 0600 (folder 0700) first.
+    """
+    with contextlib.suppress(OSError):
+        private_dir(path.parent)
+    tighten(path)
     try:
         token = path.read_text().strip()
         if token:
@@ -48,7 +56,5 @@ def load_or_create_token(path: Path) -> str:
 
 def save_token(path: Path, token: str) -> None:
     """Keep `token` in `path`, readable only by the user (after a rotation, for next start)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(token + "\n")
+    private_dir(path.parent)
+    write_private(path, (token + "\n").encode())

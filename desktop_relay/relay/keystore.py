@@ -8,6 +8,8 @@ import logging
 import os
 from pathlib import Path
 
+from .private_files import private_dir, tighten, write_private
+
 log = logging.getLogger(__name__)
 
 SERVICE = "desktop-relay"
@@ -83,6 +85,8 @@ class KeyStore:
             self._write(data)
 
     def _read(self) -> dict[str, str]:
+        # A file an older version (or a copy) left readable by others: fix it before use.
+        tighten(self.fallback_file)
         try:
             data = json.loads(self.fallback_file.read_text())
         except (OSError, ValueError):
@@ -90,10 +94,8 @@ class KeyStore:
         return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
     def _write(self, data: dict[str, str]) -> None:
-        self.fallback_file.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.fallback_file.parent)
         tmp = self.fallback_file.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f)
-        os.chmod(tmp, 0o600)
+        # 0600 before the first byte, also over a stale temporary file: then swapped in whole.
+        write_private(tmp, json.dumps(data).encode())
         os.replace(tmp, self.fallback_file)

@@ -13,7 +13,16 @@ from .targets import TargetError, validate_target
 AUDIO_SAMPLE_RATES = frozenset(
     {8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 64000, 88200, 96000}
 )
-_MIME_RE = re.compile(r"^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+(\s*;[\x20-\x7e]*)?$")
+# A media type as RFC 6838 names it, with RFC 9110 parameters, printable ASCII only (the value
+# reaches logs, the window and ffmpeg's status). Spaces only, never tabs or other whitespace,
+# around `;`. Browsers write `codecs=vp8,opus` unquoted although `,` is no token character, and
+# Firefox writes `codecs="vp8, opus"`: both pass. Used with fullmatch: `$` would also match
+# before a trailing newline.
+_MIME_NAME = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
+_MIME_TOKEN = r"[A-Za-z0-9!#$%&'*+.^_`|~-]+"
+_MIME_QUOTED = r'"(?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\[\x20-\x7e])*"'
+_MIME_VALUE = rf"(?:{_MIME_TOKEN}(?:, *{_MIME_TOKEN})*|{_MIME_QUOTED})"
+_MIME_RE = re.compile(rf"{_MIME_NAME}/{_MIME_NAME}(?: *; *{_MIME_TOKEN}={_MIME_VALUE})*", re.ASCII)
 _UNSET = object()
 
 
@@ -58,7 +67,7 @@ def validate_start(raw: Any) -> StartConfig:
 
     mime = raw.get("mimeType")
     if mime is not None and (
-        not isinstance(mime, str) or len(mime) > 200 or not _MIME_RE.match(mime)
+        not isinstance(mime, str) or len(mime) > 200 or not _MIME_RE.fullmatch(mime)
     ):
         raise invalid("mimeType", "must be a media type such as video/webm;codecs=vp8,opus")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,11 +23,36 @@ NOT_BUILT = (
 
 # The page and its scripts change with every release under the same names: browsers must
 # revalidate (FileResponse answers 304 when unchanged), not run a cached old client.
-_HEADERS = {
-    "Cache-Control": "no-cache",
-    "X-Content-Type-Options": "nosniff",
+_HEADERS = {"Cache-Control": "no-cache"}
+
+# The built page is same-origin files only (index.html, page.js, page.css, icon.svg): no inline
+# script or style, no eval, no fonts, frames or forms; the preview plays a MediaStream
+# (srcObject), which no fetch directive governs. It talks to its own origin only: fetch
+# api/info and socket.io over websocket. CSP 3 lets 'self' match ws:/wss: of the same host,
+# older Safari did not: the socket's own origin is spelled out too (see `_csp`).
+_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'{socket}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+# On every response of these routes, errors included: framing, referrers and sniffing are
+# refused whatever the body is.
+_SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
 }
+# A Host header fit to repeat in the policy (host or [v6], optional port); anything else
+# (a client's junk) gets the policy without the spelled-out socket origin.
+_HOST_RE = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+
+
+def _csp(request: web.BaseRequest) -> str:
+    """The page's Content-Security-Policy for this request's origin."""
+    host = request.host
+    socket = ""
+    if _HOST_RE.fullmatch(host):
+        socket = f" {'wss' if request.secure else 'ws'}://{host}"
+    return _CSP.format(socket=socket)
 
 
 def _static_file(web_dir: Path, relative: str) -> Path | None:
@@ -56,6 +82,9 @@ def add_page_routes(app: web.Application, relay: Relay, web_dir: Path = WEB_DIR)
     `/ca.crt` to `app`.
 
     The directory is looked up per request, so a page built after the relay started is served.
+    Their responses, errors included, and the 404/405 answers for paths no route matches,
+    carry a Content-Security-Policy, X-Frame-Options and Referrer-Policy; other routes of
+    `app` (a site serving the relay beside its own pages) keep their own headers.
     """
 
     async def info(request: web.Request) -> web.Response:
@@ -97,7 +126,18 @@ def add_page_routes(app: web.Application, relay: Relay, web_dir: Path = WEB_DIR)
             headers={"Content-Disposition": 'attachment; filename="desktop-relay-ca.crt"'},
         )
 
-    app.router.add_get("/api/info", info)
-    app.router.add_get("/ca.crt", ca_certificate)
-    app.router.add_get("/", index)
-    app.router.add_get("/static/{path:.+}", static)
+    ours = {
+        app.router.add_get("/api/info", info).resource,
+        app.router.add_get("/ca.crt", ca_certificate).resource,
+        app.router.add_get("/", index).resource,
+        app.router.add_get("/static/{path:.+}", static).resource,
+    }
+
+    async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+        # A signal, not per handler: it also sees raised HTTP errors and unexpected 500s.
+        match = request.match_info
+        if match.http_exception is not None or match.route.resource in ours:
+            response.headers.update(_SECURITY_HEADERS)
+            response.headers["Content-Security-Policy"] = _csp(request)
+
+    app.on_response_prepare.append(security_headers)

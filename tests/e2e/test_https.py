@@ -81,7 +81,7 @@ async def test_camera_streams_over_https_with_the_join_link(
     await stranger.close()
 
     page = await browser.open(https_url(relay, f"/?token={TOKEN}"))
-    await page.wait_for_function("document.querySelector('#preview').videoWidth > 0")
+    await page.wait_for_function("() => document.querySelector('#preview').videoWidth > 0")
     await expect(page.locator("#connection")).to_have_text("Connected")
     # The help for phones, with the CA to download and its fingerprint to compare.
     help_ = page.locator("#trust-help")
@@ -111,7 +111,7 @@ async def test_https_help_on_a_phone(
     relay: Relay = await running_relay(RelayConfig(tls=tls, auth_token=TOKEN))
     browser = await launch_browser(trusting(tls), viewport={"width": 390, "height": 844})
     page = await browser.open(https_url(relay, f"/?token={TOKEN}"))
-    await page.wait_for_function("document.querySelector('#preview').videoWidth > 0")
+    await page.wait_for_function("() => document.querySelector('#preview').videoWidth > 0")
     await expect(page.locator("#connection")).to_have_text("Connected")
     await page.locator("#trust-help summary").click()
     await expect(page.locator("#ca-download")).to_be_visible()

@@ -35,7 +35,7 @@ def page_url(relay: Relay, query: str = "") -> str:
 async def open_page(browser: Browser, relay: Relay, query: str = "") -> Page:
     """The join page with its camera preview playing."""
     page = await browser.open(page_url(relay, query))
-    await page.wait_for_function("document.querySelector('#preview').videoWidth > 0")
+    await page.wait_for_function("() => document.querySelector('#preview').videoWidth > 0")
     await expect(page.locator("#connection")).to_have_text("Connected")
     return page
 
@@ -169,7 +169,7 @@ async def test_screen_share(running_relay: Any, rtmp_receiver: Any, browser: Bro
     await expect(page.locator("#share-screen")).to_be_visible()
     await expect(page.locator("#camera-field")).to_be_hidden()
     await page.click("#share-screen")
-    await page.wait_for_function("document.querySelector('#preview').videoWidth > 0")
+    await page.wait_for_function("() => document.querySelector('#preview').videoWidth > 0")
     width = await page.evaluate("document.querySelector('#preview').videoWidth")
     await go_live(page)
 
@@ -311,7 +311,7 @@ async def test_page_fits_a_phone_screen(running_relay: Any, browser: Browser) ->
     page = await browser.context.new_page()
     await page.set_viewport_size({"width": 360, "height": 740})
     await page.goto(page_url(relay))
-    await page.wait_for_function("document.querySelector('#preview').videoWidth > 0")
+    await page.wait_for_function("() => document.querySelector('#preview').videoWidth > 0")
     # Nothing wider than the screen, and Start within reach without scrolling sideways.
     assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     box = await page.locator("#start").bounding_box()
@@ -363,7 +363,7 @@ async def test_pairing_token_comes_from_the_join_link(running_relay: Any, browse
     await expect(message).to_contain_text("only accepts devices that opened its join link")
     await expect(stranger.locator("#connection")).to_have_text("Disconnected")
     # Still refused, and said the same way, when the person presses Start.
-    await stranger.wait_for_function("document.querySelector('#preview').videoWidth > 0")
+    await stranger.wait_for_function("() => document.querySelector('#preview').videoWidth > 0")
     await stranger.click("#start")
     await expect(message).to_contain_text("join link")
     await expect(stranger.locator("#stream-state")).to_have_text("Not streaming")

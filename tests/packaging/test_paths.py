@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
+import stat
 import sys
 import tempfile
 from collections.abc import Iterator
+from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,7 @@ import pytest
 from desktop_relay import paths
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="XDG folders")
+posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
 
 
 @pytest.fixture
@@ -87,3 +91,54 @@ def test_setup_logging_falls_back_when_the_folder_is_unwritable(
 def test_app_icon_is_found_in_the_source_tree() -> None:
     icon = paths.app_icon_file()
     assert icon is not None and icon.name == "desktop-relay.svg"
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@posix_only
+def test_log_files_are_private(xdg: Path, root_logger: logging.Logger) -> None:
+    # Logs name the streamers' addresses, targets and session names: the user's eyes only.
+    path = paths.setup_logging("INFO")
+    assert _mode(path) == 0o600
+    assert _mode(path.parent) == 0o700
+    # A rotation makes the file anew: it must be private too, and so must the backups.
+    handler = next(h for h in root_logger.handlers if isinstance(h, RotatingFileHandler))
+    handler.doRollover()
+    logging.getLogger("desktop_relay.test").warning("after the rollover")
+    handler.flush()
+    assert "after the rollover" in path.read_text()
+    assert _mode(path) == 0o600
+    assert _mode(path.with_name(path.name + ".1")) == 0o600
+
+
+@posix_only
+def test_log_files_an_older_version_left_open_are_tightened(
+    xdg: Path, root_logger: logging.Logger
+) -> None:
+    folder = paths.log_dir()
+    folder.mkdir(parents=True)
+    folder.chmod(0o755)
+    old = paths.log_file()
+    backup = old.with_name(old.name + ".2")
+    for path in (old, backup):
+        path.write_text("old lines\n")
+        path.chmod(0o644)
+    assert paths.setup_logging("INFO") == old
+    assert _mode(folder) == 0o700
+    assert _mode(old) == 0o600 and _mode(backup) == 0o600
+    assert old.read_text() == "old lines\n"  # appended to, not truncated
+
+
+@posix_only
+def test_temporary_log_folder_is_private(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, root_logger: logging.Logger
+) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the log folder should be")
+    monkeypatch.setattr(paths, "log_dir", lambda: blocked / "log")
+    monkeypatch.setattr(tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
+    path = paths.setup_logging("INFO")
+    assert path.parent == tmp_path / "tmp" / "desktop-relay"
+    assert _mode(path) == 0o600 and _mode(path.parent) == 0o700

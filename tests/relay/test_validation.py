@@ -72,3 +72,63 @@ def test_bad_fields_are_refused_by_name(config: Any, field: str) -> None:
 
 def test_name_loses_control_characters() -> None:
     assert validate_start({"name": "Cam\n1\x00"}).name == "Cam1"
+
+
+# What browsers report as `MediaRecorder.mimeType` (and what resources/web/src/client/mime.ts
+# asks for): every one must pass, or a real browser could not stream.
+BROWSER_MIME_TYPES = [
+    "video/webm;codecs=h264,opus",  # Chromium, as asked
+    "video/x-matroska;codecs=avc1,opus",  # Chromium, as reported
+    "video/webm;codecs=vp8,opus",
+    "video/webm;codecs=vp9,opus",
+    "video/webm",
+    "video/mp4;codecs=avc1.42E01E,mp4a.40.2",  # Safari
+    "video/mp4;codecs=avc1.42E01F,mp4a.40.2",
+    "video/mp4",
+    'video/webm;codecs="vp8, opus"',  # Firefox quotes the list
+    'video/webm; codecs="vp8, opus"',
+    "video/webm;codecs=h264",
+    "video/x-matroska;codecs=avc1",
+    "video/mp4;codecs=avc1.42E01F",
+    "audio/webm;codecs=opus",
+    "audio/webm",
+    "audio/mp4;codecs=mp4a.40.2",
+    "audio/mp4",
+]
+
+
+@pytest.mark.parametrize("mime", BROWSER_MIME_TYPES)
+def test_browser_mime_types_are_accepted(mime: str) -> None:
+    assert validate_start({"mimeType": mime}).mime_type == mime
+
+
+@pytest.mark.parametrize(
+    "mime",
+    [
+        "video/webm\n",  # `$` used to match before a trailing newline
+        "video/webm\r\n",
+        "video/webm;codecs=vp8\x1f",  # `\s` used to match the separators \x1c-\x1f
+        "video/webm\x1c;codecs=vp8",
+        "video/webm;\tcodecs=vp8",
+        "video/webm\t;codecs=vp8",
+        "video/webm;codecs=vp8\x00",
+        "video/webm;codecs=vp8\x7f",
+        "video/webm;codecs=vp8é",
+        'video/webm;codecs="vp8\nopus"',
+        "video/webm;codecs",  # a parameter needs a value
+        "video/webm;",
+        "video/webm;codecs=vp8;",
+        "video/webm;=vp8",
+        'video/webm;codecs="vp8',  # unterminated quote
+        "video",
+        "video/",
+        "/webm",
+        "video/webm/x",
+        " video/webm",
+        "video /webm",
+        "video/webm;codecs=vp8 opus",
+        "",
+    ],
+)
+def test_mime_types_with_control_characters_or_bad_syntax_are_refused(mime: str) -> None:
+    assert "'mimeType'" in refusal({"mimeType": mime})
