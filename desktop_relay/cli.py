@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import re
 import signal
 import sys
 from collections.abc import Sequence
@@ -17,6 +16,7 @@ from .relay import Relay, RelayConfig, SessionStatus, TargetError, mask_target, 
 from .relay.auth import load_or_create_token
 from .relay.errors import ServerError
 from .relay.network import join_urls, lan_addresses
+from .relay.target_pattern import PatternError, check_pattern
 from .relay.tls import TlsFiles, ensure_certificate, fingerprint, machine_hosts
 
 log = logging.getLogger("desktop_relay")
@@ -33,10 +33,9 @@ def _target(value: str) -> str:
 
 def _pattern(value: str) -> str:
     try:
-        re.compile(value)
-    except re.error as exc:
+        return check_pattern(value)
+    except PatternError as exc:
         raise argparse.ArgumentTypeError(f"not a valid regular expression: {exc}") from None
-    return value
 
 
 def _port(value: str) -> int:

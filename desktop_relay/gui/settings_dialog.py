@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from ..relay.network import lan_addresses
 from ..relay.recordings import default_recordings_dir
+from ..relay.target_pattern import PatternError, check_pattern
 from ..relay.tls import TlsFiles
 from .settings import LOG_LEVELS, GuiSettings
 
@@ -134,9 +134,9 @@ class SettingsDialog(QDialog):
             return "Give the pattern client targets must match, or untick the option."
         if settings.allowed_target_pattern:
             try:
-                re.compile(settings.allowed_target_pattern)
-            except re.error as exc:
-                return f"The target pattern is not a valid regular expression: {exc}"
+                check_pattern(settings.allowed_target_pattern)
+            except PatternError as exc:
+                return f"The target pattern is not a usable regular expression: {exc}"
         if bool(settings.tls_cert) != bool(settings.tls_key):
             return "Give both the certificate and its key, or neither."
         if settings.tls_cert and settings.tls_key:

@@ -49,6 +49,9 @@ def join_target(server: str, key: str) -> str:
     server, key = server.strip(), key.strip()
     if not key:
         return server
+    if key.startswith("?"):
+        # A query straight after the application (`rtmp://host/app?token=...`).
+        return f"{server.rstrip('/')}{key}"
     return f"{server.rstrip('/')}/{key.lstrip('/')}"
 
 

@@ -7,9 +7,14 @@ file, another protocol or an option: only `rtmp://` or `rtmps://` with a plain h
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 MAX_TARGET_LENGTH = 2048
+# Shorter parts of a key are not masked on their own: they would garble common words in logs
+# (the whole key is always masked, whatever its length, by `mask_target`).
+MIN_SECRET_LENGTH = 4
+# Where a host or an application ends.
+_SEPARATOR = re.compile(r"[/?#]")
 _SCHEMES = ("rtmp", "rtmps")
 # Plain DNS names or IPv4 literals; IPv6 literals are handled separately in brackets.
 _HOST_RE = re.compile(
@@ -63,14 +68,32 @@ def validate_target(url: object) -> str:
 
 
 def split_key(url: str) -> tuple[str, str]:
-    """Split a target into its server part and its stream key (last path segment + query)."""
-    parts = urlsplit(url)
-    path = parts.path
-    base_path, _, key = path.rpartition("/")
-    if parts.query:
-        key = f"{key}?{parts.query}"
-    server = f"{parts.scheme}://{parts.netloc}{base_path}"
-    return server, key
+    """Split a target into its public server part and its secret part, the stream key.
+
+    The server part is the scheme, host, port and RTMP application (the first path segment);
+    the key is everything after it: the whole play path, trailing slashes and query included.
+    Masking by this structure rather than by "the last segment" keeps keys hidden wherever the
+    operator put them (`app/KEY/`, `app/KEY/extra`, `app/stream?key=...`, `app?token=...`).
+    When nothing follows the first segment, that segment is the key: it is what a custom server
+    typed without an application plus a key typed apart gives (`rtmp://host` + `KEY`).
+    `url == server + "/" + key` (no slash when the key starts with `?`).
+    """
+    scheme_end = url.find("://")
+    if scheme_end < 0:
+        raise ValueError("not a URL")
+    found = _SEPARATOR.search(url, scheme_end + 3)
+    if found is None:
+        return url, ""
+    host_end = found.start()
+    app_end = host_end
+    if url[host_end] == "/":
+        after_app = _SEPARATOR.search(url, host_end + 1)
+        app_end = after_app.start() if after_app else len(url)
+    tail = url[app_end:]
+    if not tail.strip("/"):
+        # Only one segment (or none): it is the operator's key, not an application to show.
+        return url[:host_end], url[host_end:].removeprefix("/")
+    return url[:app_end], tail.removeprefix("/")
 
 
 def mask_key(key: str) -> str:
@@ -92,26 +115,39 @@ def mask_target(url: str | None) -> str | None:
         return "****"
     if not key:
         return server
-    return f"{server}/{mask_key(key)}"
+    if key.startswith("?"):
+        return f"{server}?{mask_key(key[1:])}"
+    return f"{server}/{mask_key(key.rstrip('/'))}"
 
 
 def mask_in_text(text: str, secrets: list[str]) -> str:
     """Replace every known secret (stream keys, whole targets) in free text such as ffmpeg logs."""
     for secret in sorted(secrets, key=len, reverse=True):
-        if secret and len(secret) >= 4:
+        if secret and len(secret) >= MIN_SECRET_LENGTH:
             text = text.replace(secret, mask_key(secret))
     return text
 
 
 def secrets_of(url: str | None) -> list[str]:
-    """The strings that must never appear unmasked when `url` is in use."""
+    """The strings that must never appear unmasked when `url` is in use.
+
+    The whole key (see `split_key`), and each of its path segments, query pairs and query
+    values on its own: ffmpeg prints them apart (its application is `app/KEY` for
+    `app/KEY/extra`, its tcUrl carries the query, a server error may name the play path).
+    """
     if not url:
         return []
     try:
         _, key = split_key(url)
     except ValueError:
         return [url]
-    out = [key] if key else []
-    if "?" in key:
-        out.extend(p for p in key.split("?") if p)
-    return out
+    if not key:
+        return []
+    path, _, query = key.partition("?")
+    found = {key, key.strip("/?"), path, query}
+    found.update(path.split("/"))
+    for pair in query.split("&"):
+        name, eq, value = pair.partition("=")
+        found.update({pair, value if eq else name})
+    found.update({unquote(part) for part in found})
+    return sorted(part for part in found if len(part) >= MIN_SECRET_LENGTH)
