@@ -80,4 +80,12 @@ class RelayConfig:
     tls: TlsFiles | None = None
     # Seconds a graceful stop waits for ffmpeg to flush before terminating it.
     stop_timeout: float = 10.0
+    # Relay.stop() ends every session within this many seconds, whatever ffmpeg does (a
+    # service manager's SIGKILL usually follows SIGTERM after a few seconds).
+    shutdown_timeout: float = 3.0
+    # ffmpeg given input but writing nothing for this long (after its first output) means the
+    # RTMP server or the disk stopped taking the stream: the session ends with OUTPUT_STALLED.
+    # Before the first output (connecting, probing) `start_stall_timeout` applies. None: never.
+    stall_timeout: float | None = 5.0
+    start_stall_timeout: float = 20.0
     stats_interval: float = 0.5

@@ -30,6 +30,11 @@ class ErrorName(StrEnum):
     CHUNK_TOO_LARGE = "CHUNK_TOO_LARGE"
     RATE_LIMITED = "RATE_LIMITED"
     IDLE_TIMEOUT = "IDLE_TIMEOUT"
+    RECORDING_FAILED = "RECORDING_FAILED"
+    OUTPUT_STALLED = "OUTPUT_STALLED"
+    PROTOCOL_ERROR = "PROTOCOL_ERROR"
+    CONNECT_TIMEOUT = "CONNECT_TIMEOUT"
+    TOO_MANY_CONNECTIONS = "TOO_MANY_CONNECTIONS"
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,11 @@ def invalid(field: str, message: str) -> RelayError:
         ServerError(ErrorName.INVALID_PARAMETERS, f"Invalid '{field}': {message}", fatal=True)
     )
 
+
+RELAY_SHUTTING_DOWN = ServerError(
+    ErrorName.RELAY_SHUTTING_DOWN,
+    "The relay is shutting down: this stream has ended",
+)
 
 FFMPEG_NOT_RUNNING = ServerError(
     ErrorName.FFMPEG_NOT_RUNNING,

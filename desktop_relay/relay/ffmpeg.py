@@ -9,6 +9,9 @@ import logging
 import os
 import re
 import shutil
+import signal
+import sys
+import time
 from collections import deque
 from collections.abc import Callable
 
@@ -22,9 +25,36 @@ _LINE_SPLIT = re.compile(r"[\r\n]+")
 _RTMP_FAILURE = re.compile(
     r"Connection refused|Cannot open connection|Connection timed out|No route to host|"
     r"Name or service not known|Failed to resolve|Network is unreachable|Server error|"
-    r"Handshake|TLS|Error opening output|Connection reset by peer",
+    r"Handshake|TLS|Error opening output",
     re.IGNORECASE,
 )
+# The server ended an established connection: ffmpeg's write fails with EPIPE (exit 224,
+# i.e. -EPIPE & 0xff) or the peer resets it.
+_RTMP_CLOSED = re.compile(
+    r"Broken pipe|Connection reset by peer|End of file|Error number -32 occurred",
+    re.IGNORECASE,
+)
+_EXIT_EPIPE = 224
+_FILE_FAILURE = re.compile(
+    r"No space left on device|Permission denied|Read-only file system|Input/output error|"
+    r"Disk quota exceeded|File too large|Error writing trailer|Error submitting a packet to "
+    r"the muxer",
+    re.IGNORECASE,
+)
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Ask Linux to SIGKILL this child when the relay dies, even by SIGKILL.
+
+    Without it a relay killed by a supervisor leaves ffmpeg running (PPID 1) and holding the
+    RTMP connection, so the stream looks alive on the platform. The signal comes when the
+    forking thread ends: ffmpeg is always spawned from the event loop's (main) thread.
+    """
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def resolve_ffmpeg(configured: str | None = None) -> str:
@@ -52,10 +82,31 @@ def resolve_ffmpeg(configured: str | None = None) -> str:
     return found
 
 
-def classify_exit(returncode: int | None, last_lines: list[str]) -> ServerError:
-    """Turn an unexpected ffmpeg exit into the protocol's error, with its last output lines."""
-    details = "\n".join(last_lines[-12:])
-    if any(_RTMP_FAILURE.search(line) for line in last_lines[-12:]):
+def classify_exit(
+    returncode: int | None, last_lines: list[str], *, to_file: bool = False
+) -> ServerError:
+    """Turn an unexpected ffmpeg exit into the protocol's error, with its last output lines.
+
+    `to_file`: the output is a local recording, so a failure is a file error, never an RTMP one.
+    """
+    recent = last_lines[-12:]
+    details = "\n".join(recent)
+    if to_file:
+        cause = next((m.group(0) for line in recent if (m := _FILE_FAILURE.search(line))), None)
+        return ServerError(
+            ErrorName.RECORDING_FAILED,
+            f"Writing the recording failed ({cause})"
+            if cause
+            else f"The recording ended unexpectedly (ffmpeg exit code {returncode})",
+            details,
+        )
+    if returncode == _EXIT_EPIPE or any(_RTMP_CLOSED.search(line) for line in recent):
+        return ServerError(
+            ErrorName.RTMP_CONNECTION_FAILED,
+            "The RTMP server closed the connection",
+            details,
+        )
+    if any(_RTMP_FAILURE.search(line) for line in recent):
         return ServerError(
             ErrorName.RTMP_CONNECTION_FAILED, "Connection to the RTMP server failed", details
         )
@@ -85,6 +136,10 @@ class FfmpegProcess:
         self.progress = ProgressParser()
         self.last_lines: deque[str] = deque(maxlen=40)
         self.stopping = False
+        # Monotonic time of the first write that ffmpeg has not yet answered with output; the
+        # relay's stall watchdog reads it (see `waiting_for_output`).
+        self._pending_since: float | None = None
+        self.has_output = False
 
     @property
     def pid(self) -> int | None:
@@ -107,6 +162,7 @@ class FfmpegProcess:
                 # Its own session: Ctrl-C in a terminal must reach the relay only, which then
                 # stops ffmpeg gracefully instead of losing the stream's tail.
                 start_new_session=True,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
         except FileNotFoundError:
             raise RelayError(
@@ -125,9 +181,25 @@ class FfmpegProcess:
 
     async def _read_progress(self, stream: asyncio.StreamReader) -> None:
         while line := await stream.readline():
+            before = self.progress.stats
             stats = self.progress.feed_line(line.decode("utf-8", "replace"))
             if stats is not None:
+                # ffmpeg prints progress blocks on a timer even while its output is blocked:
+                # only growing counters mean the output really moves.
+                if stats.total_size > before.total_size or stats.frames > before.frames:
+                    self._pending_since = None
+                    self.has_output = True
                 self._on_stats(stats)
+
+    def waiting_for_output(self, now: float | None = None) -> float:
+        """Seconds since ffmpeg was given input it has not turned into any output (0 if none).
+
+        A stalled RTMP server blocks ffmpeg's socket, then its muxer: input keeps arriving
+        and nothing leaves. A paused browser sends nothing, so it never counts as a stall.
+        """
+        if self._pending_since is None or self.state != FfmpegState.RUNNING:
+            return 0.0
+        return (time.monotonic() if now is None else now) - self._pending_since
 
     async def _read_log(self, stream: asyncio.StreamReader) -> None:
         pending = ""
@@ -151,6 +223,8 @@ class FfmpegProcess:
             raise RelayError(
                 ServerError(ErrorName.FFMPEG_NOT_RUNNING, "ffmpeg is not running", fatal=False)
             )
+        if self._pending_since is None:
+            self._pending_since = time.monotonic()
         try:
             proc.stdin.write(data)
             await proc.stdin.drain()
@@ -168,8 +242,12 @@ class FfmpegProcess:
         self.state = FfmpegState.ENDED
         return rc
 
-    async def stop(self, timeout: float = 10.0) -> int | None:
-        """Close stdin so ffmpeg flushes the tail, then terminate, then kill; always reap."""
+    async def stop(self, timeout: float = 10.0, terminate_grace: float = 3.0) -> int | None:
+        """Close stdin so ffmpeg flushes the tail, then terminate, then kill; always reap.
+
+        `timeout` is the wait for a graceful end, `terminate_grace` the wait after SIGTERM
+        (an ffmpeg blocked on a stalled network write may not act on it: then SIGKILL).
+        """
         self.stopping = True
         proc = self._proc
         if proc is None:
@@ -179,7 +257,8 @@ class FfmpegProcess:
             self.state = FfmpegState.ENDING
             if proc.stdin is not None and not proc.stdin.is_closing():
                 proc.stdin.close()
-            for step, grace in ((None, timeout), (proc.terminate, 3.0), (proc.kill, None)):
+            steps = ((None, timeout), (proc.terminate, terminate_grace), (proc.kill, None))
+            for step, grace in steps:
                 if step is not None:
                     with contextlib.suppress(ProcessLookupError):
                         step()

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import inspect
 import logging
-import re
 import time
 from dataclasses import replace
 from typing import Any
@@ -20,11 +19,13 @@ from .errors import ErrorName, RelayError, ServerError
 from .events import EventEmitter
 from .ffmpeg import resolve_ffmpeg
 from .ffmpeg_args import Output
+from .log_limit import RepeatLimiter
 from .namespace import RelayNamespace
 from .origins import own_origin
 from .recordings import recording_output
 from .session import Session
 from .status import SessionStatus
+from .target_pattern import TargetPattern
 from .targets import TargetError, mask_target, validate_target
 from .tasks import TaskSet
 from .webpage import add_page_routes
@@ -47,7 +48,7 @@ class Relay(EventEmitter):
         if self.config.default_target is not None:
             validate_target(self.config.default_target)
         self._pattern = (
-            re.compile(self.config.allowed_target_pattern)
+            TargetPattern(self.config.allowed_target_pattern)
             if self.config.allowed_target_pattern
             else None
         )
@@ -75,6 +76,7 @@ class Relay(EventEmitter):
         self._stats_task: asyncio.Task[Any] | None = None
         self._ffmpeg: str | None = None
         self._stopping = False
+        self._repeats = RepeatLimiter()
         self.port: int | None = None
         self.host: str = self.config.host
         self._ssl = self.config.tls.context() if self.config.tls else None
@@ -105,12 +107,19 @@ class Relay(EventEmitter):
             self._stats_task = self._tasks.spawn(self._stats_loop(), name="relay-stats")
 
     async def stop(self) -> None:
-        """Stop every session gracefully (ffmpeg flushes), disconnect clients, stop serving."""
+        """End every session (clients hear RELAY_SHUTTING_DOWN; ffmpeg flushes what it can),
+        disconnect clients and stop serving, all within `shutdown_timeout` seconds."""
         if self._stopping:
             return
         self._stopping = True
+        budget = self.config.shutdown_timeout
         sessions = list(self._sessions.values())
+        await asyncio.gather(*(s.shutdown(budget) for s in sessions), return_exceptions=True)
         await asyncio.gather(*(self._finish(s) for s in sessions), return_exceptions=True)
+        # The shutdown errors must reach the clients before their sockets close.
+        sends = [t for t in self._sends.values() if not t.done()]
+        if sends:
+            await asyncio.wait(sends, timeout=0.5)
         for session in sessions:
             with contextlib.suppress(Exception):
                 await self.sio.disconnect(session.sid)
@@ -125,6 +134,7 @@ class Relay(EventEmitter):
         while True:
             await asyncio.sleep(self.config.stats_interval)
             self._end_idle_sessions()
+            self._end_stalled_sessions()
             if self.has_listeners("stats"):
                 self.emit("stats", self.sessions())
 
@@ -140,6 +150,13 @@ class Relay(EventEmitter):
                     f"No media for {timeout:g} s: the stream was ended to free the relay",
                 )
                 self._tasks.spawn(session.fail(error), name=f"idle-{session.uuid}")
+
+    def _end_stalled_sessions(self) -> None:
+        now = time.monotonic()
+        for session in list(self._sessions.values()):
+            error = session.stalled(now)
+            if error is not None:
+                self._tasks.spawn(session.fail(error), name=f"stall-{session.uuid}")
 
     # ---- public API ------------------------------------------------------------------
 
@@ -291,7 +308,7 @@ class Relay(EventEmitter):
                         "This relay does not accept targets from browsers; the operator sets it",
                     )
                 )
-            if not self._pattern.fullmatch(config.rtmp):
+            if not self._pattern.matches(config.rtmp):
                 raise RelayError(
                     ServerError(
                         ErrorName.TARGET_NOT_ALLOWED, "The RTMP target is not one this relay allows"
@@ -360,11 +377,18 @@ class Relay(EventEmitter):
         return next((s for s in self._sessions.values() if s.uuid == session_id), None)
 
     def _report(self, session: Session, error: ServerError) -> None:
-        level = logging.WARNING if error.fatal else logging.INFO
-        log.log(level, "session %s: %s: %s", session.uuid[:8], error.name, error.message)
-        if error.details:
-            log.debug("session %s details:\n%s", session.uuid[:8], error.details)
-        self.emit("error", session.uuid, error)
+        # A client may repeat a refused request thousands of times: the client hears every
+        # refusal, the log and the window one per kind every few seconds, with a count.
+        held_back = self._repeats.allow((session.uuid, error.name, error.fatal))
+        if held_back is not None:
+            level = logging.WARNING if error.fatal else logging.INFO
+            more = f" ({held_back} more like it held back)" if held_back else ""
+            log.log(
+                level, "session %s: %s: %s%s", session.uuid[:8], error.name, error.message, more
+            )
+            if error.details:
+                log.debug("session %s details:\n%s", session.uuid[:8], error.details)
+            self.emit("error", session.uuid, error)
         self._send(session.sid, "error", error.to_wire(send_details=self.config.send_error_details))
 
     def _send(self, sid: str, event: str, data: Any) -> None:

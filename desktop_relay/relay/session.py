@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from .config import RelayConfig, StartConfig
 from .container import InputFormat, InputProbe
-from .errors import FFMPEG_NOT_RUNNING, ErrorName, RelayError, ServerError
+from .errors import FFMPEG_NOT_RUNNING, RELAY_SHUTTING_DOWN, ErrorName, RelayError, ServerError
 from .ffmpeg import FfmpegProcess, classify_exit
 from .ffmpeg_args import Output, build_args, video_mode
 from .keyframes import KeyframeTracker, video_track_number
@@ -77,6 +77,7 @@ class Session:
         self._last_ffmpeg_status: FfmpegStatus | None = None
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
+        self._current: _Item | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._closed = False
         self._limits: ClientLimits | None = None
@@ -124,6 +125,9 @@ class Session:
         """Queue a chunk; the result resolves once ffmpeg took it (or with the error)."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[ServerError | None] = loop.create_future()
+        if self._closed:
+            fut.set_result(RELAY_SHUTTING_DOWN)
+            return fut
         if self.state not in _ACTIVE:
             fut.set_result(FFMPEG_NOT_RUNNING)
             return fut
@@ -151,6 +155,23 @@ class Session:
         self.buffered_bytes += len(data)
         self._queue.put_nowait(_Item("data", fut, data=data))
         return fut
+
+    def stalled(self, now: float) -> ServerError | None:
+        """OUTPUT_STALLED if ffmpeg took input but wrote nothing for too long, else None."""
+        proc, cfg = self._ffmpeg, self.host.config
+        if proc is None or cfg.stall_timeout is None or self.state not in _ACTIVE:
+            return None
+        limit = cfg.stall_timeout if proc.has_output else cfg.start_stall_timeout
+        waited = proc.waiting_for_output(now)
+        if waited <= limit:
+            return None
+        if self.output is not None and self.output.is_file:
+            message = f"The recording stopped being written: nothing for {waited:.0f} s"
+        elif proc.has_output:
+            message = f"The RTMP server stopped taking the stream: nothing sent for {waited:.0f} s"
+        else:
+            message = f"The RTMP server did not take the stream within {waited:.0f} s"
+        return ServerError(ErrorName.OUTPUT_STALLED, message, "\n".join(self._masked_last_lines()))
 
     def idle_for(self, now: float) -> float:
         """Seconds since this streaming session last sent anything (0 when not streaming)."""
@@ -185,6 +206,21 @@ class Session:
         await self._halt(error, timeout=2.0)
         self.state = SessionState.FAILED
 
+    async def shutdown(self, budget: float) -> None:
+        """The relay stops: tell the client, let ffmpeg flush what is queued if it keeps up,
+        and be done within about `budget` seconds whatever ffmpeg does."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.state in _ACTIVE:
+            self.error = RELAY_SHUTTING_DOWN
+            self.host.session_error(self, RELAY_SHUTTING_DOWN)
+        with contextlib.suppress(RelayError, TimeoutError):
+            await asyncio.wait_for(self.stop(), budget / 2)
+        # Whatever is still queued will not be written: its senders hear why.
+        await self._halt(RELAY_SHUTTING_DOWN, timeout=budget / 8, terminate_grace=budget / 8)
+        self.state = SessionState.ENDED
+
     async def close(self) -> None:
         """The socket is gone or the relay stops: finish gracefully and release everything."""
         self._closed = True
@@ -198,7 +234,9 @@ class Session:
 
     # ---- internals -------------------------------------------------------------------
 
-    async def _halt(self, error: ServerError | None, timeout: float) -> None:
+    async def _halt(
+        self, error: ServerError | None, timeout: float, terminate_grace: float = 3.0
+    ) -> None:
         """Cancel the writer, answer queued chunks, and stop ffmpeg without waiting long."""
         writer = self._writer
         if writer is not None and writer is not asyncio.current_task():
@@ -206,8 +244,15 @@ class Session:
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
         self._writer = None
+        # The item the writer had in hand when cancelled (a write blocked on a stalled
+        # ffmpeg) is answered too: its sender must not wait for an ack that never comes.
+        current, self._current = self._current, None
+        if current is not None:
+            self.buffered_bytes -= len(current.data)
+            if not current.future.done():
+                current.future.set_result(error or FFMPEG_NOT_RUNNING)
         self._drain_queue(error or FFMPEG_NOT_RUNNING)
-        await self._stop_ffmpeg(timeout)
+        await self._stop_ffmpeg(timeout, terminate_grace)
 
     def _drain_queue(self, error: ServerError) -> None:
         while not self._queue.empty():
@@ -218,10 +263,11 @@ class Session:
 
     async def _write_loop(self) -> None:
         while True:
-            item = await self._queue.get()
+            item = self._current = await self._queue.get()
             try:
                 result = await self._handle(item)
             except RelayError as exc:
+                self._current = None
                 result = exc.error
                 self.buffered_bytes -= len(item.data)
                 if not item.future.done():
@@ -231,10 +277,11 @@ class Session:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(asyncio.shield(self._ffmpeg.wait()), 2.0)
                     if self._ffmpeg.returncode is not None:
-                        result = classify_exit(self._ffmpeg.returncode, self._masked_last_lines())
+                        result = self._exit_error(self._ffmpeg.returncode)
                 self._writer = None  # fail() must not cancel us mid-flight
                 await self.fail(result)
                 return
+            self._current = None
             self.buffered_bytes -= len(item.data)
             if not item.future.done():
                 item.future.set_result(result)
@@ -300,14 +347,13 @@ class Session:
         self._last_ffmpeg_status = self._ffmpeg_status(proc)
         if proc.stopping or self._ffmpeg is not proc:
             return
-        error = classify_exit(rc, self._masked_last_lines())
-        await self.fail(error)
+        await self.fail(self._exit_error(rc))
 
-    async def _stop_ffmpeg(self, timeout: float) -> None:
+    async def _stop_ffmpeg(self, timeout: float, terminate_grace: float = 3.0) -> None:
         proc = self._ffmpeg
         if proc is None:
             return
-        rc = await proc.stop(timeout)
+        rc = await proc.stop(timeout, terminate_grace)
         self._last_ffmpeg_status = self._ffmpeg_status(proc)
         self._ffmpeg = None
         watcher, self._watcher = self._watcher, None
@@ -325,6 +371,10 @@ class Session:
     def _mask(self, text: str) -> str:
         secrets = secrets_of(self.output.url if self.output and not self.output.is_file else None)
         return mask_in_text(text, secrets)
+
+    def _exit_error(self, returncode: int | None) -> ServerError:
+        to_file = self.output is not None and self.output.is_file
+        return classify_exit(returncode, self._masked_last_lines(), to_file=to_file)
 
     def _masked_last_lines(self) -> list[str]:
         proc = self._ffmpeg

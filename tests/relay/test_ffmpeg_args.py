@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from desktop_relay.relay.config import StartConfig
 from desktop_relay.relay.container import InputFormat
 from desktop_relay.relay.ffmpeg_args import Output, build_args, video_mode
@@ -23,7 +25,8 @@ def test_h264_is_copied_and_opus_becomes_aac() -> None:
     assert value_after(args, "-c:a") == "aac"
     assert value_after(args, "-ar") == "48000"
     assert "libx264" not in args
-    assert args[-3:] == ["-flvflags", "no_duration_filesize", TARGET.url]
+    assert value_after(args, "-flvflags") == "no_duration_filesize"
+    assert args[-1] == TARGET.url
     assert value_after(args, "-f") == "matroska"  # the input demuxer comes first
 
 
@@ -55,3 +58,15 @@ def test_progress_comes_on_stdout_and_input_on_stdin() -> None:
     args = build_args("ffmpeg", H264, StartConfig(), TARGET)
     assert value_after(args, "-progress") == "pipe:1"
     assert value_after(args, "-i") == "pipe:0"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="ffmpeg takes protocol options (-rtmp_playpath, -rtmp_app) only on its command "
+    "line: its `-/option FILE` form is for ffmpeg's own options, not AVOptions, and the output "
+    "URL is positional; any local user sees the target in `ps` while a stream runs",
+)
+def test_the_stream_key_is_not_on_the_command_line() -> None:
+    key = "cmdline-key-0123456789"
+    args = build_args("ffmpeg", H264, StartConfig(), Output(f"rtmp://127.0.0.1:1935/live/{key}"))
+    assert not any(key in arg for arg in args)
