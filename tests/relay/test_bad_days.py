@@ -4,9 +4,11 @@ client that repeats a refused request. Real ffmpeg, real receivers, a real TCP p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -108,52 +110,95 @@ async def test_stopping_the_relay_tells_clients_and_answers_their_queued_chunks(
     await streamer.close()
 
 
+@pytest.fixture(scope="module")
+def heavy_capture(tmp_path_factory: pytest.TempPathFactory, ffmpeg_exe: str) -> Path:
+    """6 s of noisy 720p H.264 in Matroska, about 17 MB: more than every buffer between the
+    relay and a stalled server holds (the kernel's autotuned socket buffers take 4 MiB), so
+    ffmpeg really ends up blocked on its RTMP write, as behind a stalled server on the Internet."""
+    path = tmp_path_factory.mktemp("heavy") / "heavy-720p.mkv"
+    subprocess.run(
+        [ffmpeg_exe, "-hide_banner", "-loglevel", "error", "-f", "lavfi",
+         "-i", "testsrc2=size=1280x720:rate=30", "-vf", "noise=alls=60:allf=t", "-t", "6",
+         "-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-b:v", "20M",
+         "-f", "matroska", "-y", str(path)],
+        check=True, timeout=60,
+    )
+    return path
+
+
+async def _stream_into_a_stall(port: int, proxy: TcpProxy, capture: Path) -> Streamer:
+    """Start a session, let ffmpeg reach the server, stall the server, then push the rest of a
+    heavy capture without waiting for acks: ffmpeg ends up blocked writing to the server."""
+    streamer = await Streamer(f"http://127.0.0.1:{port}").connect()
+    assert await streamer.start({"framerate": 30})
+    data = capture.read_bytes()
+    step = 256 * 1024
+    head = len(data) // 6  # about a second, acked: ffmpeg is connected and publishing
+    for i in range(0, head, step):
+        await streamer.send(data[i:min(i + step, head)])
+    await asyncio.sleep(1.0)
+    proxy.stall()
+    for i in range(head, len(data), step):
+        await streamer.client.emit("binarystream", data[i:i + step])
+    await asyncio.sleep(1.5)
+    return streamer
+
+
 async def test_sigterm_during_a_stall_exits_within_5_s_leaving_no_ffmpeg(
-    rtmp_receiver, tmp_path: Path
+    rtmp_receiver, tmp_path: Path, heavy_capture: Path
 ) -> None:
     receiver = rtmp_receiver("sigterm-stall-key-0123456789")
     proxy = TcpProxy(_port(receiver.url))
+    children: dict[int, str] = {}
     try:
         proc, port = await start_headless(
             "--rtmp-url", _via(proxy, receiver.url), "--no-tls", "--no-auth", env_home=tmp_path
         )
-        streamer = await Streamer(f"http://127.0.0.1:{port}").connect()
-        assert await streamer.start({"framerate": 20})
-        await streamer.replay(H264_FIXTURE, seconds=3)
-        proxy.stall()
-        # Keep feeding a stalled stream for a while, without waiting for acks.
-        data = H264_FIXTURE.read_bytes()
-        for i in range(0, 1024 * 1024, 16384):
-            await streamer.client.emit("binarystream", data[i:i + 16384])
-        await asyncio.sleep(2)
+        streamer = await _stream_into_a_stall(port, proxy, heavy_capture)
         children = ffmpeg_descendants(proc.pid)
         assert children
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(proc.wait(), 30) == 0
+        assert await asyncio.wait_for(proc.wait(), 60) == 0
         took = time.monotonic() - started
         assert took < 5.0, f"shutdown took {took:.1f} s"
         assert not any(pid_alive(pid) for pid in children)
         await streamer.close()
     finally:
         proxy.close()
+        _reap(children)
 
 
-async def test_ffmpeg_dies_with_a_relay_killed_by_sigkill(rtmp_receiver, tmp_path: Path) -> None:
+async def test_ffmpeg_dies_with_a_relay_killed_by_sigkill(
+    rtmp_receiver, tmp_path: Path, heavy_capture: Path
+) -> None:
     receiver = rtmp_receiver("orphan-key-0123456789")
-    proc, port = await start_headless(
-        "--rtmp-url", receiver.url, "--no-tls", "--no-auth", env_home=tmp_path
-    )
-    streamer = await Streamer(f"http://127.0.0.1:{port}").connect()
-    assert await streamer.start({"framerate": 20})
-    await streamer.replay(H264_FIXTURE, seconds=3)
-    children = ffmpeg_descendants(proc.pid)
-    assert children
-    os.kill(proc.pid, signal.SIGKILL)
-    await proc.wait()
-    # Without a parent-death signal ffmpeg lives on (PPID 1) holding the RTMP connection.
-    await wait_for(lambda: not any(pid_alive(pid) for pid in children), timeout=5)
-    await streamer.close()
+    proxy = TcpProxy(_port(receiver.url))
+    children: dict[int, str] = {}
+    try:
+        proc, port = await start_headless(
+            "--rtmp-url", _via(proxy, receiver.url), "--no-tls", "--no-auth", env_home=tmp_path
+        )
+        # Blocked on a stalled server, ffmpeg never reads the end of its input: without a
+        # parent-death signal it outlives the relay (PPID 1), holding the RTMP connection.
+        streamer = await _stream_into_a_stall(port, proxy, heavy_capture)
+        children = ffmpeg_descendants(proc.pid)
+        assert children
+        os.kill(proc.pid, signal.SIGKILL)
+        await proc.wait()
+        await wait_for(lambda: not any(pid_alive(pid) for pid in children), timeout=5)
+        await streamer.close()
+    finally:
+        proxy.close()
+        _reap(children)
+
+
+def _reap(pids: dict[int, str]) -> None:
+    """Kill what a failed test left behind (an orphan is no longer our descendant)."""
+    for pid in pids:
+        if pid_alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 async def test_thousands_of_refused_chunks_write_a_handful_of_log_lines(
