@@ -151,8 +151,8 @@ class FfmpegProcess:
         """The exit code once reaped."""
         return self._proc.returncode if self._proc else None
 
-    async def start(self) -> None:
-        """Spawn ffmpeg; raises FFMPEG_NOT_FOUND or CANT_START_FFMPEG."""
+    async def start(self, pass_fds: tuple[int, ...] = ()) -> None:
+        """Spawn ffmpeg (inheriting `pass_fds`); raises FFMPEG_NOT_FOUND or CANT_START_FFMPEG."""
         try:
             self._proc = await asyncio.create_subprocess_exec(
                 *self.args,
@@ -163,6 +163,7 @@ class FfmpegProcess:
                 # stops ffmpeg gracefully instead of losing the stream's tail.
                 start_new_session=True,
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                pass_fds=pass_fds,
             )
         except FileNotFoundError:
             raise RelayError(

@@ -14,6 +14,8 @@ class Output:
 
     url: str
     is_file: bool = False
+    # For a recording: the file, already created by the relay, as an fd ffmpeg inherits.
+    fd: int | None = None
 
 
 def video_mode(fmt: InputFormat) -> str:
@@ -97,7 +99,11 @@ def build_args(binary: str, fmt: InputFormat, config: StartConfig, output: Outpu
             "-ar",
             str(config.audio_sample_rate),
         ]
-    if output.is_file:
+    if output.is_file and output.fd is not None:
+        # The relay created the file exclusively (see recordings.create_recording); ffmpeg
+        # writes through the inherited fd, which stays seekable for the cues.
+        args += ["-f", "matroska", "-fd", str(output.fd), "fd:"]
+    elif output.is_file:
         # `file:` keeps a path with a colon from being read as a protocol.
         args += ["-f", "matroska", f"file:{output.url}"]
     else:

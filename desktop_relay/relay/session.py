@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from .config import RelayConfig, StartConfig
@@ -18,6 +20,7 @@ from .ffmpeg import FfmpegProcess, classify_exit
 from .ffmpeg_args import Output, build_args, video_mode
 from .keyframes import KeyframeTracker, video_track_number
 from .limits import ClientLimits
+from .recordings import create_recording
 from .status import FfmpegState, FfmpegStats, FfmpegStatus, SessionState, SessionStatus
 from .targets import mask_in_text, mask_target, secrets_of
 from .validation import validate_start
@@ -331,9 +334,25 @@ class Session:
 
     async def _spawn(self, output: Output | None) -> None:
         assert self.config is not None and self._format is not None and output is not None
-        args = build_args(self.host.ffmpeg_binary(), self._format, self.config, output)
-        self._ffmpeg = proc = FfmpegProcess(args, on_line=self._on_line, on_stats=self._on_stats)
-        await proc.start()
+        fd = None
+        if output.is_file:
+            path, fd = create_recording(Path(output.url))
+            output = self.output = Output(str(path), is_file=True, fd=fd)
+        try:
+            args = build_args(self.host.ffmpeg_binary(), self._format, self.config, output)
+            self._ffmpeg = proc = FfmpegProcess(
+                args, on_line=self._on_line, on_stats=self._on_stats
+            )
+            await proc.start(pass_fds=(fd,) if fd is not None else ())
+        except BaseException:
+            if fd is not None:
+                # Nothing was recorded: do not leave an empty file behind.
+                with contextlib.suppress(OSError):
+                    os.unlink(output.url)
+            raise
+        finally:
+            if fd is not None:
+                os.close(fd)  # ffmpeg has its own copy
         self.host.session_log(
             self,
             f"ffmpeg {proc.pid} started: {self._format.description}, "
