@@ -27,6 +27,7 @@ fi
 .venv/bin/ruff check desktop_relay tests scripts packaging
 .venv/bin/ruff format --check desktop_relay
 .venv/bin/mypy
+.venv/bin/lint-imports
 
 export CI="${CI:-}"
 .venv/bin/python -m pytest -n 2 --durations=15 "$@"

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..relay.network import join_urls
+from ..relay import join_urls
 
 QR_SIZE = 176
 

@@ -13,10 +13,17 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from ..relay import Relay, RelayConfig, RelayError, ServerError, SessionStatus, TargetError
-from ..relay.auth import save_token
-from ..relay.tasks import TaskSet
-from ..relay.tls import fingerprint
+from ..relay import (
+    Relay,
+    RelayConfig,
+    RelayError,
+    ServerError,
+    SessionStatus,
+    TargetError,
+    TaskSet,
+    fingerprint,
+    save_token,
+)
 
 log = logging.getLogger(__name__)
 

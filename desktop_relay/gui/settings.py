@@ -10,9 +10,7 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSettings
 
 from .. import paths
-from ..relay import RelayConfig
-from ..relay.keystore import KeyStore
-from ..relay.tls import TlsFiles
+from ..relay import KeyStore, RelayConfig, TlsFiles
 
 log = logging.getLogger(__name__)
 

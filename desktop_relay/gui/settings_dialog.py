@@ -22,10 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..relay.network import lan_addresses
-from ..relay.recordings import default_recordings_dir
-from ..relay.target_pattern import PatternError, check_pattern
-from ..relay.tls import TlsFiles
+from ..relay import PatternError, TlsFiles, check_pattern, default_recordings_dir, lan_addresses
 from .settings import LOG_LEVELS, GuiSettings
 
 

@@ -15,8 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..relay import TargetError, validate_target
-from ..relay.targets import split_key
+from ..relay import TargetError, split_key, validate_target
 
 
 @dataclass(frozen=True)

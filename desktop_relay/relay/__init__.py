@@ -1,16 +1,29 @@
-"""The Qt-free relay core: socket.io in, ffmpeg out. Usable as a library and headless."""
+"""The Qt-free relay core: socket.io in, ffmpeg out. Usable as a library and headless.
 
+This package's names are its public API: the window (desktop_relay.gui) imports only these,
+a contract import-linter checks (see pyproject.toml).
+"""
+
+from .auth import save_token
 from .config import RelayConfig, StartConfig
 from .errors import ErrorName, RelayError, ServerError
+from .keystore import KeyStore
+from .network import join_urls, lan_addresses
+from .recordings import default_recordings_dir
 from .server import Relay
 from .status import FfmpegState, FfmpegStats, FfmpegStatus, SessionState, SessionStatus
-from .targets import TargetError, mask_target, validate_target
+from .target_pattern import PatternError, check_pattern
+from .targets import TargetError, mask_target, split_key, validate_target
+from .tasks import TaskSet
+from .tls import TlsFiles, fingerprint
 
 __all__ = [
     "ErrorName",
     "FfmpegState",
     "FfmpegStats",
     "FfmpegStatus",
+    "KeyStore",
+    "PatternError",
     "Relay",
     "RelayConfig",
     "RelayError",
@@ -19,6 +32,15 @@ __all__ = [
     "SessionStatus",
     "StartConfig",
     "TargetError",
+    "TaskSet",
+    "TlsFiles",
+    "check_pattern",
+    "default_recordings_dir",
+    "fingerprint",
+    "join_urls",
+    "lan_addresses",
     "mask_target",
+    "save_token",
+    "split_key",
     "validate_target",
 ]
