@@ -89,3 +89,10 @@ class RelayConfig:
     stall_timeout: float | None = 5.0
     start_stall_timeout: float = 20.0
     stats_interval: float = 0.5
+    # A websocket that has not completed the socket.io connect (with a valid token) within
+    # this many seconds is closed: idle sockets must not hold file descriptors. None: never.
+    connect_timeout: float | None = 5.0
+    # Open engine.io connections one remote address may hold; the excess is refused (HTTP
+    # 429) before the websocket upgrade. Behind a proxy every client shares its address.
+    # None: no cap.
+    max_connections_per_address: int | None = 32

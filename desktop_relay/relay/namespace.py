@@ -40,7 +40,24 @@ class RelayNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             )
         request = environ.get("aiohttp.request")
         remote = getattr(request, "remote", None) or environ.get("REMOTE_ADDR", "")
-        self.relay.open_session(sid, str(remote), str(environ.get("HTTP_USER_AGENT", "")))
+        try:
+            self.relay.open_session(sid, str(remote), str(environ.get("HTTP_USER_AGENT", "")))
+        except RelayError as exc:
+            self.relay.refuse_connection(environ, exc.error)
+            raise socketio.exceptions.ConnectionRefusedError(
+                exc.error.message, exc.error.to_wire(send_details=False)
+            ) from None
+
+    def report_violation(self, sids: list[str], remote: str, error: ServerError) -> None:
+        """The socket guard refused a client (and logged it): tell the operator's observers.
+
+        Not an `on_` method, so no client event can reach it.
+        """
+        sessions = [s for s in map(self.relay.session_by_sid, sids) if s is not None]
+        if not sessions:
+            self.relay.report_refused(remote, error, logged=True)
+        for session in sessions:
+            self.relay.emit("error", session.uuid, error)
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         """The socket is gone: end its ffmpeg gracefully and forget the session."""

@@ -10,7 +10,6 @@ import time
 from dataclasses import replace
 from typing import Any
 
-import socketio
 from aiohttp import web
 
 from .auth import new_token
@@ -24,6 +23,7 @@ from .namespace import RelayNamespace
 from .origins import own_origin
 from .recordings import recording_output
 from .session import Session
+from .sio_guard import GuardedServer
 from .status import SessionStatus
 from .target_pattern import TargetPattern
 from .targets import TargetError, mask_target, validate_target
@@ -52,7 +52,14 @@ class Relay(EventEmitter):
             if self.config.allowed_target_pattern
             else None
         )
-        self.sio = socketio.AsyncServer(
+        namespace = RelayNamespace(self)
+        # Hostile-client hardening (reserved event names, malformed packets, attachments,
+        # idle sockets, per-address cap) lives in sio_guard.
+        self.sio = GuardedServer(
+            connect_timeout=self.config.connect_timeout,
+            max_connections_per_address=self.config.max_connections_per_address,
+            max_chunk_bytes=self.config.max_chunk_bytes,
+            on_violation=namespace.report_violation,
             async_mode="aiohttp",
             # Long-polling mangles binary chunks (see DESIGN.md): websocket only.
             transports=["websocket"],
@@ -68,7 +75,7 @@ class Relay(EventEmitter):
             engineio_logger=False,
             **dict(self.config.socketio_options),
         )
-        self.sio.register_namespace(RelayNamespace(self))
+        self.sio.register_namespace(namespace)
         self._sessions: dict[str, Session] = {}
         self._tasks = TaskSet()
         self._sends: dict[str, asyncio.Task[Any]] = {}
@@ -241,7 +248,12 @@ class Relay(EventEmitter):
     # ---- used by the namespace ---------------------------------------------------------
 
     def open_session(self, sid: str, remote_address: str, user_agent: str) -> Session:
-        """Create the session of a new socket."""
+        """Create the session of a new socket; refuses (RelayError) a socket that has one."""
+        if sid in self._sessions:
+            # Replacing it would forget a session whose ffmpeg still runs (issue 10).
+            raise RelayError(
+                ServerError(ErrorName.PROTOCOL_ERROR, "This socket already has a session")
+            )
         session = Session(self, sid, remote_address, user_agent)
         self._sessions[sid] = session
         log.info("session %s connected from %s", session.uuid, remote_address)
@@ -268,8 +280,18 @@ class Relay(EventEmitter):
     def refuse_connection(self, environ: dict[str, Any], error: ServerError) -> None:
         """Report a socket refused before it had a session (wrong or missing token)."""
         request = environ.get("aiohttp.request")
-        remote = str(getattr(request, "remote", "") or "")
-        log.warning("connection from %s refused: %s", remote, error.message)
+        self.report_refused(str(getattr(request, "remote", "") or ""), error)
+
+    def report_refused(self, remote: str, error: ServerError, *, logged: bool = False) -> None:
+        """Tell the log and observers of a refused socket, once per address and kind every few
+        seconds: anyone on the LAN can knock thousands of times (the window gets one event per
+        spell, with a count in the log)."""
+        held_back = self._repeats.allow(("refused", remote, error.name))
+        if held_back is None:
+            return
+        if not logged:
+            more = f" ({held_back} more like it held back)" if held_back else ""
+            log.warning("connection from %s refused: %s%s", remote, error.message, more)
         self.emit("refused", remote, error)
 
     def refuse(self, session: Session, error: ServerError) -> None:
