@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 FIXTURE = (
-    Path(__file__).resolve().parents[2]
-    / "shared"
+    Path(__file__).resolve().parents[1]
+    / "tests"
     / "fixtures"
     / "mediarecorder-h264-opus-640x480-20s.mkv"
 )

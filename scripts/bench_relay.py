@@ -3,8 +3,8 @@
 Usage: .venv/bin/python scripts/bench_relay.py [--sessions 8] [--seconds 10] [--transcode]
 
 The relay runs as its own process (`desktop-relay --headless`, recording to a temporary folder)
-so its CPU and memory are measured apart from the clients, which replay the shared MediaRecorder
-captures in real time over socket.io, as browsers would. Only 127.0.0.1 is used.
+so its CPU and memory are measured apart from the clients, which replay the suite's MediaRecorder
+captures (tests/fixtures/) in real time over socket.io, as browsers would. Only 127.0.0.1 is used.
 """
 
 from __future__ import annotations

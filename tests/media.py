@@ -11,9 +11,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+# Real MediaRecorder captures (fake camera + microphone, 20 s), made by
+# scripts/record_fixtures.py with the project's own browser client: see tests/fixtures/README.md.
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 H264_FIXTURE = FIXTURES / "mediarecorder-h264-opus-640x480-20s.mkv"
 VP8_FIXTURE = FIXTURES / "mediarecorder-vp8-opus-640x480-20s.webm"
+MP4_FIXTURE = FIXTURES / "mediarecorder-h264-opus-640x480-20s.mp4"
 FIXTURE_SECONDS = 20.0
 
 # Every stream key a test hands out; none may ever appear whole in a log or client message.
