@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 SYSTEM_PACKAGES=(
   ffmpeg                      # ffprobe and the RTMP receiver used by the tests
+  nginx libnginx-mod-rtmp     # a many-publisher RTMP server for the output tests
   chromium                    # real headless browser for the e2e tests
   nodejs npm                  # builds the browser page and client
   xvfb xauth x11-utils        # a virtual display for the window (xwininfo times start-up)

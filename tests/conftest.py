@@ -16,6 +16,7 @@ from desktop_relay.relay.ffmpeg import resolve_ffmpeg
 from .media import SECRETS, RtmpReceiver, find_leaks, require_tool, start_receiver
 from .procs import ffmpeg_descendants
 from .replay import CLIENT_MESSAGES
+from .rtmp_server import nginx_rtmp  # noqa: F401  (a session-wide fixture)
 
 
 @pytest.fixture(scope="session")
