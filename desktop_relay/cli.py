@@ -12,7 +12,14 @@ from pathlib import Path
 
 from . import __version__
 from .paths import data_dir, setup_logging
-from .relay import Relay, RelayConfig, SessionStatus, TargetError, mask_target, validate_target
+from .relay import (
+    RelayConfig,
+    RelayServer,
+    SessionStatus,
+    TargetError,
+    mask_target,
+    validate_target,
+)
 from .relay.auth import load_or_create_token
 from .relay.errors import ServerError
 from .relay.network import join_urls, lan_addresses
@@ -231,7 +238,7 @@ def _print_status(statuses: list[SessionStatus]) -> None:
 
 async def run_headless(config: RelayConfig) -> int:
     """Serve until Ctrl-C or SIGTERM, then stop every session gracefully."""
-    relay = Relay(config)
+    relay = RelayServer(config)
     try:
         relay.ffmpeg_binary()
     except Exception as exc:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop_relay.relay import Relay, RelayConfig
+from desktop_relay.relay import RelayConfig, RelayServer
 from desktop_relay.relay.ffmpeg import resolve_ffmpeg
 
 from .media import SECRETS, RtmpReceiver, find_leaks, require_tool, start_receiver
@@ -81,9 +81,9 @@ async def running_relay(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
     Recordings go to the test's temporary folder. Every relay is stopped at teardown, and
     then none of its ffmpeg processes may still run.
     """
-    relays: list[Relay] = []
+    relays: list[RelayServer] = []
 
-    async def make(config: RelayConfig | None = None) -> Relay:
+    async def make(config: RelayConfig | None = None) -> RelayServer:
         config = replace(
             config or RelayConfig(),
             # Every line reaches the run-wide stream-key leak check.
@@ -93,7 +93,7 @@ async def running_relay(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
             recordings_dir=(config.recordings_dir if config and config.recordings_dir
                             else tmp_path / "recordings"),
         )
-        relay = Relay(config)
+        relay = RelayServer(config)
         await relay.start()
         relays.append(relay)
         return relay

@@ -10,12 +10,12 @@ from typing import Any
 
 import socketio
 
-from desktop_relay.relay import Relay
+from desktop_relay.relay import RelayServer
 
 from .media import FIXTURE_SECONDS
 
 
-def relay_url(relay: Relay) -> str:
+def relay_url(relay: RelayServer) -> str:
     """The http URL of a relay started on 127.0.0.1 (for example by `running_relay`)."""
     return f"http://127.0.0.1:{relay.port}"
 

@@ -1,4 +1,4 @@
-"""The window's handle on the relay: owns the running `Relay`, restarts it with a new config,
+"""The window's handle on the relay: owns the running `RelayServer`, restarts it with a new config,
 and turns its plain callbacks into Qt signals. Only the relay's public API is used."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from ..relay import (
-    Relay,
     RelayConfig,
     RelayError,
+    RelayServer,
     ServerError,
     SessionStatus,
     TargetError,
@@ -42,7 +42,7 @@ def describe_exception(exc: BaseException) -> str:
 
 
 class RelayController(QObject):
-    """Runs one `Relay` at a time on the Qt (qasync) event loop and reports on it."""
+    """Runs one `RelayServer` at a time on the Qt (qasync) event loop and reports on it."""
 
     # The relay's events, re-emitted (listeners run synchronously on the loop's thread,
     # which is Qt's main thread under qasync, so direct emission is safe).
@@ -65,7 +65,7 @@ class RelayController(QObject):
         self._config = config
         # Where a rotated pairing token is kept for the next start (None: not kept).
         self.token_file = token_file
-        self._relay: Relay | None = None
+        self._relay: RelayServer | None = None
         self._tasks = TaskSet()
         self._busy = False
         self._closed = False
@@ -79,7 +79,7 @@ class RelayController(QObject):
         return self._config
 
     @property
-    def relay(self) -> Relay | None:
+    def relay(self) -> RelayServer | None:
         """The running relay, if any."""
         return self._relay
 
@@ -169,9 +169,9 @@ class RelayController(QObject):
         if self._closed:
             return False
         self._busy = True
-        relay: Relay | None = None
+        relay: RelayServer | None = None
         try:
-            relay = Relay(self._config)
+            relay = RelayServer(self._config)
             self._subscribe(relay)
             await relay.start()
         except (OSError, RelayError, TargetError, ValueError) as exc:
@@ -250,7 +250,7 @@ class RelayController(QObject):
 
     # ---- internals -------------------------------------------------------------------
 
-    def _subscribe(self, relay: Relay) -> None:
+    def _subscribe(self, relay: RelayServer) -> None:
         relay.add_listener("connection", self.connection.emit)
         relay.add_listener("ffmpegOutput", self.ffmpeg_output.emit)
         relay.add_listener("log", self.session_log.emit)
@@ -261,7 +261,7 @@ class RelayController(QObject):
     def _on_error(self, session_id: str, error: ServerError) -> None:
         self.session_error.emit(session_id, error)
 
-    def _check_ffmpeg(self, relay: Relay) -> None:
+    def _check_ffmpeg(self, relay: RelayServer) -> None:
         # Sessions would fail one by one without it: say so once, at start.
         try:
             relay.ffmpeg_binary()

@@ -6,11 +6,12 @@ a contract import-linter checks (see pyproject.toml).
 
 from .auth import save_token
 from .config import RelayConfig, StartConfig
+from .core import Relay
 from .errors import ErrorName, RelayError, ServerError
 from .keystore import KeyStore
 from .network import join_urls, lan_addresses
 from .recordings import default_recordings_dir
-from .server import Relay
+from .server import RelayServer
 from .status import FfmpegState, FfmpegStats, FfmpegStatus, SessionState, SessionStatus
 from .target_pattern import PatternError, check_pattern
 from .targets import TargetError, mask_target, split_key, validate_target
@@ -27,6 +28,7 @@ __all__ = [
     "Relay",
     "RelayConfig",
     "RelayError",
+    "RelayServer",
     "ServerError",
     "SessionState",
     "SessionStatus",

@@ -93,20 +93,17 @@ def classify_exit(
     details = "\n".join(recent)
     if to_file:
         cause = next((m.group(0) for line in recent if (m := _FILE_FAILURE.search(line))), None)
-        return ServerError(
-            ErrorName.RECORDING_FAILED,
-            f"Writing the recording failed ({cause})"
-            if cause
-            else f"The recording ended unexpectedly (ffmpeg exit code {returncode})",
-            details,
-        )
-    if returncode == _EXIT_EPIPE or any(_RTMP_CLOSED.search(line) for line in recent):
+        if cause:
+            return ServerError(
+                ErrorName.RECORDING_FAILED, f"Writing the recording failed ({cause})", details
+            )
+    elif returncode == _EXIT_EPIPE or any(_RTMP_CLOSED.search(line) for line in recent):
         return ServerError(
             ErrorName.RTMP_CONNECTION_FAILED,
             "The RTMP server closed the connection",
             details,
         )
-    if any(_RTMP_FAILURE.search(line) for line in recent):
+    elif any(_RTMP_FAILURE.search(line) for line in recent):
         return ServerError(
             ErrorName.RTMP_CONNECTION_FAILED, "Connection to the RTMP server failed", details
         )

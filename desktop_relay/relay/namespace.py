@@ -1,17 +1,19 @@
-"""The socket.io protocol of the original server, one handler per event."""
+"""The socket.io protocol of the original server, one handler per event: it maps each socket
+to its session and turns events into calls on the relay core."""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import socketio
 
 from .auth import presented_token, token_matches
+from .core import Relay
 from .errors import ErrorName, RelayError, ServerError
-
-if TYPE_CHECKING:
-    from .server import Relay
+from .session import Session
+from .socket_link import SocketLink
+from .tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
@@ -19,9 +21,21 @@ log = logging.getLogger(__name__)
 class RelayNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     """Client to server: `start(config, ack)`, `binarystream(chunk, ack)`, `stop(ack)`."""
 
-    def __init__(self, relay: Relay) -> None:
+    def __init__(self, relay: Relay, tasks: TaskSet) -> None:
         super().__init__("/")
         self.relay = relay
+        self._tasks = tasks
+        # socket.io id -> the session of that socket.
+        self._sessions: dict[str, Session] = {}
+
+    def session_by_sid(self, sid: str) -> Session | None:
+        """The session of a socket id."""
+        return self._sessions.get(sid)
+
+    def refuse_connection(self, environ: dict[str, Any], error: ServerError) -> None:
+        """Report a socket refused before it had a session (wrong or missing token)."""
+        request = environ.get("aiohttp.request")
+        self.relay.report_refused(str(getattr(request, "remote", "") or ""), error)
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         """A browser connected: a session exists from now on, without ffmpeg yet."""
@@ -32,7 +46,7 @@ class RelayNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 "This relay needs its pairing token: open the join link or scan the QR code "
                 "shown in Desktop Relay",
             )
-            self.relay.refuse_connection(environ, error)
+            self.refuse_connection(environ, error)
             # socket.io clients get `message` as the connect_error's message, and the
             # protocol's error object as its `data`.
             raise socketio.exceptions.ConnectionRefusedError(
@@ -40,10 +54,19 @@ class RelayNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             )
         request = environ.get("aiohttp.request")
         remote = getattr(request, "remote", None) or environ.get("REMOTE_ADDR", "")
+        if sid in self._sessions:
+            # Replacing it would forget a session whose ffmpeg still runs (issue 10).
+            error = ServerError(ErrorName.PROTOCOL_ERROR, "This socket already has a session")
+            raise socketio.exceptions.ConnectionRefusedError(
+                error.message, error.to_wire(send_details=False)
+            )
+        link = SocketLink(
+            self.server, sid, str(remote), str(environ.get("HTTP_USER_AGENT", "")), self._tasks
+        )
         try:
-            self.relay.open_session(sid, str(remote), str(environ.get("HTTP_USER_AGENT", "")))
+            self._sessions[sid] = self.relay.open_session(link)
         except RelayError as exc:
-            self.relay.refuse_connection(environ, exc.error)
+            self.refuse_connection(environ, exc.error)
             raise socketio.exceptions.ConnectionRefusedError(
                 exc.error.message, exc.error.to_wire(send_details=False)
             ) from None
@@ -53,7 +76,7 @@ class RelayNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
         Not an `on_` method, so no client event can reach it.
         """
-        sessions = [s for s in map(self.relay.session_by_sid, sids) if s is not None]
+        sessions = [s for s in map(self.session_by_sid, sids) if s is not None]
         if not sessions:
             self.relay.report_refused(remote, error, logged=True)
         for session in sessions:
@@ -61,11 +84,13 @@ class RelayNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         """The socket is gone: end its ffmpeg gracefully and forget the session."""
-        await self.relay.close_session(sid)
+        session = self._sessions.pop(sid, None)
+        if session is not None:
+            await self.relay.close_session(session)
 
     async def on_start(self, sid: str, *args: Any) -> Any:
         """Validate and accept a session's config; refusals get an `error`, not an ack."""
-        session = self.relay.session_by_sid(sid)
+        session = self.session_by_sid(sid)
         if session is None:
             return None
         try:
@@ -78,7 +103,7 @@ class RelayNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def on_binarystream(self, sid: str, *args: Any) -> Any:
         """Queue one chunk; the ack comes once ffmpeg took it, or carries the error."""
-        session = self.relay.session_by_sid(sid)
+        session = self.session_by_sid(sid)
         if session is None:
             return None
         data = args[0] if args else None
@@ -103,6 +128,6 @@ class RelayNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def on_stop(self, sid: str, *args: Any) -> None:
         """End this session's ffmpeg once the queued chunks are written; ack when done."""
-        session = self.relay.session_by_sid(sid)
+        session = self.session_by_sid(sid)
         if session is not None:
             await session.stop()

@@ -1,426 +1,51 @@
-"""The relay: a socket.io server on aiohttp that owns sessions, limits and targets."""
+"""The relay served to browsers: the core (`core.Relay`) with its socket.io transport."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import inspect
-import logging
-import time
-from dataclasses import replace
-from typing import Any
-
 from aiohttp import web
 
-from .auth import new_token
-from .config import RelayConfig, StartConfig
-from .errors import ErrorName, RelayError, ServerError
-from .events import EventEmitter
-from .ffmpeg import resolve_ffmpeg
-from .ffmpeg_args import Output
-from .log_limit import RepeatLimiter
-from .namespace import RelayNamespace
-from .origins import own_origin
-from .recordings import recording_output
-from .session import Session
-from .sio_guard import GuardedServer
-from .status import SessionStatus
-from .target_pattern import TargetPattern
-from .targets import TargetError, mask_target, validate_target
-from .tasks import TaskSet
-from .webpage import add_page_routes
-
-log = logging.getLogger(__name__)
+from .config import RelayConfig
+from .core import Relay
+from .transport import SocketTransport
 
 
-class Relay(EventEmitter):
-    """Browser sessions in, ffmpeg processes out. Usable headless, in the window, or in tests.
+class RelayServer(Relay):
+    """A relay that listens: what the window, `--headless` and most library users run.
 
-    Every control the window has is a public method here (`kill`, `set_default_target`,
-    `set_session_target`); observers subscribe with `add_listener` (see `events.EVENTS`).
+    Every control and observer of the core is here too (`kill`, `set_default_target`,
+    `add_listener`...); this class only adds the network side.
     """
 
     def __init__(self, config: RelayConfig | None = None) -> None:
-        super().__init__()
-        self.config = config or RelayConfig()
-        # The original server's `serverLogs.minLevel`: the relay's own loggers only.
-        logging.getLogger("desktop_relay.relay").setLevel(self.config.log_level.upper())
-        if self.config.default_target is not None:
-            validate_target(self.config.default_target)
-        self._pattern = (
-            TargetPattern(self.config.allowed_target_pattern)
-            if self.config.allowed_target_pattern
-            else None
-        )
-        namespace = RelayNamespace(self)
-        # Hostile-client hardening (reserved event names, malformed packets, attachments,
-        # idle sockets, per-address cap) lives in sio_guard.
-        self.sio = GuardedServer(
-            connect_timeout=self.config.connect_timeout,
-            max_connections_per_address=self.config.max_connections_per_address,
-            max_chunk_bytes=self.config.max_chunk_bytes,
-            on_violation=namespace.report_violation,
-            async_mode="aiohttp",
-            # Long-polling mangles binary chunks (see DESIGN.md): websocket only.
-            transports=["websocket"],
-            # Above our own chunk limit, so an oversized chunk gets a clear error rather
-            # than a dropped connection (engine.io drops messages past its limit).
-            max_http_buffer_size=self.config.max_chunk_bytes + 1024 * 1024,
-            cors_allowed_origins=(
-                own_origin(lambda: self.scheme)
-                if self.config.cors_allowed_origins is None
-                else self.config.cors_allowed_origins
-            ),
-            logger=False,
-            engineio_logger=False,
-            **dict(self.config.socketio_options),
-        )
-        self.sio.register_namespace(namespace)
-        self._sessions: dict[str, Session] = {}
-        self._tasks = TaskSet()
-        self._sends: dict[str, asyncio.Task[Any]] = {}
-        self._runner: web.AppRunner | None = None
-        self._stats_task: asyncio.Task[Any] | None = None
-        self._ffmpeg: str | None = None
-        self._stopping = False
-        self._repeats = RepeatLimiter()
-        self.port: int | None = None
-        self.host: str = self.config.host
-        self._ssl = self.config.tls.context() if self.config.tls else None
+        super().__init__(config)
+        self.transport = SocketTransport(self)
 
-    # ---- life cycle ------------------------------------------------------------------
+    @property
+    def port(self) -> int | None:
+        """The port listened on once started (the configured one may be 0)."""
+        return self.transport.port
 
-    def attach(self, app: web.Application) -> None:
-        """Serve the relay (socket.io and the browser page) from an existing aiohttp app."""
-        self.sio.attach(app)
-        add_page_routes(app, self)
-
-    async def start(self) -> None:
-        """Listen on the configured host and port (0 picks a free port, see `.port`)."""
-        app = web.Application()
-        self.attach(app)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.5, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.host, self.config.port, ssl_context=self._ssl)
-        await site.start()
-        addresses = self._runner.addresses
-        self.port = int(addresses[0][1]) if addresses else self.config.port
-        self.start_background()
-        log.info("relay listening on %s:%s", self.config.host, self.port)
-
-    def start_background(self) -> None:
-        """Start the periodic stats; `start()` does it, callers of `attach()` call it."""
-        if self._stats_task is None:
-            self._stats_task = self._tasks.spawn(self._stats_loop(), name="relay-stats")
-
-    async def stop(self) -> None:
-        """End every session (clients hear RELAY_SHUTTING_DOWN; ffmpeg flushes what it can),
-        disconnect clients and stop serving, all within `shutdown_timeout` seconds."""
-        if self._stopping:
-            return
-        self._stopping = True
-        budget = self.config.shutdown_timeout
-        sessions = list(self._sessions.values())
-        await asyncio.gather(*(s.shutdown(budget) for s in sessions), return_exceptions=True)
-        await asyncio.gather(*(self._finish(s) for s in sessions), return_exceptions=True)
-        # The shutdown errors must reach the clients before their sockets close.
-        sends = [t for t in self._sends.values() if not t.done()]
-        if sends:
-            await asyncio.wait(sends, timeout=0.5)
-        for session in sessions:
-            with contextlib.suppress(Exception):
-                await self.sio.disconnect(session.sid)
-        await self._tasks.cancel_all()
-        with contextlib.suppress(Exception):
-            await self.sio.shutdown()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def _stats_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.stats_interval)
-            self._end_idle_sessions()
-            self._end_stalled_sessions()
-            if self.has_listeners("stats"):
-                self.emit("stats", self.sessions())
-
-    def _end_idle_sessions(self) -> None:
-        timeout = self.config.idle_timeout
-        if timeout is None:
-            return
-        now = time.monotonic()
-        for session in list(self._sessions.values()):
-            if session.idle_for(now) > timeout:
-                error = ServerError(
-                    ErrorName.IDLE_TIMEOUT,
-                    f"No media for {timeout:g} s: the stream was ended to free the relay",
-                )
-                self._tasks.spawn(session.fail(error), name=f"idle-{session.uuid}")
-
-    def _end_stalled_sessions(self) -> None:
-        now = time.monotonic()
-        for session in list(self._sessions.values()):
-            error = session.stalled(now)
-            if error is not None:
-                self._tasks.spawn(session.fail(error), name=f"stall-{session.uuid}")
-
-    # ---- public API ------------------------------------------------------------------
+    @property
+    def host(self) -> str:
+        """The address listened on."""
+        return self.config.host
 
     @property
     def scheme(self) -> str:
         """`https` when serving TLS, else `http`."""
-        return "https" if self._ssl else "http"
+        return self.transport.scheme
 
-    @property
-    def auth_token(self) -> str | None:
-        """The pairing token browsers must present, or None when pairing is off."""
-        return self.config.auth_token
+    def attach(self, app: web.Application) -> None:
+        """Serve the relay (socket.io and the browser page) from an existing aiohttp app;
+        then call `start_background()`."""
+        self.transport.attach(app)
 
-    def set_auth_token(self, token: str | None) -> None:
-        """Require another token from now on (None: none). Connected browsers stay."""
-        self.config = replace(self.config, auth_token=token)
-        log.info("pairing token %s", "changed" if token else "turned off")
+    async def start(self) -> None:
+        """Listen on the configured host and port, and start the periodic work."""
+        await self.transport.start()
+        self.start_background()
 
-    def rotate_token(self) -> str:
-        """Make and require a new pairing token; returns it."""
-        token = new_token()
-        self.set_auth_token(token)
-        return token
-
-    def sessions(self) -> list[SessionStatus]:
-        """Snapshots of every connected session (the original's `getConnections()`)."""
-        return [s.status() for s in self._sessions.values()]
-
-    def get(self, session_id: str) -> SessionStatus | None:
-        """One session's snapshot, or None."""
-        session = self._by_uuid(session_id)
-        return session.status() if session else None
-
-    @property
-    def default_target(self) -> str | None:
-        """The operator's target for new sessions (unmasked: the operator's own)."""
-        return self.config.default_target
-
-    def set_default_target(self, url: str | None) -> None:
-        """Set the target new sessions go to; None records them to files instead."""
-        if url is not None:
-            validate_target(url)
-        self.config = replace(self.config, default_target=url)
-        log.info("default target set to %s", mask_target(url) or "local recording")
-
-    async def set_session_target(self, session_id: str, url: str | None) -> None:
-        """Send one session elsewhere; its ffmpeg restarts on the new target.
-
-        None sends it to a local recording. Raises KeyError for an unknown session and
-        TargetError for an invalid target.
-        """
-        session = self._by_uuid(session_id)
-        if session is None:
-            raise KeyError(session_id)
-        output = (
-            Output(validate_target(url))
-            if url is not None
-            else self._recording_output(session, session.config or StartConfig())
-        )
-        await session.change_target(output)
-
-    async def kill(self, session_id: str, reason: str = "The operator ended this stream") -> bool:
-        """End a session now: tell its client, stop its ffmpeg, disconnect it."""
-        session = self._by_uuid(session_id)
-        if session is None:
-            return False
-        await session.fail(ServerError(ErrorName.KILLED_BY_OPERATOR, reason))
-        pending = self._sends.get(session.sid)
-        if pending is not None:
-            with contextlib.suppress(Exception):
-                await pending
-        await self.sio.disconnect(session.sid)
-        await self.close_session(session.sid)
-        return True
-
-    async def kill_all(self) -> int:
-        """Kill every session; returns how many there were."""
-        ids = [s.uuid for s in self._sessions.values()]
-        results = await asyncio.gather(*(self.kill(i) for i in ids))
-        return sum(results)
-
-    # ---- used by the namespace ---------------------------------------------------------
-
-    def open_session(self, sid: str, remote_address: str, user_agent: str) -> Session:
-        """Create the session of a new socket; refuses (RelayError) a socket that has one."""
-        if sid in self._sessions:
-            # Replacing it would forget a session whose ffmpeg still runs (issue 10).
-            raise RelayError(
-                ServerError(ErrorName.PROTOCOL_ERROR, "This socket already has a session")
-            )
-        session = Session(self, sid, remote_address, user_agent)
-        self._sessions[sid] = session
-        log.info("session %s connected from %s", session.uuid, remote_address)
-        self.emit("connection", session.status())
-        return session
-
-    def session_by_sid(self, sid: str) -> Session | None:
-        """The session of a socket id."""
-        return self._sessions.get(sid)
-
-    async def close_session(self, sid: str) -> None:
-        """Finish and forget a socket's session."""
-        session = self._sessions.get(sid)
-        if session is not None:
-            await self._finish(session)
-
-    async def _finish(self, session: Session) -> None:
-        await session.close()
-        if self._sessions.pop(session.sid, None) is not None:
-            self._sends.pop(session.sid, None)
-            log.info("session %s ended", session.uuid)
-            self.emit("destroyed", session.uuid, session.status())
-
-    def refuse_connection(self, environ: dict[str, Any], error: ServerError) -> None:
-        """Report a socket refused before it had a session (wrong or missing token)."""
-        request = environ.get("aiohttp.request")
-        self.report_refused(str(getattr(request, "remote", "") or ""), error)
-
-    def report_refused(self, remote: str, error: ServerError, *, logged: bool = False) -> None:
-        """Tell the log and observers of a refused socket, once per address and kind every few
-        seconds: anyone on the LAN can knock thousands of times (the window gets one event per
-        spell, with a count in the log)."""
-        held_back = self._repeats.allow(("refused", remote, error.name))
-        if held_back is None:
-            return
-        if not logged:
-            more = f" ({held_back} more like it held back)" if held_back else ""
-            log.warning("connection from %s refused: %s%s", remote, error.message, more)
-        self.emit("refused", remote, error)
-
-    def refuse(self, session: Session, error: ServerError) -> None:
-        """Report a refused request (bad config, limit, not running) without ending anything."""
-        self._report(session, error)
-
-    # ---- SessionHost -----------------------------------------------------------------
-
-    def ffmpeg_binary(self) -> str:
-        """Resolve ffmpeg once (configured, imageio-ffmpeg's, or PATH)."""
-        if self._ffmpeg is None:
-            self._ffmpeg = resolve_ffmpeg(self.config.ffmpeg_path)
-        return self._ffmpeg
-
-    def check_capacity(self, session: Session) -> None:
-        """Refuse a start past `max_ffmpeg_instances`."""
-        limit = self.config.max_ffmpeg_instances
-        if limit is None:
-            return
-        running = sum(1 for s in self._sessions.values() if s is not session and s.active)
-        if running >= limit:
-            raise RelayError(
-                ServerError(
-                    ErrorName.MAX_STREAMS_REACHED,
-                    f"The relay is already running its maximum of {limit} stream(s); try later",
-                )
-            )
-
-    async def apply_start_hook(self, session: Session, config: StartConfig) -> StartConfig:
-        """Check a client target against the allowed pattern, then run the operator's hook."""
-        if config.rtmp is not None:
-            if self._pattern is None:
-                raise RelayError(
-                    ServerError(
-                        ErrorName.TARGET_NOT_ALLOWED,
-                        "This relay does not accept targets from browsers; the operator sets it",
-                    )
-                )
-            if not self._pattern.matches(config.rtmp):
-                raise RelayError(
-                    ServerError(
-                        ErrorName.TARGET_NOT_ALLOWED, "The RTMP target is not one this relay allows"
-                    )
-                )
-        hook = self.config.start_hook
-        if hook is None:
-            return config
-        try:
-            result = hook(session.status(), config)
-            if inspect.isawaitable(result):
-                result = await result
-        except RelayError:
-            raise
-        except Exception as exc:
-            raise RelayError(ServerError(ErrorName.CANT_START_FFMPEG, str(exc))) from None
-        if not isinstance(result, StartConfig):
-            raise RelayError(
-                ServerError(ErrorName.CANT_START_FFMPEG, "The start hook returned no configuration")
-            )
-        if result.rtmp is not None:
-            try:
-                validate_target(result.rtmp)
-            except TargetError as exc:
-                raise RelayError(
-                    ServerError(
-                        ErrorName.INVALID_PARAMETERS, f"Invalid 'rtmp' from the start hook: {exc}"
-                    )
-                ) from None
-        return result
-
-    def resolve_output(self, session: Session, config: StartConfig) -> Output:
-        """The client's allowed target, else the operator's default, else a local recording."""
-        if config.rtmp is not None:
-            return Output(config.rtmp)
-        if self.config.default_target is not None:
-            return Output(self.config.default_target)
-        return self._recording_output(session, config)
-
-    def _recording_output(self, session: Session, config: StartConfig) -> Output:
-        return recording_output(self.config.recordings_dir, session.uuid, config.name)
-
-    def session_error(self, session: Session, error: ServerError) -> None:
-        """A session failed: tell its client and the operator."""
-        self._report(session, error)
-
-    def session_output(self, session: Session, line: str) -> None:
-        """One (masked) line of a session's ffmpeg log."""
-        log.debug("ffmpeg[%s] %s", session.uuid[:8], line)
-        self.emit("ffmpegOutput", session.uuid, line)
-        if self.config.send_ffmpeg_output:
-            self._send(session.sid, "ffmpegOutput", line)
-
-    def session_log(self, session: Session, message: str) -> None:
-        """A relay event about one session, for the operator's log."""
-        log.info("session %s: %s", session.uuid[:8], message)
-        self.emit("log", session.uuid, message)
-
-    def spawn(self, coro: Any, name: str | None = None) -> asyncio.Task[Any]:
-        """Run `coro` as an owned background task."""
-        return self._tasks.spawn(coro, name=name)
-
-    # ---- internals -------------------------------------------------------------------
-
-    def _by_uuid(self, session_id: str) -> Session | None:
-        return next((s for s in self._sessions.values() if s.uuid == session_id), None)
-
-    def _report(self, session: Session, error: ServerError) -> None:
-        # A client may repeat a refused request thousands of times: the client hears every
-        # refusal, the log and the window one per kind every few seconds, with a count.
-        held_back = self._repeats.allow((session.uuid, error.name, error.fatal))
-        if held_back is not None:
-            level = logging.WARNING if error.fatal else logging.INFO
-            more = f" ({held_back} more like it held back)" if held_back else ""
-            log.log(
-                level, "session %s: %s: %s%s", session.uuid[:8], error.name, error.message, more
-            )
-            if error.details:
-                log.debug("session %s details:\n%s", session.uuid[:8], error.details)
-            self.emit("error", session.uuid, error)
-        self._send(session.sid, "error", error.to_wire(send_details=self.config.send_error_details))
-
-    def _send(self, sid: str, event: str, data: Any) -> None:
-        """Emit to one client, in order with earlier emits to it."""
-        previous = self._sends.get(sid)
-
-        async def send() -> None:
-            if previous is not None:
-                with contextlib.suppress(Exception):
-                    await previous
-            await self.sio.emit(event, data, to=sid)
-
-        self._sends[sid] = self._tasks.spawn(send(), name=f"send-{event}")
+    async def stop(self) -> None:
+        """End every session (see `Relay.stop`), then stop serving."""
+        await super().stop()
+        await self.transport.stop()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from .client_link import ClientLink
 from .config import RelayConfig, StartConfig
 from .container import InputFormat, InputProbe
 from .errors import FFMPEG_NOT_RUNNING, RELAY_SHUTTING_DOWN, ErrorName, RelayError, ServerError
@@ -54,15 +55,16 @@ class _Item:
 
 
 class Session:
-    """A socket's streaming session. Data and control go through one queue, so that chunks
+    """A client's streaming session. Data and control go through one queue, so that chunks
     reach ffmpeg in arrival order and a stop or a target change happens between chunks."""
 
-    def __init__(self, host: SessionHost, sid: str, remote_address: str, user_agent: str) -> None:
+    def __init__(self, host: SessionHost, link: ClientLink) -> None:
         self.host = host
-        self.sid = sid
+        # How the relay reaches this session's client; the transport owns it.
+        self.link = link
         self.uuid = str(uuid.uuid4())
-        self.remote_address = remote_address
-        self.user_agent = user_agent
+        self.remote_address = link.remote_address
+        self.user_agent = link.user_agent
         self.connected_at = time.time()
         self.started_at: float | None = None
         self.state = SessionState.CONNECTED

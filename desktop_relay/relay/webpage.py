@@ -11,7 +11,7 @@ from aiohttp import web
 from .tls import fingerprint
 
 if TYPE_CHECKING:
-    from .server import Relay
+    from .core import Relay
 
 # Built by `npm run build` in resources/web (see README); shipped inside the package.
 WEB_DIR = Path(__file__).resolve().parent.parent / "web" / "dist"

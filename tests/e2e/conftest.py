@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from aiohttp import web
 
-from desktop_relay.relay import Relay, RelayConfig
+from desktop_relay.relay import RelayConfig, RelayServer
 from desktop_relay.relay.webpage import WEB_DIR
 
 from .helpers import CHROMIUM_ARGS, Browser, file_lock, missing
@@ -169,20 +169,20 @@ AppSetup = Callable[[web.Application], None]
 @pytest.fixture
 async def relay_app(
     built_page: Path, tmp_path: Path
-) -> AsyncIterator[Callable[..., Awaitable[tuple[Relay, str]]]]:
+) -> AsyncIterator[Callable[..., Awaitable[tuple[RelayServer, str]]]]:
     """Async factory: `relay, url = await relay_app(config, setup)` serves a relay with
-    `Relay.attach` from an aiohttp app to which `setup(app)` added routes first (same origin
+    `RelayServer.attach` from an aiohttp app to which `setup(app)` added routes first (same origin
     as the relay, as a page using the client from a web site would be)."""
-    runners: list[tuple[Relay, web.AppRunner]] = []
+    runners: list[tuple[RelayServer, web.AppRunner]] = []
 
-    async def make(config: RelayConfig, setup: AppSetup | None = None) -> tuple[Relay, str]:
+    async def make(config: RelayConfig, setup: AppSetup | None = None) -> tuple[RelayServer, str]:
         config = replace(
             config,
             host="127.0.0.1",
             port=0,
             recordings_dir=config.recordings_dir or tmp_path / "recordings",
         )
-        relay = Relay(config)
+        relay = RelayServer(config)
         app = web.Application()
         if setup is not None:
             setup(app)

@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Page, expect
 
-from desktop_relay.relay import Relay, RelayConfig
+from desktop_relay.relay import RelayConfig, RelayServer
 from desktop_relay.relay.tls import TlsFiles, ensure_certificate
 from desktop_relay.relay.webpage import add_page_routes
 
@@ -68,7 +68,7 @@ ROUTES = [
 async def test_every_route_sends_the_security_headers(
     running_relay: Any, built_page: Path
 ) -> None:
-    relay: Relay = await running_relay(RelayConfig())
+    relay: RelayServer = await running_relay(RelayConfig())
     host = f"127.0.0.1:{relay.port}"
     async with aiohttp.ClientSession() as http:
         for path, status in [*ROUTES, ("/ca.crt", 404)]:  # no CA over plain http
@@ -82,7 +82,7 @@ async def test_https_routes_send_the_security_headers(
 ) -> None:
     files = ensure_certificate(tmp_path / "tls", ["127.0.0.1", "localhost"])
     assert files.ca_cert is not None
-    relay: Relay = await running_relay(RelayConfig(tls=files))
+    relay: RelayServer = await running_relay(RelayConfig(tls=files))
     host = f"127.0.0.1:{relay.port}"
     context = ssl.create_default_context(cafile=files.ca_cert)
     async with aiohttp.ClientSession() as http:
@@ -94,7 +94,7 @@ async def test_https_routes_send_the_security_headers(
 
 async def test_unbuilt_page_error_sends_the_security_headers(tmp_path: Path) -> None:
     app = web.Application()
-    add_page_routes(app, Relay(RelayConfig()), web_dir=tmp_path / "dist")
+    add_page_routes(app, RelayServer(RelayConfig()), web_dir=tmp_path / "dist")
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -111,7 +111,7 @@ async def test_unbuilt_page_error_sends_the_security_headers(tmp_path: Path) -> 
 async def test_pages_of_the_host_app_keep_their_own_headers(
     relay_app: Any, built_page: Path
 ) -> None:
-    # A web site serving the relay beside its own pages (Relay.attach): the relay's policy
+    # A web site serving the relay beside its own pages (RelayServer.attach): the relay's policy
     # is for the relay's routes, it must not break the site's inline scripts.
     async def own(request: web.Request) -> web.Response:
         return web.Response(text="<script>1</script>", content_type="text/html")
@@ -167,7 +167,7 @@ async def test_page_streams_under_its_csp_without_violations(
     if scheme == "https":
         tls = ensure_certificate(tmp_path / "tls", ["127.0.0.1", "localhost"])
         extra = trusting(tls)
-    relay: Relay = await running_relay(
+    relay: RelayServer = await running_relay(
         RelayConfig(tls=tls, auth_token=TOKEN, default_target=receiver.url)
     )
     browser = await launch_browser(extra)

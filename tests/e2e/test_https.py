@@ -19,7 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from playwright.async_api import expect
 
-from desktop_relay.relay import Relay, RelayConfig
+from desktop_relay.relay import RelayConfig, RelayServer
 from desktop_relay.relay.tls import TlsFiles, ensure_certificate, fingerprint
 
 from .conftest import BrowserFactory
@@ -44,11 +44,11 @@ def trusting(tls: TlsFiles) -> list[str]:
     return [f"--ignore-certificate-errors-spki-list={digest}"]
 
 
-def https_url(relay: Relay, path: str = "/") -> str:
+def https_url(relay: RelayServer, path: str = "/") -> str:
     return f"https://127.0.0.1:{relay.port}{path}"
 
 
-async def get(relay: Relay, tls: TlsFiles, path: str) -> aiohttp.ClientResponse:
+async def get(relay: RelayServer, tls: TlsFiles, path: str) -> aiohttp.ClientResponse:
     """GET over https, trusting the relay's CA (as a device that installed it would)."""
     assert tls.ca_cert is not None
     context = ssl.create_default_context(cafile=tls.ca_cert)
@@ -62,7 +62,7 @@ async def test_camera_streams_over_https_with_the_join_link(
     running_relay: Any, rtmp_receiver: Any, launch_browser: BrowserFactory, tls: TlsFiles
 ) -> None:
     receiver = rtmp_receiver()
-    relay: Relay = await running_relay(
+    relay: RelayServer = await running_relay(
         RelayConfig(tls=tls, auth_token=TOKEN, default_target=receiver.url)
     )
     assert tls.ca_cert is not None
@@ -108,7 +108,7 @@ async def test_camera_streams_over_https_with_the_join_link(
 async def test_https_help_on_a_phone(
     running_relay: Any, launch_browser: BrowserFactory, tls: TlsFiles, tmp_path: Path
 ) -> None:
-    relay: Relay = await running_relay(RelayConfig(tls=tls, auth_token=TOKEN))
+    relay: RelayServer = await running_relay(RelayConfig(tls=tls, auth_token=TOKEN))
     browser = await launch_browser(trusting(tls), viewport={"width": 390, "height": 844})
     page = await browser.open(https_url(relay, f"/?token={TOKEN}"))
     await page.wait_for_function("() => document.querySelector('#preview').videoWidth > 0")
@@ -126,7 +126,7 @@ async def test_https_help_on_a_phone(
 async def test_socketio_accepts_the_relays_own_https_origin_only(
     running_relay: Any, tls: TlsFiles
 ) -> None:
-    relay: Relay = await running_relay(RelayConfig(tls=tls))
+    relay: RelayServer = await running_relay(RelayConfig(tls=tls))
     assert tls.ca_cert is not None
     context = ssl.create_default_context(cafile=tls.ca_cert)
     url = https_url(relay, "/socket.io/?EIO=4&transport=websocket")
@@ -143,7 +143,7 @@ async def test_own_certificate_has_no_ca_to_download(
     running_relay: Any, built_page: Path, tls: TlsFiles
 ) -> None:
     # The operator's --cert/--key: no CA of the relay's own.
-    relay: Relay = await running_relay(RelayConfig(tls=TlsFiles(tls.cert, tls.key)))
+    relay: RelayServer = await running_relay(RelayConfig(tls=TlsFiles(tls.cert, tls.key)))
     info = await (await get(relay, tls, "/api/info")).json()
     assert info["caFingerprint"] is None
     assert info["certFingerprint"] == fingerprint(tls.cert)
@@ -153,7 +153,7 @@ async def test_own_certificate_has_no_ca_to_download(
 async def test_plain_http_on_a_network_name_says_the_camera_needs_https(
     running_relay: Any, launch_browser: BrowserFactory
 ) -> None:
-    relay: Relay = await running_relay(RelayConfig())
+    relay: RelayServer = await running_relay(RelayConfig())
     # A name that resolves to loopback but that browsers do not count as secure, like a LAN
     # address over plain http.
     browser = await launch_browser(["--host-resolver-rules=MAP relay.test 127.0.0.1"])

@@ -14,7 +14,7 @@ from urllib.parse import quote
 import pytest
 from playwright.async_api import Page, expect
 
-from desktop_relay.relay import FfmpegState, Relay, RelayConfig, SessionStatus
+from desktop_relay.relay import FfmpegState, RelayConfig, RelayServer, SessionStatus
 
 from ..media import free_port, probe
 from .helpers import Browser, until
@@ -28,11 +28,11 @@ FAKE_CAMERA_FPS = 20  # Chromium's fake camera
 IDLE_TIMEOUT = 3.0  # the relay's, in the pause test: above the client's 2 s heartbeat
 
 
-def page_url(relay: Relay, query: str = "") -> str:
+def page_url(relay: RelayServer, query: str = "") -> str:
     return f"http://127.0.0.1:{relay.port}/{query}"
 
 
-async def open_page(browser: Browser, relay: Relay, query: str = "") -> Page:
+async def open_page(browser: Browser, relay: RelayServer, query: str = "") -> Page:
     """The join page with its camera preview playing."""
     page = await browser.open(page_url(relay, query))
     await page.wait_for_function("() => document.querySelector('#preview').videoWidth > 0")
@@ -52,7 +52,7 @@ async def stop(page: Page) -> None:
     await expect(page.locator("#message")).to_contain_text("Stream stopped after")
 
 
-async def ffmpeg_status(relay: Relay) -> SessionStatus:
+async def ffmpeg_status(relay: RelayServer) -> SessionStatus:
     """The one session, once its ffmpeg runs (it starts on the first media bytes)."""
 
     def running() -> SessionStatus | None:
@@ -63,7 +63,7 @@ async def ffmpeg_status(relay: Relay) -> SessionStatus:
     return status
 
 
-async def settled_bytes(relay: Relay, quiet: float = 0.5, timeout: float = 5.0) -> int:
+async def settled_bytes(relay: RelayServer, quiet: float = 0.5, timeout: float = 5.0) -> int:
     """The first session's received bytes once they stopped growing for `quiet` seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -77,7 +77,7 @@ async def settled_bytes(relay: Relay, quiet: float = 0.5, timeout: float = 5.0) 
     raise AssertionError("media kept arriving")
 
 
-def running_ffmpeg(relay: Relay) -> bool:
+def running_ffmpeg(relay: RelayServer) -> bool:
     """Whether the relay's first session has a running ffmpeg."""
     ffmpeg = relay.sessions()[0].ffmpeg
     return ffmpeg is not None and ffmpeg.status == FfmpegState.RUNNING
@@ -101,7 +101,7 @@ async def test_camera_h264_is_copied_to_rtmp(
     running_relay: Any, rtmp_receiver: Any, browser: Browser, tmp_path: Path
 ) -> None:
     receiver = rtmp_receiver()
-    relay: Relay = await running_relay(RelayConfig(default_target=receiver.url))
+    relay: RelayServer = await running_relay(RelayConfig(default_target=receiver.url))
     page = await open_page(browser, relay)
     # The operator allows no targets from browsers: the page offers no field for one.
     await expect(page.locator("#target-field")).to_be_hidden()
@@ -140,7 +140,7 @@ async def test_camera_vp8_is_transcoded_to_a_target_the_page_chose(
 ) -> None:
     receiver = rtmp_receiver()
     # No operator target: the page names one, which the operator's pattern allows.
-    relay: Relay = await running_relay(
+    relay: RelayServer = await running_relay(
         RelayConfig(allowed_target_pattern=r"rtmp://127\.0\.0\.1:\d+/live/[\w-]+")
     )
     page = await open_page(browser, relay, "?mimeType=" + quote("video/webm;codecs=vp8,opus"))
@@ -163,7 +163,7 @@ async def test_camera_vp8_is_transcoded_to_a_target_the_page_chose(
 
 async def test_screen_share(running_relay: Any, rtmp_receiver: Any, browser: Browser) -> None:
     receiver = rtmp_receiver()
-    relay: Relay = await running_relay(RelayConfig(default_target=receiver.url))
+    relay: RelayServer = await running_relay(RelayConfig(default_target=receiver.url))
     page = await open_page(browser, relay)
     await page.click("label:has(#source-screen)")
     await expect(page.locator("#share-screen")).to_be_visible()
@@ -190,7 +190,7 @@ async def test_pause_then_resume_keeps_one_stream(
 ) -> None:
     receiver = rtmp_receiver()
     # Paused longer than the relay's idle timeout: the page's heartbeats keep the session.
-    relay: Relay = await running_relay(
+    relay: RelayServer = await running_relay(
         RelayConfig(default_target=receiver.url, idle_timeout=IDLE_TIMEOUT)
     )
     page = await open_page(browser, relay)
@@ -222,7 +222,7 @@ async def test_stop_then_start_again_records_two_sessions(
     running_relay: Any, rtmp_receiver: Any, browser: Browser
 ) -> None:
     first, second = rtmp_receiver(), rtmp_receiver()
-    relay: Relay = await running_relay(RelayConfig(default_target=first.url))
+    relay: RelayServer = await running_relay(RelayConfig(default_target=first.url))
     page = await open_page(browser, relay)
 
     await go_live(page)
@@ -248,7 +248,7 @@ async def test_refusal_is_shown_in_plain_words(
     running_relay: Any, browser: Browser, tmp_path: Path
 ) -> None:
     # No target: the first stream is recorded to a file, holding the only slot.
-    relay: Relay = await running_relay(
+    relay: RelayServer = await running_relay(
         RelayConfig(max_ffmpeg_instances=1, recordings_dir=tmp_path / "recordings")
     )
     first = await open_page(browser, relay)
@@ -277,7 +277,7 @@ async def test_connection_drop_restarts_a_new_session(
     running_relay: Any, rtmp_receiver: Any, browser: Browser
 ) -> None:
     first, second = rtmp_receiver(), rtmp_receiver()
-    relay: Relay = await running_relay(RelayConfig(default_target=first.url))
+    relay: RelayServer = await running_relay(RelayConfig(default_target=first.url))
     page = await open_page(browser, relay)
     await go_live(page)
     old = (await ffmpeg_status(relay)).uuid
@@ -307,7 +307,7 @@ async def test_connection_drop_restarts_a_new_session(
 
 
 async def test_page_fits_a_phone_screen(running_relay: Any, browser: Browser) -> None:
-    relay: Relay = await running_relay(RelayConfig())
+    relay: RelayServer = await running_relay(RelayConfig())
     page = await browser.context.new_page()
     await page.set_viewport_size({"width": 360, "height": 740})
     await page.goto(page_url(relay))
@@ -324,7 +324,7 @@ async def test_page_fits_a_phone_screen(running_relay: Any, browser: Browser) ->
 async def test_operator_kill_is_explained_and_start_works_again(
     running_relay: Any, browser: Browser, tmp_path: Path
 ) -> None:
-    relay: Relay = await running_relay(RelayConfig(recordings_dir=tmp_path / "recordings"))
+    relay: RelayServer = await running_relay(RelayConfig(recordings_dir=tmp_path / "recordings"))
     page = await open_page(browser, relay)
     await go_live(page)
     session = (await ffmpeg_status(relay)).uuid
@@ -343,7 +343,7 @@ async def test_operator_kill_is_explained_and_start_works_again(
 
 async def test_unreachable_target_is_explained(running_relay: Any, browser: Browser) -> None:
     # Nothing listens there: ffmpeg fails to connect once it has probed the stream.
-    relay: Relay = await running_relay(
+    relay: RelayServer = await running_relay(
         RelayConfig(default_target=f"rtmp://127.0.0.1:{free_port()}/live/streamkey-0123456789")
     )
     page = await open_page(browser, relay)
@@ -356,7 +356,7 @@ async def test_unreachable_target_is_explained(running_relay: Any, browser: Brow
 
 
 async def test_pairing_token_comes_from_the_join_link(running_relay: Any, browser: Browser) -> None:
-    relay: Relay = await running_relay(RelayConfig(auth_token="pairing-token-0123"))
+    relay: RelayServer = await running_relay(RelayConfig(auth_token="pairing-token-0123"))
 
     stranger = await browser.open(page_url(relay))
     message = stranger.locator("#message")

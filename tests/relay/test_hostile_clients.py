@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from desktop_relay.relay import ErrorName, Relay, RelayConfig, RelayError
+from desktop_relay.relay import ErrorName, RelayConfig, RelayServer
 
 from ..media import H264_FIXTURE, probe
 from ..procs import ffmpeg_descendants
@@ -44,7 +44,7 @@ class RawSocket:
     reader: asyncio.Task[None] | None = None
 
     @classmethod
-    async def open(cls, relay: Relay, source: str = "127.0.0.1") -> RawSocket:
+    async def open(cls, relay: RelayServer, source: str = "127.0.0.1") -> RawSocket:
         """The engine.io handshake only (no socket.io CONNECT), from a loopback `source`."""
         http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(source, 0)))
         try:
@@ -62,7 +62,7 @@ class RawSocket:
         return sock
 
     @classmethod
-    async def paired(cls, relay: Relay, source: str = "127.0.0.1") -> RawSocket:
+    async def paired(cls, relay: RelayServer, source: str = "127.0.0.1") -> RawSocket:
         """Handshake plus a socket.io CONNECT with the right token: a paired browser."""
         sock = await cls.open(relay, source)
         await sock.send("40" + json.dumps({"token": TOKEN}))
@@ -106,8 +106,8 @@ class RawSocket:
         await self.http.close()
 
 
-async def paired_relay(running_relay: Any, **options: Any) -> Relay:
-    relay: Relay = await running_relay(RelayConfig(auth_token=TOKEN, **options))
+async def paired_relay(running_relay: Any, **options: Any) -> RelayServer:
+    relay: RelayServer = await running_relay(RelayConfig(auth_token=TOKEN, **options))
     return relay
 
 
@@ -158,13 +158,22 @@ async def test_a_disconnect_event_does_not_leave_a_zombie_socket_that_acks_start
 
 
 async def test_a_session_is_never_replaced_while_it_lives(running_relay: Any) -> None:
+    import socketio
+
     relay = await running_relay()
-    first = relay.open_session("sid-1", "127.0.0.1", "test")
-    with pytest.raises(RelayError) as refused:
-        relay.open_session("sid-1", "127.0.0.1", "test")
-    assert refused.value.error.name == ErrorName.PROTOCOL_ERROR
-    assert relay.session_by_sid("sid-1") is first
-    await relay.close_session("sid-1")
+    # The socket-to-session map belongs to the transport's namespace: drive it directly.
+    namespace = relay.transport.namespace
+    environ = {"REMOTE_ADDR": "127.0.0.1"}
+    await namespace.on_connect("sid-1", environ)
+    first = namespace.session_by_sid("sid-1")
+    assert first is not None
+    with pytest.raises(socketio.exceptions.ConnectionRefusedError) as refused:
+        await namespace.on_connect("sid-1", environ)
+    assert refused.value.error_args["data"]["name"] == ErrorName.PROTOCOL_ERROR
+    assert namespace.session_by_sid("sid-1") is first
+    assert [s.uuid for s in relay.sessions()] == [first.uuid]
+    await namespace.on_disconnect("sid-1")
+    assert relay.sessions() == []
 
 
 # ---- 2. unauthenticated sockets ------------------------------------------------------
