@@ -63,7 +63,7 @@ def _positive(value: str) -> int:
 _OPTION_FIELDS = {
     "host": "host",
     "port": "port",
-    "rtmp_url": "default_target",
+    "rtmp_url": "default_target",  # and extra_targets
     "allow_client_rtmp": "allowed_target_pattern",
     "max_streams": "max_ffmpeg_instances",
     "recordings_dir": "recordings_dir",
@@ -78,15 +78,25 @@ _OPTION_FIELDS = {
 def given_fields(argv: Sequence[str] | None) -> frozenset[str]:
     """The RelayConfig fields that `argv` sets explicitly (not left at their defaults)."""
     probe = build_parser()
-    # Not a string, so argparse never converts it: any other value was given.
-    unset = object()
+    # Not a string, so argparse never converts it: any other value was given. A list for
+    # the options given several times (action="append" copies and extends its default).
+    unset = _Unset()
     probe.set_defaults(**dict.fromkeys(_OPTION_FIELDS, unset))
     parsed = vars(probe.parse_args(argv))
     return frozenset(
         _OPTION_FIELDS[name]
         for name, value in parsed.items()
-        if name in _OPTION_FIELDS and value is not unset
+        if name in _OPTION_FIELDS and not isinstance(value, _Unset)
     )
+
+
+class _Unset(list[str]):
+    """The probe default of `given_fields`: a list, so appending options accept it too, and
+    argparse's copy of it is still recognisably unset only while nothing was appended."""
+
+    def __copy__(self) -> list[str]:
+        # argparse copies an append option's default before appending: a plain list then.
+        return []
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,9 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--rtmp-url",
         type=_target,
         default=None,
+        action="append",
         metavar="URL",
-        help="target for every session (rtmp:// or rtmps://); without it, "
-        "sessions are recorded to files",
+        help="target for every session (rtmp:// or rtmps://); give it several times to send "
+        "every session to all of them; without it, sessions are recorded to files",
     )
     parser.add_argument(
         "--allow-client-rtmp",
@@ -213,7 +224,8 @@ def config_from_args(
         send_ffmpeg_output=args.send_ffmpeg_output,
         max_ffmpeg_instances=args.max_streams,
         allowed_target_pattern=args.allow_client_rtmp,
-        default_target=args.rtmp_url,
+        default_target=args.rtmp_url[0] if args.rtmp_url else None,
+        extra_targets=tuple(args.rtmp_url[1:]) if args.rtmp_url else (),
         recordings_dir=args.recordings_dir,
         ffmpeg_path=args.ffmpeg,
     )
@@ -284,7 +296,10 @@ async def run_headless(config: RelayConfig) -> int:
             )
     if config.auth_token is None:
         print("  pairing token: off (--no-auth): anyone on the network may stream", flush=True)
-    where = mask_target(config.default_target) or "local recordings (no --rtmp-url)"
+    targets = [config.default_target, *config.extra_targets] if config.default_target else []
+    where = ", ".join(mask_target(t) or "****" for t in targets) or (
+        "local recordings (no --rtmp-url)"
+    )
     print(f"  target: {where}", flush=True)
     await stop.wait()
     print("Stopping: ending every session gracefully...", flush=True)

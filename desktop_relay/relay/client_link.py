@@ -21,5 +21,8 @@ class ClientLink(Protocol):
     def send_output(self, line: str) -> None:
         """Queue an `ffmpegOutput` event (a masked ffmpeg log line)."""
 
+    def send_output_state(self, payload: dict[str, Any]) -> None:
+        """Queue an `outputState` event: one destination's state (OutputStatus.to_dict)."""
+
     async def close(self) -> None:
         """Deliver what is queued (briefly), then disconnect the client."""

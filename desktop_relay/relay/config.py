@@ -57,6 +57,9 @@ class RelayConfig:
     # choose targets (the operator's default target or a local recording is used).
     allowed_target_pattern: str | None = None
     default_target: str | None = None
+    # More targets every new session also goes to (`--rtmp-url` given several times); each
+    # is its own output, restarting on its own. Only with a `default_target`.
+    extra_targets: tuple[str, ...] = ()
     cors_allowed_origins: str | list[str] | None = None
     socketio_options: Mapping[str, Any] = field(default_factory=dict)
     start_hook: StartHook | None = None
@@ -96,3 +99,7 @@ class RelayConfig:
     # 429) before the websocket upgrade. Behind a proxy every client shares its address.
     # None: no cap.
     max_connections_per_address: int | None = 32
+    # A streaming session whose socket is lost (not stopped, not killed) waits this many
+    # seconds for its client to resume it from a new socket, its ffmpeg still running.
+    # None or 0: the session ends with its socket.
+    resume_grace_s: float | None = 30.0

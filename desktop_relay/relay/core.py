@@ -23,13 +23,23 @@ from .ffmpeg import resolve_ffmpeg
 from .ffmpeg_args import Output
 from .log_limit import RepeatLimiter
 from .recordings import recording_output
+from .resume import ResumeTicket
 from .session import Session
-from .status import SessionStatus
+from .status import SessionState, SessionStatus
 from .target_pattern import TargetPattern
 from .targets import TargetError, mask_target, validate_target
 from .tasks import TaskSet
 
 log = logging.getLogger(__name__)
+
+# Compared against when a `resume` names no known session (see `Relay.resume`).
+_NO_SESSION_TICKET = ResumeTicket()
+
+RESUME_REFUSED = ServerError(
+    ErrorName.RESUME_REFUSED,
+    "This stream cannot be resumed (it has ended, or the token does not match): start a new one",
+    fatal=False,
+)
 
 
 class Relay(EventEmitter):
@@ -57,11 +67,13 @@ class Relay(EventEmitter):
         self._ffmpeg: str | None = None
         self._stopping = False
         self._repeats = RepeatLimiter()
+        # Grace timers of sessions waiting for their client to come back, by session id.
+        self._grace: dict[str, asyncio.Task[Any]] = {}
 
     # ---- life cycle ------------------------------------------------------------------
 
     def start_background(self) -> None:
-        """Start the periodic stats and sweeps (idle and stalled sessions)."""
+        """Start the periodic stats and the idle-session sweep."""
         if self._stats_task is None:
             self._stats_task = self._tasks.spawn(self._stats_loop(), name="relay-stats")
 
@@ -73,6 +85,9 @@ class Relay(EventEmitter):
         self._stopping = True
         budget = self.config.shutdown_timeout
         sessions = list(self._sessions.values())
+        for session in sessions:
+            # A waiting session's stream is up: it flushes and ends like a connected one.
+            self._end_waiting(session)
         await asyncio.gather(*(s.shutdown(budget) for s in sessions), return_exceptions=True)
         await asyncio.gather(*(self._finish(s) for s in sessions), return_exceptions=True)
         # Each link delivers the shutdown error before it disconnects.
@@ -83,7 +98,6 @@ class Relay(EventEmitter):
         while True:
             await asyncio.sleep(self.config.stats_interval)
             self._end_idle_sessions()
-            self._end_stalled_sessions()
             if self.has_listeners("stats"):
                 self.emit("stats", self.sessions())
 
@@ -93,19 +107,15 @@ class Relay(EventEmitter):
             return
         now = time.monotonic()
         for session in list(self._sessions.values()):
+            # A waiting session gets no media by definition: its grace timer ends it.
+            if session.state == SessionState.WAITING:
+                continue
             if session.idle_for(now) > timeout:
                 error = ServerError(
                     ErrorName.IDLE_TIMEOUT,
                     f"No media for {timeout:g} s: the stream was ended to free the relay",
                 )
                 self._tasks.spawn(session.fail(error), name=f"idle-{session.uuid}")
-
-    def _end_stalled_sessions(self) -> None:
-        now = time.monotonic()
-        for session in list(self._sessions.values()):
-            error = session.stalled(now)
-            if error is not None:
-                self._tasks.spawn(session.fail(error), name=f"stall-{session.uuid}")
 
     # ---- public API ------------------------------------------------------------------
 
@@ -141,10 +151,44 @@ class Relay(EventEmitter):
 
     def set_default_target(self, url: str | None) -> None:
         """Set the target new sessions go to; None records them to files instead."""
-        if url is not None:
+        self.set_default_targets([url] if url is not None else [])
+
+    @property
+    def default_targets(self) -> list[str]:
+        """Every target new sessions go to (unmasked); empty: they are recorded."""
+        first = self.config.default_target
+        return [first, *self.config.extra_targets] if first is not None else []
+
+    def set_default_targets(self, urls: list[str]) -> None:
+        """Send new sessions to all of `urls` (each its own output); [] records them."""
+        for url in urls:
             validate_target(url)
-        self.config = replace(self.config, default_target=url)
-        log.info("default target set to %s", mask_target(url) or "local recording")
+        first, rest = (urls[0], tuple(urls[1:])) if urls else (None, ())
+        self.config = replace(self.config, default_target=first, extra_targets=rest)
+        shown = ", ".join(mask_target(u) or "****" for u in urls) or "local recording"
+        log.info("default targets set to %s", shown)
+
+    async def add_output(self, session_id: str, url: str | None) -> str:
+        """Also send one session to `url` (None: a local recording); returns the output's id.
+
+        Raises KeyError for an unknown session and TargetError for an invalid target.
+        """
+        session = self._by_uuid(session_id)
+        if session is None:
+            raise KeyError(session_id)
+        output = (
+            Output(validate_target(url))
+            if url is not None
+            else self._recording_output(session, session.config or StartConfig())
+        )
+        return session.add_output(output)
+
+    async def remove_output(self, session_id: str, output_id: str) -> bool:
+        """Stop sending one session to one of its outputs; the others are not touched."""
+        session = self._by_uuid(session_id)
+        if session is None:
+            raise KeyError(session_id)
+        return await session.remove_output(output_id)
 
     async def set_session_target(self, session_id: str, url: str | None) -> None:
         """Send one session elsewhere; its ffmpeg restarts on the new target.
@@ -194,7 +238,77 @@ class Relay(EventEmitter):
         """The client is gone: finish and forget its session (no-op when already done)."""
         await self._finish(session)
 
+    async def detach(self, session: Session) -> None:
+        """The client's connection was lost (it did not stop, nobody killed it): a streaming
+        session waits `resume_grace_s` seconds for a `resume`, its ffmpeg running on without
+        input; any other session (or with no grace period) ends now, as `close_session`."""
+        grace = self.config.resume_grace_s
+        streaming = session.state in (SessionState.STARTING, SessionState.LIVE)
+        if not grace or grace <= 0 or self._stopping or not streaming:
+            await self.close_session(session)
+            return
+        if session.uuid not in self._sessions:
+            return
+        session.state_before_waiting = session.state
+        session.state = SessionState.WAITING
+        session.waiting_since = time.monotonic()
+        self._grace[session.uuid] = self._tasks.spawn(
+            self._expire(session, grace), name=f"grace-{session.uuid}"
+        )
+        self.session_log(session, f"Waiting for the browser to come back ({grace:g} s)")
+        self.emit("waiting", session.uuid, session.status())
+
+    def resume(self, link: ClientLink, session_id: str, token: str) -> Session:
+        """Hand a session over to a new client that proves, with the session's resume token,
+        that it is the same one; returns the session, now reached through `link`.
+
+        A waiting session returns to the state it had. A session whose old link still looks
+        connected is taken over too (a network change is usually noticed by the client long
+        before the relay's ping timeout): the caller then disconnects the old link. The
+        caller also discards the new client's own empty session. Anything else (unknown or
+        ended session, wrong token) raises RelayError(RESUME_REFUSED), with one message
+        whatever the cause and about as fast: a caller learns nothing about which ids exist.
+        """
+        session = self._by_uuid(session_id) if isinstance(session_id, str) else None
+        # Compare even when there is no such session, so that timing tells nothing either.
+        ticket = session.ticket if session is not None else _NO_SESSION_TICKET
+        token_ok = ticket.matches(token)
+        resumable = (SessionState.WAITING, SessionState.STARTING, SessionState.LIVE)
+        if session is None or not token_ok or session.state not in resumable or self._stopping:
+            held_back = self._repeats.allow(("resume-refused", link.remote_address))
+            if held_back is not None:
+                more = f" ({held_back} more like it held back)" if held_back else ""
+                log.warning("resume refused for %s%s", link.remote_address, more)
+            raise RelayError(RESUME_REFUSED)
+        was_waiting = session.state == SessionState.WAITING
+        self._end_waiting(session)
+        session.attach(link)
+        how = "" if was_waiting else " (its previous connection was still open: replaced)"
+        self.session_log(session, f"Resumed from {link.remote_address}{how}")
+        self.emit("resumed", session.uuid, session.status())
+        return session
+
+    async def _expire(self, session: Session, grace: float) -> None:
+        await asyncio.sleep(grace)
+        if self._grace.get(session.uuid) is not asyncio.current_task():
+            return  # resumed or ended meanwhile
+        del self._grace[session.uuid]
+        self.session_log(session, f"The browser did not come back within {grace:g} s")
+        await self.close_session(session)
+
+    def _end_waiting(self, session: Session) -> None:
+        """Cancel a session's grace timer; a waiting session gets back the state it had (so
+        that closing it flushes its ffmpeg like any streaming session's)."""
+        timer = self._grace.pop(session.uuid, None)
+        if timer is not None and timer is not asyncio.current_task():
+            timer.cancel()
+        if session.state == SessionState.WAITING:
+            session.state = session.state_before_waiting or SessionState.CONNECTED
+        session.state_before_waiting = None
+        session.waiting_since = None
+
     async def _finish(self, session: Session) -> None:
+        self._end_waiting(session)
         await session.close()
         if self._sessions.pop(session.uuid, None) is not None:
             log.info("session %s ended", session.uuid)
@@ -229,7 +343,12 @@ class Relay(EventEmitter):
         limit = self.config.max_ffmpeg_instances
         if limit is None:
             return
-        running = sum(1 for s in self._sessions.values() if s is not session and s.active)
+        # A waiting session keeps its ffmpeg (and its slot) for its client to come back.
+        running = sum(
+            1
+            for s in self._sessions.values()
+            if s is not session and (s.active or s.state == SessionState.WAITING)
+        )
         if running >= limit:
             raise RelayError(
                 ServerError(
@@ -280,13 +399,13 @@ class Relay(EventEmitter):
                 ) from None
         return result
 
-    def resolve_output(self, session: Session, config: StartConfig) -> Output:
+    def resolve_outputs(self, session: Session, config: StartConfig) -> list[Output]:
         """The client's allowed target, else the operator's default, else a local recording."""
         if config.rtmp is not None:
-            return Output(config.rtmp)
-        if self.config.default_target is not None:
-            return Output(self.config.default_target)
-        return self._recording_output(session, config)
+            return [Output(config.rtmp)]
+        if self.default_targets:
+            return [Output(url) for url in self.default_targets]
+        return [self._recording_output(session, config)]
 
     def _recording_output(self, session: Session, config: StartConfig) -> Output:
         return recording_output(self.config.recordings_dir, session.uuid, config.name)

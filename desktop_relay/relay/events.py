@@ -18,7 +18,22 @@ log = logging.getLogger(__name__)
 #   "destroyed"     (session_id: str, status: SessionStatus)  final snapshot
 #   "stats"         (statuses: list[SessionStatus])     every `stats_interval` seconds
 #   "refused"       (remote_address: str, error: ServerError)  a socket refused at connect
-EVENTS = frozenset({"connection", "ffmpegOutput", "log", "error", "destroyed", "stats", "refused"})
+#   "waiting"       (session_id: str, status: SessionStatus)  its socket was lost: the session
+#                                                       waits for a resume (grace period)
+#   "resumed"       (session_id: str, status: SessionStatus)  a new socket took it over
+EVENTS = frozenset(
+    {
+        "connection",
+        "ffmpegOutput",
+        "log",
+        "error",
+        "destroyed",
+        "stats",
+        "refused",
+        "waiting",
+        "resumed",
+    }
+)
 
 
 class EventEmitter:

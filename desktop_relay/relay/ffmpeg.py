@@ -123,10 +123,14 @@ class FfmpegProcess:
         *,
         on_line: Callable[[str], None],
         on_stats: Callable[[FfmpegStats], None],
+        on_data: Callable[[bytes], None] | None = None,
     ) -> None:
         self.args = args
         self._on_line = on_line
         self._on_stats = on_stats
+        # With `on_data`, stdout is ffmpeg's media output (its args end in `pipe:1`), handed
+        # over as read; `-progress` then goes to a pipe of its own, added by start().
+        self._on_data = on_data
         self._proc: asyncio.subprocess.Process | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.state = FfmpegState.CREATED
@@ -150,9 +154,15 @@ class FfmpegProcess:
 
     async def start(self, pass_fds: tuple[int, ...] = ()) -> None:
         """Spawn ffmpeg (inheriting `pass_fds`); raises FFMPEG_NOT_FOUND or CANT_START_FFMPEG."""
+        args = self.args
+        progress_r = progress_w = None
+        if self._on_data is not None:
+            progress_r, progress_w = os.pipe()
+            args = [args[0], "-progress", f"pipe:{progress_w}", *args[1:]]
+            pass_fds = (*pass_fds, progress_w)
         try:
             self._proc = await asyncio.create_subprocess_exec(
-                *self.args,
+                *args,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
@@ -163,19 +173,41 @@ class FfmpegProcess:
                 pass_fds=pass_fds,
             )
         except FileNotFoundError:
+            if progress_r is not None:
+                os.close(progress_r)
             raise RelayError(
                 ServerError(ErrorName.FFMPEG_NOT_FOUND, "ffmpeg executable not found", self.args[0])
             ) from None
         except OSError as exc:
+            if progress_r is not None:
+                os.close(progress_r)
             raise RelayError(
                 ServerError(ErrorName.CANT_START_FFMPEG, f"ffmpeg could not start: {exc}")
             ) from None
+        finally:
+            if progress_w is not None:
+                os.close(progress_w)  # the child has its copy; EOF comes when it exits
         self.state = FfmpegState.RUNNING
         assert self._proc.stdout is not None and self._proc.stderr is not None
+        if progress_r is None:
+            progress = self._proc.stdout
+        else:
+            progress = asyncio.StreamReader()
+            loop = asyncio.get_running_loop()
+            await loop.connect_read_pipe(
+                lambda: asyncio.StreamReaderProtocol(progress), os.fdopen(progress_r, "rb", 0)
+            )
         self._tasks = [
-            asyncio.create_task(self._read_progress(self._proc.stdout)),
+            asyncio.create_task(self._read_progress(progress)),
             asyncio.create_task(self._read_log(self._proc.stderr)),
         ]
+        if self._on_data is not None:
+            self._tasks.append(asyncio.create_task(self._read_data(self._proc.stdout)))
+
+    async def _read_data(self, stream: asyncio.StreamReader) -> None:
+        assert self._on_data is not None
+        while chunk := await stream.read(65536):
+            self._on_data(chunk)
 
     async def _read_progress(self, stream: asyncio.StreamReader) -> None:
         while line := await stream.readline():
@@ -230,6 +262,12 @@ class FfmpegProcess:
             raise RelayError(
                 ServerError(ErrorName.FFMPEG_WRITE_ERROR, f"Writing to ffmpeg failed: {exc}")
             ) from None
+
+    def kill(self) -> None:
+        """SIGKILL now (its exit is then reaped by `wait` or `stop`)."""
+        if self._proc is not None and self._proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._proc.kill()
 
     async def wait(self) -> int:
         """Wait for the exit and for its output to be read; the child is reaped after this."""

@@ -34,17 +34,64 @@ def send_buffer_size(config: StartConfig) -> int:
     return max(64 * 1024, min(512 * 1024, per_second // 4))
 
 
+def build_encoder_args(binary: str, fmt: InputFormat, config: StartConfig) -> list[str]:
+    """The session's encoder: the browser's stream in, one normalized FLV on stdout (H.264
+    copied or encoded once, audio AAC), flushed per packet so the relay can fan it out at once.
+
+    `-progress` is not here: FfmpegProcess gives it a pipe of its own (stdout is the stream).
+    Nothing here runs anything.
+    """
+    return [
+        *_input_and_codecs(binary, fmt, config, progress=False),
+        "-f",
+        "flv",
+        "-flvflags",
+        "no_duration_filesize",
+        "-flush_packets",
+        "1",
+        "pipe:1",
+    ]
+
+
 def build_args(binary: str, fmt: InputFormat, config: StartConfig, output: Output) -> list[str]:
-    """Compose the ffmpeg arguments for one session; nothing here runs anything."""
+    """One ffmpeg straight from the browser's stream to `output` (no fan-out); nothing here
+    runs anything."""
+    args = _input_and_codecs(binary, fmt, config, progress=True)
+    if output.is_file and output.fd is not None:
+        # The relay created the file exclusively (see recordings.create_recording); ffmpeg
+        # writes through the inherited fd, which stays seekable for the cues.
+        args += ["-f", "matroska", "-fd", str(output.fd), "fd:"]
+    elif output.is_file:
+        # `file:` keeps a path with a colon from being read as a protocol.
+        args += ["-f", "matroska", f"file:{output.url}"]
+    else:
+        args += [
+            "-f",
+            "flv",
+            "-flvflags",
+            "no_duration_filesize",
+            # A fixed socket buffer of about half a second of the stream (Linux doubles it):
+            # with the kernel's autotuned 4 MiB, a stalled server swallows minutes of a low
+            # bitrate before ffmpeg blocks and the relay's stall watchdog can see it.
+            "-send_buffer_size",
+            str(send_buffer_size(config)),
+            output.url,
+        ]
+    return args
+
+
+def _input_and_codecs(
+    binary: str, fmt: InputFormat, config: StartConfig, *, progress: bool
+) -> list[str]:
+    """Everything before the output: the input on stdin, the maps and the codecs."""
     args = [
         binary,
         "-hide_banner",
         "-loglevel",
         "info",
-        # Counters come from -progress on stdout; the human status line on stderr is noise.
+        # Counters come from -progress; the human status line on stderr is noise.
         "-nostats",
-        "-progress",
-        "pipe:1",
+        *(["-progress", "pipe:1"] if progress else []),
         "-stats_period",
         "0.5",
         "-f",
@@ -98,25 +145,5 @@ def build_args(binary: str, fmt: InputFormat, config: StartConfig, output: Outpu
             str(config.audio_bits_per_second),
             "-ar",
             str(config.audio_sample_rate),
-        ]
-    if output.is_file and output.fd is not None:
-        # The relay created the file exclusively (see recordings.create_recording); ffmpeg
-        # writes through the inherited fd, which stays seekable for the cues.
-        args += ["-f", "matroska", "-fd", str(output.fd), "fd:"]
-    elif output.is_file:
-        # `file:` keeps a path with a colon from being read as a protocol.
-        args += ["-f", "matroska", f"file:{output.url}"]
-    else:
-        args += [
-            "-f",
-            "flv",
-            "-flvflags",
-            "no_duration_filesize",
-            # A fixed socket buffer of about half a second of the stream (Linux doubles it):
-            # with the kernel's autotuned 4 MiB, a stalled server swallows minutes of a low
-            # bitrate before ffmpeg blocks and the relay's stall watchdog can see it.
-            "-send_buffer_size",
-            str(send_buffer_size(config)),
-            output.url,
         ]
     return args

@@ -1,28 +1,33 @@
-"""One browser session: its validated config, its ordered chunk queue and its ffmpeg."""
+"""One browser session: its validated config, its ordered chunk queue and its media pipeline."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import os
 import time
 import uuid
 from collections.abc import Awaitable
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .client_link import ClientLink
 from .config import RelayConfig, StartConfig
 from .container import InputFormat, InputProbe
 from .errors import FFMPEG_NOT_RUNNING, RELAY_SHUTTING_DOWN, ErrorName, RelayError, ServerError
-from .ffmpeg import FfmpegProcess, classify_exit
-from .ffmpeg_args import Output, build_args, video_mode
-from .keyframes import KeyframeTracker, video_track_number
+from .ffmpeg_args import Output
 from .limits import ClientLimits
-from .recordings import create_recording
-from .status import FfmpegState, FfmpegStats, FfmpegStatus, SessionState, SessionStatus
+from .pipeline import Pipeline, PipelineEvents
+from .resume import ChunkSequence, ResumeTicket, SeqVerdict
+from .status import (
+    FfmpegState,
+    FfmpegStats,
+    FfmpegStatus,
+    OutputState,
+    OutputStatus,
+    SessionState,
+    SessionStatus,
+)
 from .targets import mask_in_text, mask_target, secrets_of
 from .validation import validate_start
 
@@ -39,7 +44,7 @@ class SessionHost(Protocol):
     def ffmpeg_binary(self) -> str: ...
     def check_capacity(self, session: Session) -> None: ...
     async def apply_start_hook(self, session: Session, config: StartConfig) -> StartConfig: ...
-    def resolve_output(self, session: Session, config: StartConfig) -> Output: ...
+    def resolve_outputs(self, session: Session, config: StartConfig) -> list[Output]: ...
     def session_error(self, session: Session, error: ServerError) -> None: ...
     def session_output(self, session: Session, line: str) -> None: ...
     def session_log(self, session: Session, message: str) -> None: ...
@@ -51,7 +56,7 @@ class _Item:
     kind: str  # "data", "stop" or "retarget"
     future: asyncio.Future[ServerError | None]
     data: bytes = b""
-    output: Output | None = None
+    outputs: list[Output] = field(default_factory=list)
 
 
 class Session:
@@ -70,23 +75,32 @@ class Session:
         self.state = SessionState.CONNECTED
         self.error: ServerError | None = None
         self.config: StartConfig | None = None
-        self.output: Output | None = None
-        self.target_override: Output | None = None
+        # Where the stream goes (RTMP targets, recordings), and the operator's choice for
+        # this session, which wins over the relay's defaults.
+        self.outputs: list[Output] = []
+        self.target_override: list[Output] | None = None
         self.bytes_received = 0
         self.chunks_received = 0
         self.buffered_bytes = 0
         self._format: InputFormat | None = None
-        self._keyframes: KeyframeTracker | None = None
         self._probe = InputProbe()
-        self._ffmpeg: FfmpegProcess | None = None
+        self._pipeline: Pipeline | None = None
         self._last_ffmpeg_status: FfmpegStatus | None = None
+        self._last_outputs: tuple[OutputStatus, ...] = ()
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         self._current: _Item | None = None
-        self._watcher: asyncio.Task[None] | None = None
         self._closed = False
         self._limits: ClientLimits | None = None
         self.last_data_at = time.monotonic()
+        # Resuming from another socket (see `resume`): the secret the client proves itself
+        # with, the numbering of its chunks, and while its socket is lost, the state to
+        # return to (the relay core sets these; `attach` clears them).
+        self.ticket = ResumeTicket()
+        self.sequence = ChunkSequence()
+        self.duplicates_dropped = 0
+        self.state_before_waiting: SessionState | None = None
+        self.waiting_since: float | None = None
 
     # ---- protocol events -------------------------------------------------------------
 
@@ -102,21 +116,19 @@ class Session:
         # have taken the slot meanwhile.
         self._refuse_if_streaming()
         self.host.check_capacity(self)
-        output = self.target_override or self.host.resolve_output(self, config)
+        outputs = self.target_override or self.host.resolve_outputs(self, config)
         # Reserve the slot at once: capacity counts STARTING sessions.
-        self.config, self.output = config, output
+        self.config, self.outputs = config, list(outputs)
         self.error = None
         self.state = SessionState.STARTING
         self.started_at = time.time()
         self._probe = InputProbe()
         self._format = None
-        self._keyframes = None
         self._limits = ClientLimits(self.host.config)
         self.last_data_at = time.monotonic()
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_loop(), name=f"writer-{self.uuid}")
-        where = f"recording to {output.url}" if output.is_file else f"target {self.target}"
-        self.host.session_log(self, f"Started ({where})")
+        self.host.session_log(self, f"Started (to {self._describe(self.outputs)})")
 
     def _refuse_if_streaming(self) -> None:
         if self.active:
@@ -126,8 +138,12 @@ class Session:
                 )
             )
 
-    def feed(self, data: bytes) -> Awaitable[ServerError | None]:
-        """Queue a chunk; the result resolves once ffmpeg took it (or with the error)."""
+    def feed(self, data: bytes, seq: int | None = None) -> Awaitable[ServerError | None]:
+        """Queue a chunk; the result resolves once ffmpeg took it (or with the error).
+
+        `seq` is the client's number for a numbered chunk (see `resume`): a duplicate is
+        dropped and resolves at once with None; a gap fails the session with CHUNK_GAP.
+        """
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[ServerError | None] = loop.create_future()
         if self._closed:
@@ -136,12 +152,32 @@ class Session:
         if self.state not in _ACTIVE:
             fut.set_result(FFMPEG_NOT_RUNNING)
             return fut
+        if seq is not None:
+            verdict = self.sequence.check(seq)
+            if verdict is SeqVerdict.DUPLICATE:
+                # A resend after a resume: the relay has it already, writing it again would
+                # corrupt the stream.
+                self.duplicates_dropped += 1
+                fut.set_result(None)
+                return fut
+            if verdict is SeqVerdict.GAP:
+                error = ServerError(
+                    ErrorName.CHUNK_GAP,
+                    f"Chunk {seq} came after chunk {self.sequence.last}: chunks from "
+                    f"{(self.sequence.last or 0) + 1} on are missing, the stream cannot go on",
+                )
+                fut.set_result(error)
+                self.host.spawn(self.fail(error), name=f"gap-{self.uuid}")
+                return fut
         refusal = self._limits.check(len(data)) if self._limits else None
         if refusal is not None:
             fut.set_result(refusal)
             self.host.spawn(self.fail(refusal), name=f"limit-{self.uuid}")
             return fut
         self.last_data_at = time.monotonic()
+        if seq is not None:
+            # Taken from here on (a refusal below ends the session anyway).
+            self.sequence.accept(seq)
         if not data:
             fut.set_result(None)  # a paused browser's heartbeat
             return fut
@@ -161,22 +197,17 @@ class Session:
         self._queue.put_nowait(_Item("data", fut, data=data))
         return fut
 
-    def stalled(self, now: float) -> ServerError | None:
-        """OUTPUT_STALLED if ffmpeg took input but wrote nothing for too long, else None."""
-        proc, cfg = self._ffmpeg, self.host.config
-        if proc is None or cfg.stall_timeout is None or self.state not in _ACTIVE:
-            return None
-        limit = cfg.stall_timeout if proc.has_output else cfg.start_stall_timeout
-        waited = proc.waiting_for_output(now)
-        if waited <= limit:
-            return None
-        if self.output is not None and self.output.is_file:
-            message = f"The recording stopped being written: nothing for {waited:.0f} s"
-        elif proc.has_output:
-            message = f"The RTMP server stopped taking the stream: nothing sent for {waited:.0f} s"
-        else:
-            message = f"The RTMP server did not take the stream within {waited:.0f} s"
-        return ServerError(ErrorName.OUTPUT_STALLED, message, "\n".join(self._masked_last_lines()))
+    def attach(self, link: ClientLink) -> None:
+        """Hand this session to another client link (a resume): a waiting session returns
+        to the state it had, and its idle clock restarts."""
+        self.link = link
+        self.remote_address = link.remote_address
+        self.user_agent = link.user_agent
+        if self.state == SessionState.WAITING:
+            self.state = self.state_before_waiting or SessionState.CONNECTED
+        self.state_before_waiting = None
+        self.waiting_since = None
+        self.last_data_at = time.monotonic()
 
     def idle_for(self, now: float) -> float:
         """Seconds since this streaming session last sent anything (0 when not streaming)."""
@@ -191,15 +222,36 @@ class Session:
         await fut
 
     async def change_target(self, output: Output) -> None:
-        """Send this session to a new output; a running ffmpeg restarts on it."""
-        self.target_override = output
+        """Send this session to `output` instead of its current destinations; the new one
+        starts from the latest keyframe, the encoder is not touched."""
+        self.target_override = [output]
         if self.state not in _ACTIVE or self._writer is None:
+            self.outputs = [output]
             return
         fut: asyncio.Future[ServerError | None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Item("retarget", fut, output=output))
+        self._queue.put_nowait(_Item("retarget", fut, outputs=[output]))
         err = await fut
         if err is not None:
             raise RelayError(err)
+
+    def add_output(self, output: Output) -> str:
+        """One more destination for this session; returns its output id (once streaming;
+        before that, "pending" and it starts with the stream)."""
+        self.outputs.append(output)
+        if self._pipeline is None:
+            return "pending"
+        return self._pipeline.add_output(output)
+
+    async def remove_output(self, output_id: str) -> bool:
+        """Stop one destination (the others are not touched); False if there is none."""
+        if self._pipeline is None:
+            return False
+        stream_output = next((o for o in self._pipeline.hub.outputs() if o.id == output_id), None)
+        if stream_output is None:
+            return False
+        if stream_output.output in self.outputs:
+            self.outputs.remove(stream_output.output)
+        return await self._pipeline.remove_output(output_id)
 
     async def fail(self, error: ServerError) -> None:
         """End the session's stream on an error, tell the client and the operator."""
@@ -257,7 +309,7 @@ class Session:
             if not current.future.done():
                 current.future.set_result(error or FFMPEG_NOT_RUNNING)
         self._drain_queue(error or FFMPEG_NOT_RUNNING)
-        await self._stop_ffmpeg(timeout, terminate_grace)
+        await self._stop_pipeline(timeout, terminate_grace)
 
     def _drain_queue(self, error: ServerError) -> None:
         while not self._queue.empty():
@@ -277,12 +329,6 @@ class Session:
                 self.buffered_bytes -= len(item.data)
                 if not item.future.done():
                     item.future.set_result(result)
-                # A write error usually means ffmpeg died: its exit says why, better.
-                if exc.error.name == ErrorName.FFMPEG_WRITE_ERROR and self._ffmpeg is not None:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(asyncio.shield(self._ffmpeg.wait()), 2.0)
-                    if self._ffmpeg.returncode is not None:
-                        result = self._exit_error(self._ffmpeg.returncode)
                 self._writer = None  # fail() must not cancel us mid-flight
                 await self.fail(result)
                 return
@@ -298,89 +344,51 @@ class Session:
 
     async def _handle(self, item: _Item) -> ServerError | None:
         if item.kind == "data":
-            if self._ffmpeg is None:
+            if self._pipeline is None:
                 fmt = self._probe.feed(item.data)
                 if fmt is None:
                     return None
                 self._format = fmt
-                if fmt.container == "matroska":
-                    self._keyframes = KeyframeTracker(video_track_number(fmt.header))
-                await self._spawn(self.output)
-                assert self._ffmpeg is not None
-                buffered = self._probe.take_buffered()
-                if self._keyframes is not None:
-                    self._keyframes.feed(buffered[len(fmt.header) :])
-                await self._ffmpeg.write(buffered)
+                assert self.config is not None
+                self._pipeline = Pipeline(
+                    binary=self.host.ffmpeg_binary(),
+                    fmt=fmt,
+                    config=self.config,
+                    relay_config=self.host.config,
+                    events=PipelineEvents(
+                        on_log=lambda message: self.host.session_log(self, self._mask(message)),
+                        on_line=self._on_line,
+                        on_stats=self._on_stats,
+                        on_output=self._on_output,
+                        on_failed=self._on_pipeline_failed,
+                    ),
+                )
+                await self._pipeline.start(self.outputs, self._probe.take_buffered())
             else:
-                if self._keyframes is not None:
-                    self._keyframes.feed(item.data)
-                await self._ffmpeg.write(item.data)
+                await self._pipeline.write(item.data)
         elif item.kind == "stop":
             self.state = SessionState.ENDING
-            await self._stop_ffmpeg(self.host.config.stop_timeout)
+            await self._stop_pipeline(self.host.config.stop_timeout)
             self.state = SessionState.CONNECTED
             self.host.session_log(self, "Stopped")
-        elif item.kind == "retarget" and item.output is not None:
-            self.output = item.output
-            if self._ffmpeg is not None and self._format is not None:
-                await self._stop_ffmpeg(self.host.config.stop_timeout)
-                self.state = SessionState.STARTING
-                await self._spawn(item.output)
-                # A fresh ffmpeg needs the stream header, then decodable video: the stream
-                # from the latest keyframe on (without it, it resyncs at the next cluster
-                # and outputs from the next keyframe).
-                gop = self._keyframes.ready if self._keyframes else b""
-                await self._ffmpeg.write(self._format.header + gop)
-            self.host.session_log(self, f"Target changed to {self.target}")
+        elif item.kind == "retarget":
+            self.outputs = list(item.outputs)
+            if self._pipeline is not None:
+                await self._pipeline.replace_outputs(self.outputs)
+            self.host.session_log(self, f"Now sent to {self._describe(self.outputs)}")
         return None
 
-    async def _spawn(self, output: Output | None) -> None:
-        assert self.config is not None and self._format is not None and output is not None
-        fd = None
-        if output.is_file:
-            path, fd = create_recording(Path(output.url))
-            output = self.output = Output(str(path), is_file=True, fd=fd)
-        try:
-            args = build_args(self.host.ffmpeg_binary(), self._format, self.config, output)
-            self._ffmpeg = proc = FfmpegProcess(
-                args, on_line=self._on_line, on_stats=self._on_stats
-            )
-            await proc.start(pass_fds=(fd,) if fd is not None else ())
-        except BaseException:
-            if fd is not None:
-                # Nothing was recorded: do not leave an empty file behind.
-                with contextlib.suppress(OSError):
-                    os.unlink(output.url)
-            raise
-        finally:
-            if fd is not None:
-                os.close(fd)  # ffmpeg has its own copy
-        self.host.session_log(
-            self,
-            f"ffmpeg {proc.pid} started: {self._format.description}, "
-            f"video {video_mode(self._format)}, "
-            f"command: {self._mask(' '.join(args[1:]))}",
-        )
-        self._watcher = asyncio.create_task(self._watch(proc), name=f"watch-{self.uuid}")
-
-    async def _watch(self, proc: FfmpegProcess) -> None:
-        rc = await proc.wait()
-        self._last_ffmpeg_status = self._ffmpeg_status(proc)
-        if proc.stopping or self._ffmpeg is not proc:
+    async def _stop_pipeline(self, timeout: float, terminate_grace: float = 3.0) -> None:
+        pipeline = self._pipeline
+        if pipeline is None:
             return
-        await self.fail(self._exit_error(rc))
-
-    async def _stop_ffmpeg(self, timeout: float, terminate_grace: float = 3.0) -> None:
-        proc = self._ffmpeg
-        if proc is None:
-            return
-        rc = await proc.stop(timeout, terminate_grace)
-        self._last_ffmpeg_status = self._ffmpeg_status(proc)
-        self._ffmpeg = None
-        watcher, self._watcher = self._watcher, None
-        if watcher is not None and watcher is not asyncio.current_task():
-            await asyncio.gather(watcher, return_exceptions=True)
-        self.host.session_log(self, f"ffmpeg {proc.pid} ended (exit code {rc})")
+        # Forgotten only once stopped: a stop cut short (the relay's shutdown budget) leaves
+        # it for _halt to stop again, harder, rather than leaving its ffmpegs running.
+        await pipeline.stop(timeout, terminate_grace)
+        if self._pipeline is pipeline:
+            self._pipeline = None
+        self._last_ffmpeg_status = pipeline.last_status
+        self._last_outputs = pipeline.hub.statuses()
 
     def _on_line(self, line: str) -> None:
         self.host.session_output(self, self._mask(line))
@@ -389,55 +397,85 @@ class Session:
         if stats.frames > 0 and self.state == SessionState.STARTING:
             self.state = SessionState.LIVE
 
+    def _on_output(self, status: OutputStatus) -> None:
+        """An output changed state: the client and the operator hear of it."""
+        self.link.send_output_state(status.to_dict())
+        if status.state == OutputState.RECONNECTING:
+            when = (
+                f"; next attempt in {status.next_attempt_in_s:.0f} s"
+                if status.next_attempt_in_s is not None
+                else ""
+            )
+            self.host.session_error(
+                self,
+                ServerError(
+                    ErrorName.OUTPUT_RECONNECTING,
+                    f"{status.target}: {status.last_error or 'connection lost'}{when}",
+                    fatal=False,
+                ),
+            )
+        elif status.state == OutputState.LIVE and status.reconnects:
+            self.host.session_log(self, f"{status.target} is live again")
+        elif status.state == OutputState.FAILED:
+            self.host.session_log(self, f"{status.target} failed: {status.last_error}")
+            pipeline = self._pipeline
+            if pipeline is not None and all(
+                o.state == OutputState.FAILED for o in pipeline.hub.statuses()
+            ):
+                # Nothing left to send to: the stream cannot go anywhere.
+                error = ServerError(
+                    ErrorName.RTMP_CONNECTION_FAILED
+                    if not status.recording_path
+                    else ErrorName.RECORDING_FAILED,
+                    f"Every destination failed; the last: {status.last_error}",
+                )
+                self.host.spawn(self.fail(error), name=f"outputs-failed-{self.uuid}")
+
+    def _on_pipeline_failed(self, error: ServerError) -> None:
+        self.host.spawn(self.fail(error), name=f"encoder-failed-{self.uuid}")
+
     def _mask(self, text: str) -> str:
-        secrets = secrets_of(self.output.url if self.output and not self.output.is_file else None)
+        secrets = [s for o in self.outputs if not o.is_file for s in secrets_of(o.url)]
         return mask_in_text(text, secrets)
 
-    def _exit_error(self, returncode: int | None) -> ServerError:
-        to_file = self.output is not None and self.output.is_file
-        return classify_exit(returncode, self._masked_last_lines(), to_file=to_file)
-
-    def _masked_last_lines(self) -> list[str]:
-        proc = self._ffmpeg
-        return [self._mask(line) for line in (proc.last_lines if proc else [])]
+    @staticmethod
+    def _describe(outputs: list[Output]) -> str:
+        return ", ".join(
+            f"recording in {o.url}" if o.is_file else (mask_target(o.url) or "****")
+            for o in outputs
+        )
 
     # ---- status ----------------------------------------------------------------------
 
     @property
     def target(self) -> str | None:
-        """The current target with its key masked (None while recording to a file)."""
-        if self.output is None or self.output.is_file:
-            return None
-        return mask_target(self.output.url)
+        """The first RTMP(S) target with its key masked (None when only recording)."""
+        url = next((o.url for o in self.outputs if not o.is_file), None)
+        return mask_target(url)
 
     @property
     def active(self) -> bool:
         """Whether this session holds an ffmpeg slot."""
         return self.state in _ACTIVE or self.state == SessionState.ENDING
 
-    def _ffmpeg_status(self, proc: FfmpegProcess) -> FfmpegStatus:
-        stats = proc.progress.stats
-        return FfmpegStatus(
-            status=proc.state,
-            frames_sent=stats.frames,
-            last_frame_sent_time=stats.last_frame_time,
-            pid=proc.pid,
-            options=self.config.to_options() if self.config else {},
-            stats=stats,
-            mode=video_mode(self._format) if self._format else None,
-            input_format=self._format.description if self._format else None,
-        )
-
     def status(self) -> SessionStatus:
         """A frozen snapshot of this session."""
         now = time.time()
-        if self._ffmpeg is not None:
-            ff: FfmpegStatus | None = self._ffmpeg_status(self._ffmpeg)
+        pipeline = self._pipeline
+        options = self.config.to_options() if self.config else {}
+        ff: FfmpegStatus | None
+        if pipeline is not None:
+            ff = pipeline.encoder_status(options)
+            outputs = pipeline.hub.statuses()
         elif self.state == SessionState.STARTING and self.config is not None:
-            ff = FfmpegStatus(FfmpegState.CREATED, 0, None, None, self.config.to_options())
+            ff = FfmpegStatus(FfmpegState.CREATED, 0, None, None, options)
+            outputs = ()
         else:
-            ff = self._last_ffmpeg_status
-        live_since = self.started_at if self.state in _ACTIVE else None
+            ff, outputs = self._last_ffmpeg_status, self._last_outputs
+        recording = next((o.recording_path for o in outputs if o.recording_path), None)
+        # A waiting session's stream is still up (its socket is not): uptime keeps counting.
+        streaming = self.state in _ACTIVE or self.state == SessionState.WAITING
+        live_since = self.started_at if streaming else None
         return SessionStatus(
             uuid=self.uuid,
             remote_address=self.remote_address,
@@ -451,7 +489,8 @@ class Session:
             chunks_received=self.chunks_received,
             buffered_bytes=self.buffered_bytes,
             target=self.target,
-            recording_path=self.output.url if self.output and self.output.is_file else None,
+            recording_path=recording,
             ffmpeg=ff,
             error=self.error,
+            outputs=outputs,
         )

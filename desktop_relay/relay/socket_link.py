@@ -40,6 +40,10 @@ class SocketLink:
         """Queue an `ffmpegOutput` event."""
         self._send("ffmpegOutput", line)
 
+    def send_output_state(self, payload: dict[str, Any]) -> None:
+        """Queue an `outputState` event (an addition the original client ignores)."""
+        self._send("outputState", payload)
+
     def _send(self, event: str, data: Any) -> None:
         # Each emit is its own task (never blocking the core), chained so that events reach
         # the client in the order they were sent.

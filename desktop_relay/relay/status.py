@@ -25,6 +25,7 @@ class SessionState(StrEnum):
     STARTING = "starting"  # started, waiting for the first media or for ffmpeg's output
     LIVE = "live"  # ffmpeg reports frames
     ENDING = "ending"
+    WAITING = "waiting"  # its socket was lost; ffmpeg runs on, a resume may take it over
     FAILED = "failed"  # ended on an error; `error` says why
     ENDED = "ended"
 
@@ -58,6 +59,50 @@ class FfmpegStatus:
     input_format: str | None = None
 
 
+class OutputState(StrEnum):
+    """Where an output stands."""
+
+    CONNECTING = "connecting"  # waiting for the stream, or ffmpeg started and not yet sending
+    LIVE = "live"  # ffmpeg reports output: the target takes the stream
+    RECONNECTING = "reconnecting"  # ended or stalled; the next attempt is scheduled
+    STOPPED = "stopped"  # stop() was called
+    FAILED = "failed"  # gave up (give_up_after attempts, or ffmpeg cannot run at all)
+
+
+@dataclass(frozen=True)
+class OutputStatus:
+    """A snapshot of one output, safe to show and send (the target's key is masked)."""
+
+    id: str
+    target: str  # masked
+    state: OutputState
+    bytes_sent: int  # bytes ffmpeg wrote to the target, over every connection
+    uptime_s: float  # of the current connection (0 unless LIVE)
+    reconnects: int  # times it came back live after losing its connection
+    attempts: int  # failed attempts since it was last live
+    next_attempt_in_s: float | None  # while RECONNECTING
+    last_error: str | None
+    pid: int | None = None
+    dropped_tags: int = 0  # tags not sent: output down, or its queue full
+    recording_path: str | None = None  # for a recording: the file being written
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly form (what a client hears in `outputState`)."""
+        return {
+            "id": self.id,
+            "target": self.target,
+            "state": str(self.state),
+            "bytesSent": self.bytes_sent,
+            "uptime": round(self.uptime_s, 1),
+            "reconnects": self.reconnects,
+            "attempts": self.attempts,
+            "nextAttemptIn": None
+            if self.next_attempt_in_s is None
+            else round(self.next_attempt_in_s, 1),
+            "error": self.last_error,
+        }
+
+
 @dataclass(frozen=True)
 class SessionStatus:
     """One session as the operator sees it; `uuid` is the id every control method takes."""
@@ -77,6 +122,8 @@ class SessionStatus:
     recording_path: str | None
     ffmpeg: FfmpegStatus | None
     error: ServerError | None = None
+    # Where the session's stream goes: one entry per RTMP(S) target or recording.
+    outputs: tuple[OutputStatus, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly form, shaped like the original's `getConnections()` entries."""
@@ -92,6 +139,7 @@ class SessionStatus:
             "target": self.target,
             "recordingPath": self.recording_path,
             "error": None if self.error is None else self.error.to_wire(send_details=False),
+            "outputs": [o.to_dict() for o in self.outputs],
             "ffmpeg": None
             if ff is None
             else {

@@ -29,6 +29,10 @@ class StreamCache:
 
     def __init__(self, max_gop_bytes: int = MAX_GOP_BYTES) -> None:
         self.max_gop_bytes = max_gop_bytes
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything: a new stream begins (the encoder restarted)."""
         self.header: FlvHeader | None = None
         self.metadata: FlvTag | None = None
         self.video_header: FlvTag | None = None

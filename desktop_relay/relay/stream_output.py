@@ -1,5 +1,5 @@
 """One output of a session: a `-c copy` ffmpeg pushing the relay's FLV to one RTMP(S) target,
-restarting alone, with backoff, whenever it ends or stalls.
+or writing it to a recording file, restarting alone, with backoff, whenever it ends or stalls.
 
 Outputs share the session's stream but nothing else: each has its own bounded queue drained
 by its own task, so a slow or dead target drops its own data and never holds up the others.
@@ -9,20 +9,22 @@ Whenever it (re)starts it begins with the cache's headers and current GOP, i.e. 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from enum import StrEnum
+from pathlib import Path
 
 from .backoff import Backoff
 from .errors import ErrorName, RelayError, ServerError
 from .ffmpeg import FfmpegProcess, classify_exit
 from .ffmpeg_args import Output
 from .flv import FlvTag, TagType
-from .output_args import build_output_args
-from .status import FfmpegStats
+from .output_args import build_output_args, build_recording_args
+from .recordings import create_recording
+from .status import FfmpegStats, OutputState, OutputStatus
 from .stream_cache import StreamCache
 from .targets import mask_in_text, mask_target, secrets_of
 
@@ -35,16 +37,8 @@ _WRITE_BATCH = 256 * 1024
 _WATCH_INTERVAL = 0.25
 # After a failed write (broken pipe), how long ffmpeg gets to exit and say why.
 _EXIT_GRACE = 2.0
-
-
-class OutputState(StrEnum):
-    """Where an output stands."""
-
-    CONNECTING = "connecting"  # waiting for the stream, or ffmpeg started and not yet sending
-    LIVE = "live"  # ffmpeg reports output: the target takes the stream
-    RECONNECTING = "reconnecting"  # ended or stalled; the next attempt is scheduled
-    STOPPED = "stopped"  # stop() was called
-    FAILED = "failed"  # gave up (give_up_after attempts, or ffmpeg cannot run at all)
+# Errors no retry can fix: the output fails at once.
+_FATAL = frozenset({ErrorName.FFMPEG_NOT_FOUND, ErrorName.RECORDING_FAILED})
 
 
 _TRANSITIONS: dict[OutputState, frozenset[OutputState]] = {
@@ -52,7 +46,8 @@ _TRANSITIONS: dict[OutputState, frozenset[OutputState]] = {
         {OutputState.LIVE, OutputState.RECONNECTING, OutputState.STOPPED, OutputState.FAILED}
     ),
     OutputState.LIVE: frozenset(
-        {OutputState.RECONNECTING, OutputState.STOPPED, OutputState.FAILED}
+        # LIVE -> CONNECTING: restart() on a new stream, without a failure or a backoff.
+        {OutputState.CONNECTING, OutputState.RECONNECTING, OutputState.STOPPED, OutputState.FAILED}
     ),
     OutputState.RECONNECTING: frozenset(
         {OutputState.CONNECTING, OutputState.STOPPED, OutputState.FAILED}
@@ -60,23 +55,6 @@ _TRANSITIONS: dict[OutputState, frozenset[OutputState]] = {
     OutputState.STOPPED: frozenset(),
     OutputState.FAILED: frozenset(),
 }
-
-
-@dataclass(frozen=True)
-class OutputStatus:
-    """A snapshot of one output, safe to show and send (the target's key is masked)."""
-
-    id: str
-    target: str  # masked
-    state: OutputState
-    bytes_sent: int  # bytes ffmpeg wrote to the target, over every connection
-    uptime_s: float  # of the current connection (0 unless LIVE)
-    reconnects: int  # times it came back live after losing its connection
-    attempts: int  # failed attempts since it was last live
-    next_attempt_in_s: float | None  # while RECONNECTING
-    last_error: str | None
-    pid: int | None = None
-    dropped_tags: int = 0  # tags not sent: output down, or its queue full
 
 
 class StreamOutput:
@@ -104,14 +82,18 @@ class StreamOutput:
         start_stall_timeout: float = 20.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if output.is_file:
-            raise ValueError("StreamOutput sends to RTMP(S) targets, not files")
         self.id = output_id
         self.output = output
-        self.target = mask_target(output.url) or "****"
-        self._secrets = secrets_of(output.url)
+        self.is_recording = output.is_file
+        self.target = "recording" if output.is_file else (mask_target(output.url) or "****")
+        self._secrets = [] if output.is_file else secrets_of(output.url)
         self._cache = cache
-        self._args = build_output_args(ffmpeg_binary, output.url, send_buffer_size)
+        self._binary = ffmpeg_binary
+        self._args = (
+            [] if output.is_file else build_output_args(ffmpeg_binary, output.url, send_buffer_size)
+        )
+        # A recording's current file (each (re)start makes a new one: nothing is overwritten).
+        self.recording_path: str | None = None
         self._on_change = on_change
         self._on_line = on_line
         self._backoff = backoff or Backoff()
@@ -126,6 +108,7 @@ class StreamOutput:
         self._proc: FfmpegProcess | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self._restart = asyncio.Event()
         self._cache_ready = asyncio.Event()
         self._wake = asyncio.Event()
         self._queue: deque[bytes] = deque()
@@ -178,6 +161,18 @@ class StreamOutput:
         elif self.state != OutputState.FAILED:
             self._set_state(OutputState.STOPPED)
 
+    def restart(self) -> None:
+        """A new stream begins (the session's encoder restarted): end the current connection
+        and connect again at once, from the new stream's header and first keyframe."""
+        if self.state in (OutputState.STOPPED, OutputState.FAILED):
+            return
+        if not self._cache.ready:
+            self._cache_ready.clear()
+        if self._proc is None:
+            return  # not connected: the next attempt starts from the new stream anyway
+        self._restart.set()
+        self._wake.set()
+
     def status(self) -> OutputStatus:
         """A frozen snapshot of this output."""
         now = self._clock()
@@ -197,6 +192,7 @@ class StreamOutput:
             last_error=self._last_error,
             pid=self.pid,
             dropped_tags=self.dropped_tags,
+            recording_path=self.recording_path,
         )
 
     # ---- state ----------------------------------------------------------------------------
@@ -309,7 +305,14 @@ class StreamOutput:
                 error = await self._connect_once()
                 if self._stopping.is_set():
                     break
-                if error is not None and error.name == ErrorName.FFMPEG_NOT_FOUND:
+                if self._restart.is_set():
+                    # Not a failure: no backoff, no attempt counted.
+                    self._restart.clear()
+                    if self.state != OutputState.CONNECTING:
+                        self._set_state(OutputState.CONNECTING)
+                    await self._until_stopped(self._cache_ready.wait())
+                    continue
+                if error is not None and error.name in _FATAL:
                     self._set_state(OutputState.FAILED, error=error.message)
                     return
                 self.attempts += 1
@@ -347,11 +350,25 @@ class StreamOutput:
 
     async def _connect_once(self) -> ServerError | None:
         """Run one ffmpeg until it ends, stalls or the output stops; return why it ended."""
-        proc = FfmpegProcess(self._args, on_line=self._line, on_stats=self._stats)
+        args, fd = self._args, None
+        if self.is_recording:
+            try:
+                path, fd = create_recording(Path(self.output.url))
+            except RelayError as exc:
+                return exc.error
+            self.recording_path = str(path)
+            args = build_recording_args(self._binary, fd)
+        proc = FfmpegProcess(args, on_line=self._line, on_stats=self._stats)
         try:
-            await proc.start()
+            await proc.start(pass_fds=(fd,) if fd is not None else ())
         except RelayError as exc:
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)  # nothing was recorded
             return exc.error
+        finally:
+            if fd is not None:
+                os.close(fd)  # ffmpeg has its own copy
         self._proc = proc
         self._bytes_now = 0
         self._started_once = True
@@ -359,30 +376,35 @@ class StreamOutput:
             "output %s: ffmpeg %s started: %s",
             self.id,
             proc.pid,
-            mask_in_text(" ".join(self._args[1:]), self._secrets),
+            mask_in_text(" ".join(args[1:]), self._secrets),
         )
         # No await between the snapshot and accepting tags: the GOP and the live tags meet.
         self._open_gate()
         writer = asyncio.create_task(self._write_loop(proc), name=f"output-writer-{self.id}")
         exited = asyncio.create_task(proc.wait(), name=f"output-exit-{self.id}")
         stop = asyncio.create_task(self._stopping.wait())
+        restart = asyncio.create_task(self._restart.wait())
         error: ServerError | None = None
         graceful = False
         try:
             while True:
                 await asyncio.wait(
-                    {writer, exited, stop},
+                    {writer, exited, stop, restart},
                     timeout=_WATCH_INTERVAL,
                     return_when=asyncio.FIRST_COMPLETED,
                 )
                 if stop.done():
                     graceful = True
                     break
+                if restart.done():
+                    break
                 if writer.done() and not exited.done():
                     # A failed write means ffmpeg is going: let it exit and say why.
                     await asyncio.wait({exited}, timeout=_EXIT_GRACE)
                 if exited.done() or writer.done():
-                    error = classify_exit(proc.returncode, self._masked_last_lines(proc))
+                    error = classify_exit(
+                        proc.returncode, self._masked_last_lines(proc), to_file=self.is_recording
+                    )
                     break
                 error = self._stall(proc)
                 if error is not None:
@@ -391,7 +413,8 @@ class StreamOutput:
             self._close_gate()
             writer.cancel()
             stop.cancel()
-            await asyncio.gather(writer, stop, return_exceptions=True)
+            restart.cancel()
+            await asyncio.gather(writer, stop, restart, return_exceptions=True)
             timeout, grace = self._stop_timeouts
             # Graceful only on stop(): a dead or stalled connection has nothing left to send.
             rc = await proc.stop(timeout if graceful else 0.0, grace if graceful else 1.0)
@@ -407,7 +430,9 @@ class StreamOutput:
         waited = proc.waiting_for_output()
         if waited <= limit:
             return None
-        if proc.has_output:
+        if self.is_recording:
+            message = f"The recording stopped being written: nothing for {waited:.0f} s"
+        elif proc.has_output:
             message = f"The RTMP server stopped taking the stream: nothing sent for {waited:.0f} s"
         else:
             message = f"The RTMP server did not take the stream within {waited:.0f} s"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,9 +14,11 @@ from PySide6.QtWidgets import QMessageBox
 
 from desktop_relay.gui.log_store import LineKind
 from desktop_relay.gui.sessions_model import Column
+from desktop_relay.relay import RelayConfig
 
-from ..media import H264_FIXTURE, free_port, probe
+from ..media import H264_FIXTURE, probe
 from ..procs import ffmpeg_descendants, pid_alive
+from ..relay.test_media import stand_in_ffmpeg
 from .helpers import OpenWindow, frames, new_session, only_row, pid_of, row_of, streaming, until
 
 pytestmark = pytest.mark.media
@@ -133,11 +136,14 @@ async def test_kill_ends_ffmpeg_and_the_row_shows_it(open_window: OpenWindow) ->
             await asyncio.gather(*replays, return_exceptions=True)
 
 
-async def test_failed_session_shows_its_reason_until_dismissed(open_window: OpenWindow) -> None:
-    async with open_window() as window, streaming(window) as streamer:
-        # Nothing listens there: ffmpeg cannot connect once it has probed the input.
-        port = free_port()
-        window.controller.set_default_target(f"rtmp://127.0.0.1:{port}/live/key-0123456789")
+async def test_failed_session_shows_its_reason_until_dismissed(
+    open_window: OpenWindow, relay_config: RelayConfig, tmp_path: Path
+) -> None:
+    # An encoder that crashes at once, every time it is restarted: the session fails. (An
+    # unreachable target no longer fails a session: its output keeps retrying, issue 11.)
+    crasher = stand_in_ffmpeg(tmp_path, "crash", "echo 'Segmentation fault' >&2\nexit 3")
+    config = replace(relay_config, ffmpeg_path=str(crasher))
+    async with open_window(config) as window, streaming(window) as streamer:
         session = await new_session(window, streamer, "doomed")
         await streamer.replay(H264_FIXTURE, seconds=6)
         await until(lambda: row_of(window, session).failed, 10, "the failure")

@@ -13,6 +13,7 @@ from desktop_relay.gui.app import startup_config
 from desktop_relay.gui.settings import SettingsStore
 from desktop_relay.gui.target_dialog import TargetDialog
 from desktop_relay.relay import RelayConfig, mask_target
+from desktop_relay.relay.status import OutputState
 
 from ..media import H264_FIXTURE, RtmpReceiver, probe
 from .conftest import make_store
@@ -64,8 +65,8 @@ async def test_change_target_reaches_the_new_receiver(
     async with open_window() as window, streaming(window) as streamer:
         window.controller.set_default_target(first.url)
         session = await new_session(window, streamer, "moving")
-        # The new ffmpeg gets the stream header and the group of pictures in progress, then
-        # probes again (~2.6 s): stream long enough for that.
+        # The new target's output starts from the relay's cached header and group of
+        # pictures in progress: stream long enough for it to go live.
         replay = asyncio.create_task(streamer.replay(H264_FIXTURE, seconds=9))
         await until(lambda: frames(row_of(window, session)) > 0, 10, "frames at the first")
         old_pid = pid_of(window, session)
@@ -83,10 +84,15 @@ async def test_change_target_reaches_the_new_receiver(
             "the row to show the new target",
         )
         await until(
-            lambda: pid_of(window, session) != old_pid and frames(row_of(window, session)) > 0,
+            lambda: any(
+                o.target == mask_target(second.url) and o.state == OutputState.LIVE
+                for o in row_of(window, session).status.outputs
+            ),
             10,
-            "frames from the new ffmpeg",
+            "the new target's output to go live",
         )
+        # Encode once: the encoder is not restarted for a new destination.
+        assert pid_of(window, session) == old_pid
         await replay
         await streamer.stop()
     await asyncio.to_thread(first.wait, 20)

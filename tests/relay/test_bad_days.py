@@ -50,15 +50,19 @@ async def test_a_stalled_rtmp_server_is_reported_within_10_s(running_relay, rtmp
         sending = asyncio.create_task(streamer.replay(H264_FIXTURE, seconds=20))
         await wait_for(lambda: any(s.ffmpeg and s.ffmpeg.frames_sent > 30
                                    for s in relay.sessions()))
-        pid = relay.sessions()[0].ffmpeg.pid  # type: ignore[union-attr]
+        pid = relay.sessions()[0].outputs[0].pid
+        assert pid is not None
         proxy.stall()  # the server stops reading; its connection stays open
         stalled_at = time.monotonic()
-        await wait_for(lambda: _errors(streamer, ErrorName.OUTPUT_STALLED), timeout=20)
+        # Since issue 11 the output restarts on its own: the client hears a non-fatal
+        # OUTPUT_RECONNECTING that names the stall (it was a fatal OUTPUT_STALLED).
+        await wait_for(lambda: _errors(streamer, ErrorName.OUTPUT_RECONNECTING), timeout=20)
         noticed = time.monotonic() - stalled_at
         assert noticed <= 10.0, f"stall noticed after {noticed:.1f} s"
-        error = _errors(streamer, ErrorName.OUTPUT_STALLED)[0]
-        assert error["fatal"] is True and "RTMP server" in str(error["message"])
-        # The stalled ffmpeg does not linger holding the connection.
+        error = _errors(streamer, ErrorName.OUTPUT_RECONNECTING)[0]
+        assert error["fatal"] is False
+        assert "stopped taking the stream" in str(error["message"]), error
+        # The stalled output's ffmpeg does not linger holding the connection.
         await wait_for(lambda: not pid_alive(pid), timeout=8)
         await asyncio.wait_for(sending, 30)
         await streamer.close()
@@ -76,9 +80,9 @@ async def test_an_rtmp_server_that_goes_away_is_named_not_an_exit_code(
     sending = asyncio.create_task(streamer.replay(H264_FIXTURE, seconds=12))
     await wait_for(lambda: any(s.ffmpeg and s.ffmpeg.frames_sent > 30 for s in relay.sessions()))
     receiver.process.kill()  # the server process dies: its socket closes under ffmpeg
-    await wait_for(lambda: [e for e in streamer.errors if e.get("fatal")], timeout=20)
-    error = next(e for e in streamer.errors if e.get("fatal"))
-    assert error["name"] == ErrorName.RTMP_CONNECTION_FAILED, error
+    await wait_for(lambda: _errors(streamer, ErrorName.OUTPUT_RECONNECTING), timeout=20)
+    error = _errors(streamer, ErrorName.OUTPUT_RECONNECTING)[0]
+    assert error["fatal"] is False, error  # the output retries (issue 11)
     assert "closed the connection" in str(error["message"]), error
     assert "exit code" not in str(error["message"])
     await asyncio.wait_for(sending, 30)

@@ -71,9 +71,10 @@ async def test_a_real_stream_reaches_its_key_and_the_key_leaks_nowhere(
     assert await streamer.start({"framerate": 20})
     replay = asyncio.create_task(streamer.replay(H264_FIXTURE, seconds=4))
     status = await wait_for(
-        lambda: next((s for s in relay.sessions() if s.ffmpeg and s.ffmpeg.frames_sent > 0), None)
+        lambda: next((s for s in relay.sessions() if s.outputs and s.outputs[0].pid), None)
     )
-    cmdline = Path(f"/proc/{status.ffmpeg.pid}/cmdline").read_bytes().decode().split("\0")
+    # The output's ffmpeg is the one that holds the target (the encoder writes to the relay).
+    cmdline = Path(f"/proc/{status.outputs[0].pid}/cmdline").read_bytes().decode().split("\0")
     assert status.target is not None and key not in status.target
     await replay
     await streamer.stop()

@@ -11,6 +11,8 @@ const SERVER_MESSAGES: Record<string, string> = {
   CANT_START_FFMPEG: "The relay could not start your stream. Tell the operator.",
   RTMP_CONNECTION_FAILED:
     "The relay could not reach the streaming service. Check the stream address, or tell the operator.",
+  OUTPUT_RECONNECTING:
+    "The streaming service is not taking the stream right now; the relay keeps trying to reconnect. Your video still reaches the relay.",
   FFMPEG_UNEXPECTED_END: "The relay's stream ended unexpectedly. You can start again.",
   FFMPEG_ERROR: "The relay's stream ended unexpectedly. You can start again.",
   FFMPEG_WRITE_ERROR: "The relay's stream ended unexpectedly. You can start again.",

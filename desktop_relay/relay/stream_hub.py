@@ -1,0 +1,110 @@
+"""A session's normalized stream fanned out: the encoder's FLV in, every output fed from it.
+
+The hub parses only FLV framing (flv.FlvReader), keeps what a starting output needs
+(stream_cache.StreamCache: headers and the current group of pictures) and hands every tag to
+every output (stream_output.StreamOutput), none of which can hold up the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Callable
+
+from .ffmpeg_args import Output
+from .flv import FlvReader
+from .status import OutputStatus
+from .stream_cache import StreamCache
+from .stream_output import StreamOutput
+
+log = logging.getLogger(__name__)
+
+
+class StreamHub:
+    """One session's outputs and the cache they start from."""
+
+    def __init__(
+        self,
+        *,
+        ffmpeg_binary: str,
+        send_buffer_size: int,
+        stall_timeout: float,
+        start_stall_timeout: float,
+        on_change: Callable[[OutputStatus], None],
+        on_line: Callable[[str, str], None],
+    ) -> None:
+        self._binary = ffmpeg_binary
+        self._send_buffer_size = send_buffer_size
+        self._stall = (stall_timeout, start_stall_timeout)
+        self._on_change = on_change
+        self._on_line = on_line
+        self._reader = FlvReader()
+        self.cache = StreamCache()
+        self._outputs: dict[str, StreamOutput] = {}
+        self._ids = itertools.count(1)
+
+    # ---- outputs ------------------------------------------------------------------------
+
+    def add(self, output: Output) -> str:
+        """Start sending the stream to `output`; returns the new output's id."""
+        output_id = f"out{next(self._ids)}"
+        stream_output = StreamOutput(
+            output_id,
+            output,
+            self.cache,
+            ffmpeg_binary=self._binary,
+            send_buffer_size=self._send_buffer_size,
+            on_change=self._on_change,
+            on_line=lambda line: self._on_line(output_id, line),
+            stall_timeout=self._stall[0],
+            start_stall_timeout=self._stall[1],
+        )
+        self._outputs[output_id] = stream_output
+        stream_output.start()
+        return output_id
+
+    async def remove(self, output_id: str, timeout: float = 5.0) -> bool:
+        """Stop one output gracefully; False if there is no such output."""
+        stream_output = self._outputs.pop(output_id, None)
+        if stream_output is None:
+            return False
+        await stream_output.stop(timeout)
+        return True
+
+    def outputs(self) -> list[StreamOutput]:
+        """The outputs, in the order they were added."""
+        return list(self._outputs.values())
+
+    def statuses(self) -> tuple[OutputStatus, ...]:
+        """A snapshot of every output."""
+        return tuple(o.status() for o in self._outputs.values())
+
+    # ---- the stream ---------------------------------------------------------------------
+
+    def feed(self, data: bytes) -> None:
+        """Bytes of the encoder's FLV, in order (raises flv.FlvError on a broken stream)."""
+        tags = self._reader.feed(data)
+        if self.cache.header is None and self._reader.header is not None:
+            self.cache.set_header(self._reader.header)
+        outputs = list(self._outputs.values())
+        for tag in tags:
+            # The cache first, then the outputs, with no await between: an output starting
+            # now snapshots the cache and then takes live tags without a gap or a repeat.
+            self.cache.add(tag)
+            for stream_output in outputs:
+                stream_output.feed(tag)
+
+    def new_stream(self) -> None:
+        """The encoder restarted: a new FLV stream begins; outputs reconnect onto it."""
+        self._reader = FlvReader()
+        self.cache.reset()
+        for stream_output in self._outputs.values():
+            stream_output.restart()
+
+    async def stop(self, timeout: float = 5.0, terminate_grace: float = 2.0) -> None:
+        """Stop every output (gracefully: each sends what it has), all at once."""
+        outputs = list(self._outputs.values())
+        await asyncio.gather(
+            *(o.stop(timeout, terminate_grace) for o in outputs), return_exceptions=True
+        )
