@@ -119,6 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
         "every session to all of them; without it, sessions are recorded to files",
     )
     parser.add_argument(
+        "--safety-copy",
+        action="store_true",
+        help="also keep each session's browser bytes, as received, in the recordings folder "
+        "(name.browser.webm): the copy to fall back on",
+    )
+    parser.add_argument(
         "--allow-client-rtmp",
         type=_pattern,
         default=None,
@@ -226,6 +232,7 @@ def config_from_args(
         allowed_target_pattern=args.allow_client_rtmp,
         default_target=args.rtmp_url[0] if args.rtmp_url else None,
         extra_targets=tuple(args.rtmp_url[1:]) if args.rtmp_url else (),
+        safety_copy=args.safety_copy,
         recordings_dir=args.recordings_dir,
         ffmpeg_path=args.ffmpeg,
     )

@@ -14,6 +14,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from ..relay import (
+    BaseObserver,
     RelayConfig,
     RelayError,
     RelayServer,
@@ -51,6 +52,7 @@ class RelayController(QObject):
     session_log = Signal(str, str)  # session id, message
     session_error = Signal(str, object)  # session id, ServerError
     session_ended = Signal(str, object)  # session id, final SessionStatus
+    session_changed = Signal(object)  # SessionStatus: its state changed (waiting, live...)
     connection_refused = Signal(str, object)  # remote address, ServerError (e.g. bad token)
     # The controller's own life cycle.
     started = Signal()
@@ -251,15 +253,7 @@ class RelayController(QObject):
     # ---- internals -------------------------------------------------------------------
 
     def _subscribe(self, relay: RelayServer) -> None:
-        relay.add_listener("connection", self.connection.emit)
-        relay.add_listener("ffmpegOutput", self.ffmpeg_output.emit)
-        relay.add_listener("log", self.session_log.emit)
-        relay.add_listener("error", self._on_error)
-        relay.add_listener("destroyed", self.session_ended.emit)
-        relay.add_listener("refused", self.connection_refused.emit)
-
-    def _on_error(self, session_id: str, error: ServerError) -> None:
-        self.session_error.emit(session_id, error)
+        relay.add_observer(_SignalObserver(self))
 
     def _check_ffmpeg(self, relay: RelayServer) -> None:
         # Sessions would fail one by one without it: say so once, at start.
@@ -269,3 +263,38 @@ class RelayController(QObject):
             self.action_failed.emit(
                 f"{exc.error.message}: sessions cannot stream. Set the ffmpeg path in Settings."
             )
+
+
+class _SignalObserver(BaseObserver):
+    """The relay's typed events as the controller's Qt signals (observers run on the loop's
+    thread, which is Qt's main thread under qasync, so direct emission is safe)."""
+
+    def __init__(self, controller: RelayController) -> None:
+        self._c = controller
+
+    def session_opened(self, status: SessionStatus) -> None:
+        self._c.connection.emit(status)
+
+    def session_changed(self, status: SessionStatus) -> None:
+        self._c.session_changed.emit(status)
+
+    def session_waiting(self, status: SessionStatus) -> None:
+        self._c.session_changed.emit(status)
+
+    def session_resumed(self, status: SessionStatus) -> None:
+        self._c.session_changed.emit(status)
+
+    def ffmpeg_line(self, session_id: str, line: str) -> None:
+        self._c.ffmpeg_output.emit(session_id, line)
+
+    def session_log(self, session_id: str, message: str) -> None:
+        self._c.session_log.emit(session_id, message)
+
+    def session_error(self, session_id: str, error: ServerError) -> None:
+        self._c.session_error.emit(session_id, error)
+
+    def session_ended(self, status: SessionStatus) -> None:
+        self._c.session_ended.emit(status.uuid, status)
+
+    def connection_refused(self, remote_address: str, error: ServerError) -> None:
+        self._c.connection_refused.emit(remote_address, error)

@@ -31,6 +31,9 @@ class SessionEvents(QObject):
         super().__init__(parent)
         self.model, self.logs, self.banner, self.status = model, logs, banner, status
         controller.connection.connect(self.connected)
+        # A state change (waiting, resumed, live...) shows at once, not at the next refresh;
+        # the model's upsert stays the one writer of a row.
+        controller.session_changed.connect(model.upsert)
         controller.ffmpeg_output.connect(lambda sid, line: logs.append(sid, LineKind.FFMPEG, line))
         controller.session_log.connect(lambda sid, text: logs.append(sid, LineKind.RELAY, text))
         controller.session_error.connect(self.failed)

@@ -10,24 +10,37 @@ from .core import Relay
 from .errors import ErrorName, RelayError, ServerError
 from .keystore import KeyStore
 from .network import join_urls, lan_addresses
+from .observer import BaseObserver, RelayObserver
 from .recordings import default_recordings_dir
 from .server import RelayServer
-from .status import FfmpegState, FfmpegStats, FfmpegStatus, SessionState, SessionStatus
+from .status import (
+    FfmpegState,
+    FfmpegStats,
+    FfmpegStatus,
+    OutputState,
+    OutputStatus,
+    SessionState,
+    SessionStatus,
+)
 from .target_pattern import PatternError, check_pattern
 from .targets import TargetError, mask_target, split_key, validate_target
 from .tasks import TaskSet
 from .tls import TlsFiles, fingerprint
 
 __all__ = [
+    "BaseObserver",
     "ErrorName",
     "FfmpegState",
     "FfmpegStats",
     "FfmpegStatus",
     "KeyStore",
+    "OutputState",
+    "OutputStatus",
     "PatternError",
     "Relay",
     "RelayConfig",
     "RelayError",
+    "RelayObserver",
     "RelayServer",
     "ServerError",
     "SessionState",

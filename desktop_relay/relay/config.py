@@ -60,6 +60,9 @@ class RelayConfig:
     # More targets every new session also goes to (`--rtmp-url` given several times); each
     # is its own output, restarting on its own. Only with a `default_target`.
     extra_targets: tuple[str, ...] = ()
+    # Also append every session's browser bytes, as received, to a file in the recordings
+    # folder (no ffmpeg: the copy to fall back on when everything else failed).
+    safety_copy: bool = False
     cors_allowed_origins: str | list[str] | None = None
     socketio_options: Mapping[str, Any] = field(default_factory=dict)
     start_hook: StartHook | None = None

@@ -12,20 +12,22 @@ import inspect
 import logging
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from .auth import new_token
 from .client_link import ClientLink
 from .config import RelayConfig, StartConfig
 from .errors import ErrorName, RelayError, ServerError
-from .events import EventEmitter
 from .ffmpeg import resolve_ffmpeg
 from .ffmpeg_args import Output
 from .log_limit import RepeatLimiter
+from .observer import Observable
 from .recordings import recording_output
 from .resume import ResumeTicket
+from .safety_copy import SafetyCopy, safety_copy_path
 from .session import Session
-from .status import SessionState, SessionStatus
+from .status import OutputStatus, SessionState, SessionStatus
 from .target_pattern import TargetPattern
 from .targets import TargetError, mask_target, validate_target
 from .tasks import TaskSet
@@ -42,7 +44,7 @@ RESUME_REFUSED = ServerError(
 )
 
 
-class Relay(EventEmitter):
+class Relay(Observable):
     """Browser sessions in, ffmpeg processes out, with no knowledge of how clients connect.
 
     Every control the window has is a public method here (`kill`, `set_default_target`,
@@ -98,8 +100,8 @@ class Relay(EventEmitter):
         while True:
             await asyncio.sleep(self.config.stats_interval)
             self._end_idle_sessions()
-            if self.has_listeners("stats"):
-                self.emit("stats", self.sessions())
+            if self._wants_stats():
+                self._notify_stats(self.sessions())
 
     def _end_idle_sessions(self) -> None:
         timeout = self.config.idle_timeout
@@ -231,7 +233,7 @@ class Relay(EventEmitter):
         session = Session(self, link)
         self._sessions[session.uuid] = session
         log.info("session %s connected from %s", session.uuid, link.remote_address)
-        self.emit("connection", session.status())
+        self._notify_opened(session.status())
         return session
 
     async def close_session(self, session: Session) -> None:
@@ -240,23 +242,26 @@ class Relay(EventEmitter):
 
     async def detach(self, session: Session) -> None:
         """The client's connection was lost (it did not stop, nobody killed it): a streaming
-        session waits `resume_grace_s` seconds for a `resume`, its ffmpeg running on without
-        input; any other session (or with no grace period) ends now, as `close_session`."""
+        session of a client that numbers its chunks waits `resume_grace_s` seconds for a
+        `resume`, its ffmpeg running on without input; any other session (or with no grace
+        period) ends now, as `close_session`."""
         grace = self.config.resume_grace_s
         streaming = session.state in (SessionState.STARTING, SessionState.LIVE)
-        if not grace or grace <= 0 or self._stopping or not streaming:
+        # Only a client that numbers its chunks can resume: the original 0.2.x client and
+        # pages that do not will start a new session instead, and an old one left waiting
+        # would hold a stream slot and keep publishing a frozen stream to the same target.
+        resumable = session.sequence.last is not None
+        if not grace or grace <= 0 or self._stopping or not streaming or not resumable:
             await self.close_session(session)
             return
         if session.uuid not in self._sessions:
             return
-        session.state_before_waiting = session.state
-        session.state = SessionState.WAITING
-        session.waiting_since = time.monotonic()
+        session.enter_waiting()
         self._grace[session.uuid] = self._tasks.spawn(
             self._expire(session, grace), name=f"grace-{session.uuid}"
         )
         self.session_log(session, f"Waiting for the browser to come back ({grace:g} s)")
-        self.emit("waiting", session.uuid, session.status())
+        self._notify_waiting(session.status())
 
     def resume(self, link: ClientLink, session_id: str, token: str) -> Session:
         """Hand a session over to a new client that proves, with the session's resume token,
@@ -285,7 +290,7 @@ class Relay(EventEmitter):
         session.attach(link)
         how = "" if was_waiting else " (its previous connection was still open: replaced)"
         self.session_log(session, f"Resumed from {link.remote_address}{how}")
-        self.emit("resumed", session.uuid, session.status())
+        self._notify_resumed(session.status())
         return session
 
     async def _expire(self, session: Session, grace: float) -> None:
@@ -302,17 +307,14 @@ class Relay(EventEmitter):
         timer = self._grace.pop(session.uuid, None)
         if timer is not None and timer is not asyncio.current_task():
             timer.cancel()
-        if session.state == SessionState.WAITING:
-            session.state = session.state_before_waiting or SessionState.CONNECTED
-        session.state_before_waiting = None
-        session.waiting_since = None
+        session.leave_waiting()
 
     async def _finish(self, session: Session) -> None:
         self._end_waiting(session)
         await session.close()
         if self._sessions.pop(session.uuid, None) is not None:
             log.info("session %s ended", session.uuid)
-            self.emit("destroyed", session.uuid, session.status())
+            self._notify_ended(session.status())
 
     def report_refused(self, remote: str, error: ServerError, *, logged: bool = False) -> None:
         """Tell the log and observers of a refused socket, once per address and kind every few
@@ -324,7 +326,7 @@ class Relay(EventEmitter):
         if not logged:
             more = f" ({held_back} more like it held back)" if held_back else ""
             log.warning("connection from %s refused: %s%s", remote, error.message, more)
-        self.emit("refused", remote, error)
+        self._notify_refused(remote, error)
 
     def refuse(self, session: Session, error: ServerError) -> None:
         """Report a refused request (bad config, limit, not running) without ending anything."""
@@ -407,6 +409,13 @@ class Relay(EventEmitter):
             return [Output(url) for url in self.default_targets]
         return [self._recording_output(session, config)]
 
+    def safety_copy_for(self, session: Session, config: StartConfig) -> SafetyCopy | None:
+        """A raw safety copy for a starting session, when the operator wants them."""
+        if not self.config.safety_copy:
+            return None
+        planned = Path(self._recording_output(session, config).url)
+        return SafetyCopy(safety_copy_path(planned, config.mime_type))
+
     def _recording_output(self, session: Session, config: StartConfig) -> Output:
         return recording_output(self.config.recordings_dir, session.uuid, config.name)
 
@@ -417,14 +426,27 @@ class Relay(EventEmitter):
     def session_output(self, session: Session, line: str) -> None:
         """One (masked) line of a session's ffmpeg log."""
         log.debug("ffmpeg[%s] %s", session.uuid[:8], line)
-        self.emit("ffmpegOutput", session.uuid, line)
+        self._notify_line(session.uuid, line)
         if self.config.send_ffmpeg_output:
             session.link.send_output(line)
+
+    def note_error(self, session_id: str, error: ServerError) -> None:
+        """An error the transport already sent its client (a protocol violation): only the
+        observers hear it."""
+        self._notify_error(session_id, error)
+
+    def session_changed(self, session: Session) -> None:
+        """A session's state changed (Session.set_state)."""
+        self._notify_changed(session.status())
+
+    def output_changed(self, session: Session, status: OutputStatus) -> None:
+        """One of a session's outputs changed state."""
+        self._notify_output(session.uuid, status)
 
     def session_log(self, session: Session, message: str) -> None:
         """A relay event about one session, for the operator's log."""
         log.info("session %s: %s", session.uuid[:8], message)
-        self.emit("log", session.uuid, message)
+        self._notify_log(session.uuid, message)
 
     def spawn(self, coro: Any, name: str | None = None) -> asyncio.Task[Any]:
         """Run `coro` as an owned background task."""
@@ -447,5 +469,5 @@ class Relay(EventEmitter):
             )
             if error.details:
                 log.debug("session %s details:\n%s", session.uuid[:8], error.details)
-            self.emit("error", session.uuid, error)
+            self._notify_error(session.uuid, error)
         session.link.send_error(error.to_wire(send_details=self.config.send_error_details))

@@ -1,9 +1,9 @@
 """Finding where the latest video keyframe's cluster starts in a live Matroska stream.
 
-A restarted ffmpeg (the operator changed a session's target) can only decode from a keyframe.
-Browsers send one every 2 to 5 s; rather than make the new target wait for the next one and
-then probe again, the relay keeps the bytes since the last cluster that opens with a video
-keyframe and replays them after the stream header.
+A restarted encoder (its ffmpeg died or stalled) can only decode from a keyframe. Browsers
+send one every 2 to 5 s; rather than make the outputs wait for the next one and then probe
+again, the relay keeps the bytes since the last cluster that opens with a video keyframe and
+replays them after the stream header (pipeline.py).
 """
 
 from __future__ import annotations

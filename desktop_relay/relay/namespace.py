@@ -86,7 +86,7 @@ class RelayNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if not sessions:
             self.relay.report_refused(remote, error, logged=True)
         for session in sessions:
-            self.relay.emit("error", session.uuid, error)
+            self.relay.note_error(session.uuid, error)
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         """The socket is gone. If the relay closed it (a kill, the guard, a shutdown) the

@@ -19,6 +19,7 @@ from .ffmpeg_args import Output
 from .limits import ClientLimits
 from .pipeline import Pipeline, PipelineEvents
 from .resume import ChunkSequence, ResumeTicket, SeqVerdict
+from .safety_copy import SafetyCopy
 from .status import (
     FfmpegState,
     FfmpegStats,
@@ -45,18 +46,75 @@ class SessionHost(Protocol):
     def check_capacity(self, session: Session) -> None: ...
     async def apply_start_hook(self, session: Session, config: StartConfig) -> StartConfig: ...
     def resolve_outputs(self, session: Session, config: StartConfig) -> list[Output]: ...
+    def safety_copy_for(self, session: Session, config: StartConfig) -> SafetyCopy | None: ...
     def session_error(self, session: Session, error: ServerError) -> None: ...
     def session_output(self, session: Session, line: str) -> None: ...
     def session_log(self, session: Session, message: str) -> None: ...
+    def session_changed(self, session: Session) -> None: ...
+    def output_changed(self, session: Session, status: OutputStatus) -> None: ...
     def spawn(self, coro: Any, name: str | None = None) -> asyncio.Task[Any]: ...
 
 
 @dataclass
-class _Item:
-    kind: str  # "data", "stop" or "retarget"
+class _Chunk:
+    """Browser bytes to write, in arrival order."""
+
+    future: asyncio.Future[ServerError | None]
+    data: bytes
+
+
+@dataclass
+class _Stop:
+    """End the stream once the chunks queued before it are written."""
+
     future: asyncio.Future[ServerError | None]
     data: bytes = b""
+
+
+@dataclass
+class _Retarget:
+    """Send the stream to other destinations, between two chunks."""
+
+    future: asyncio.Future[ServerError | None]
     outputs: list[Output] = field(default_factory=list)
+    data: bytes = b""
+
+
+_Item = _Chunk | _Stop | _Retarget
+
+# Which state may follow which: every change goes through Session.set_state.
+_TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
+    SessionState.CONNECTED: frozenset(
+        {SessionState.STARTING, SessionState.FAILED, SessionState.ENDED}
+    ),
+    SessionState.STARTING: frozenset(
+        {
+            SessionState.LIVE,
+            SessionState.WAITING,
+            SessionState.ENDING,
+            SessionState.FAILED,
+            SessionState.ENDED,
+        }
+    ),
+    SessionState.LIVE: frozenset(
+        {SessionState.WAITING, SessionState.ENDING, SessionState.FAILED, SessionState.ENDED}
+    ),
+    SessionState.WAITING: frozenset(
+        {
+            SessionState.STARTING,
+            SessionState.LIVE,
+            SessionState.CONNECTED,
+            SessionState.FAILED,
+            SessionState.ENDED,
+        }
+    ),
+    SessionState.ENDING: frozenset(
+        {SessionState.CONNECTED, SessionState.FAILED, SessionState.ENDED}
+    ),
+    # A failed session may start again from the same socket (the original allows it).
+    SessionState.FAILED: frozenset({SessionState.STARTING, SessionState.ENDED}),
+    SessionState.ENDED: frozenset(),
+}
 
 
 class Session:
@@ -85,6 +143,7 @@ class Session:
         self._format: InputFormat | None = None
         self._probe = InputProbe()
         self._pipeline: Pipeline | None = None
+        self._safety: SafetyCopy | None = None
         self._last_ffmpeg_status: FfmpegStatus | None = None
         self._last_outputs: tuple[OutputStatus, ...] = ()
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
@@ -119,8 +178,11 @@ class Session:
         outputs = self.target_override or self.host.resolve_outputs(self, config)
         # Reserve the slot at once: capacity counts STARTING sessions.
         self.config, self.outputs = config, list(outputs)
+        if self._safety is not None:
+            self._safety.close()
+        self._safety = self.host.safety_copy_for(self, config)
         self.error = None
-        self.state = SessionState.STARTING
+        self.set_state(SessionState.STARTING)
         self.started_at = time.time()
         self._probe = InputProbe()
         self._format = None
@@ -191,10 +253,13 @@ class Session:
             fut.set_result(error)
             self.host.spawn(self.fail(error), name=f"overload-{self.uuid}")
             return fut
+        if self._safety is not None:
+            # In arrival order, before anything can fail: the bytes exactly as received.
+            self._safety.write(data)
         self.bytes_received += len(data)
         self.chunks_received += 1
         self.buffered_bytes += len(data)
-        self._queue.put_nowait(_Item("data", fut, data=data))
+        self._queue.put_nowait(_Chunk(fut, data))
         return fut
 
     def attach(self, link: ClientLink) -> None:
@@ -203,11 +268,32 @@ class Session:
         self.link = link
         self.remote_address = link.remote_address
         self.user_agent = link.user_agent
+        self.leave_waiting()
+        self.last_data_at = time.monotonic()
+
+    def set_state(self, new: SessionState) -> None:
+        """The one way a session's state changes: impossible changes are refused (a bug),
+        and observers hear of every real one."""
+        old = self.state
+        if new == old:
+            return
+        if new not in _TRANSITIONS[old]:
+            raise RuntimeError(f"session {self.uuid[:8]}: no transition from {old} to {new}")
+        self.state = new
+        self.host.session_changed(self)
+
+    def enter_waiting(self) -> None:
+        """Its client's connection is lost: wait for a resume, remembering the state."""
+        self.state_before_waiting = self.state
+        self.waiting_since = time.monotonic()
+        self.set_state(SessionState.WAITING)
+
+    def leave_waiting(self) -> None:
+        """Resumed (or ending): back to the state it had before waiting."""
         if self.state == SessionState.WAITING:
-            self.state = self.state_before_waiting or SessionState.CONNECTED
+            self.set_state(self.state_before_waiting or SessionState.CONNECTED)
         self.state_before_waiting = None
         self.waiting_since = None
-        self.last_data_at = time.monotonic()
 
     def idle_for(self, now: float) -> float:
         """Seconds since this streaming session last sent anything (0 when not streaming)."""
@@ -218,7 +304,7 @@ class Session:
         if self.state not in _ACTIVE or self._writer is None:
             return
         fut: asyncio.Future[ServerError | None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Item("stop", fut))
+        self._queue.put_nowait(_Stop(fut))
         await fut
 
     async def change_target(self, output: Output) -> None:
@@ -229,7 +315,7 @@ class Session:
             self.outputs = [output]
             return
         fut: asyncio.Future[ServerError | None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Item("retarget", fut, outputs=[output]))
+        self._queue.put_nowait(_Retarget(fut, [output]))
         err = await fut
         if err is not None:
             raise RelayError(err)
@@ -258,10 +344,9 @@ class Session:
         if self.state in (SessionState.FAILED, SessionState.ENDED) and self.error is not None:
             return
         self.error = error
-        self.state = SessionState.FAILED
+        self.set_state(SessionState.FAILED)
         self.host.session_error(self, error)
         await self._halt(error, timeout=2.0)
-        self.state = SessionState.FAILED
 
     async def shutdown(self, budget: float) -> None:
         """The relay stops: tell the client, let ffmpeg flush what is queued if it keeps up,
@@ -276,7 +361,7 @@ class Session:
             await asyncio.wait_for(self.stop(), budget / 2)
         # Whatever is still queued will not be written: its senders hear why.
         await self._halt(RELAY_SHUTTING_DOWN, timeout=budget / 8, terminate_grace=budget / 8)
-        self.state = SessionState.ENDED
+        self.set_state(SessionState.ENDED)
 
     async def close(self) -> None:
         """The socket is gone or the relay stops: finish gracefully and release everything."""
@@ -287,7 +372,7 @@ class Session:
             await asyncio.wait_for(self.stop(), self.host.config.stop_timeout + 5)
         await self._halt(None, timeout=2.0)
         if self.state != SessionState.FAILED:
-            self.state = SessionState.ENDED
+            self.set_state(SessionState.ENDED)
 
     # ---- internals -------------------------------------------------------------------
 
@@ -310,6 +395,8 @@ class Session:
                 current.future.set_result(error or FFMPEG_NOT_RUNNING)
         self._drain_queue(error or FFMPEG_NOT_RUNNING)
         await self._stop_pipeline(timeout, terminate_grace)
+        if self._safety is not None:
+            self._safety.close()
 
     def _drain_queue(self, error: ServerError) -> None:
         while not self._queue.empty():
@@ -336,47 +423,52 @@ class Session:
             self.buffered_bytes -= len(item.data)
             if not item.future.done():
                 item.future.set_result(result)
-            if item.kind == "stop":
+            if isinstance(item, _Stop):
                 # Chunks queued behind the stop arrived after it: not for this stream.
                 self._drain_queue(FFMPEG_NOT_RUNNING)
                 self._writer = None
                 return
 
     async def _handle(self, item: _Item) -> ServerError | None:
-        if item.kind == "data":
-            if self._pipeline is None:
-                fmt = self._probe.feed(item.data)
-                if fmt is None:
-                    return None
-                self._format = fmt
-                assert self.config is not None
-                self._pipeline = Pipeline(
-                    binary=self.host.ffmpeg_binary(),
-                    fmt=fmt,
-                    config=self.config,
-                    relay_config=self.host.config,
-                    events=PipelineEvents(
-                        on_log=lambda message: self.host.session_log(self, self._mask(message)),
-                        on_line=self._on_line,
-                        on_stats=self._on_stats,
-                        on_output=self._on_output,
-                        on_failed=self._on_pipeline_failed,
-                    ),
-                )
-                await self._pipeline.start(self.outputs, self._probe.take_buffered())
-            else:
-                await self._pipeline.write(item.data)
-        elif item.kind == "stop":
-            self.state = SessionState.ENDING
-            await self._stop_pipeline(self.host.config.stop_timeout)
-            self.state = SessionState.CONNECTED
-            self.host.session_log(self, "Stopped")
-        elif item.kind == "retarget":
-            self.outputs = list(item.outputs)
-            if self._pipeline is not None:
-                await self._pipeline.replace_outputs(self.outputs)
-            self.host.session_log(self, f"Now sent to {self._describe(self.outputs)}")
+        match item:
+            case _Chunk(data=data):
+                await self._write(data)
+            case _Stop():
+                self.set_state(SessionState.ENDING)
+                await self._stop_pipeline(self.host.config.stop_timeout)
+                self.set_state(SessionState.CONNECTED)
+                self.host.session_log(self, "Stopped")
+            case _Retarget(outputs=outputs):
+                self.outputs = list(outputs)
+                if self._pipeline is not None:
+                    await self._pipeline.replace_outputs(self.outputs)
+                self.host.session_log(self, f"Now sent to {self._describe(self.outputs)}")
         return None
+
+    async def _write(self, data: bytes) -> None:
+        """Browser bytes to the encoder; the first ones tell the format and start it."""
+        if self._pipeline is None:
+            fmt = self._probe.feed(data)
+            if fmt is None:
+                return
+            self._format = fmt
+            assert self.config is not None
+            self._pipeline = Pipeline(
+                binary=self.host.ffmpeg_binary(),
+                fmt=fmt,
+                config=self.config,
+                relay_config=self.host.config,
+                events=PipelineEvents(
+                    on_log=lambda message: self.host.session_log(self, self._mask(message)),
+                    on_line=self._on_line,
+                    on_stats=self._on_stats,
+                    on_output=self._on_output,
+                    on_failed=self._on_pipeline_failed,
+                ),
+            )
+            await self._pipeline.start(self.outputs, self._probe.take_buffered())
+        else:
+            await self._pipeline.write(data)
 
     async def _stop_pipeline(self, timeout: float, terminate_grace: float = 3.0) -> None:
         pipeline = self._pipeline
@@ -395,11 +487,12 @@ class Session:
 
     def _on_stats(self, stats: FfmpegStats) -> None:
         if stats.frames > 0 and self.state == SessionState.STARTING:
-            self.state = SessionState.LIVE
+            self.set_state(SessionState.LIVE)
 
     def _on_output(self, status: OutputStatus) -> None:
         """An output changed state: the client and the operator hear of it."""
         self.link.send_output_state(status.to_dict())
+        self.host.output_changed(self, status)
         if status.state == OutputState.RECONNECTING:
             when = (
                 f"; next attempt in {status.next_attempt_in_s:.0f} s"
@@ -493,4 +586,7 @@ class Session:
             ffmpeg=ff,
             error=self.error,
             outputs=outputs,
+            safety_copy_path=str(self._safety.path)
+            if self._safety is not None and self._safety.path is not None
+            else None,
         )

@@ -66,7 +66,7 @@ class OutputState(StrEnum):
     LIVE = "live"  # ffmpeg reports output: the target takes the stream
     RECONNECTING = "reconnecting"  # ended or stalled; the next attempt is scheduled
     STOPPED = "stopped"  # stop() was called
-    FAILED = "failed"  # gave up (give_up_after attempts, or ffmpeg cannot run at all)
+    FAILED = "failed"  # cannot work: ffmpeg missing, the recording cannot be written
 
 
 @dataclass(frozen=True)
@@ -124,6 +124,8 @@ class SessionStatus:
     error: ServerError | None = None
     # Where the session's stream goes: one entry per RTMP(S) target or recording.
     outputs: tuple[OutputStatus, ...] = ()
+    # The raw safety copy of the browser's bytes, when the relay keeps one.
+    safety_copy_path: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly form, shaped like the original's `getConnections()` entries."""

@@ -305,6 +305,21 @@ async def test_without_a_grace_period_a_lost_socket_ends_its_session(running_rel
     await wait_for(lambda: destroyed == [ticket["sessionId"]], timeout=15)
 
 
+async def test_a_client_that_does_not_number_chunks_is_not_kept_waiting(running_relay) -> None:
+    # The original 0.2.x client and today's page start a new session after a drop: an old
+    # one left waiting would hold a slot and keep publishing a frozen stream to the target.
+    relay = await running_relay()
+    destroyed: list[str] = []
+    relay.add_listener("destroyed", lambda sid, status: destroyed.append(sid))
+    c = await client(relay)
+    ticket = await c.start_ticket()
+    for chunk in fixture_chunks()[:4]:
+        assert await c.client.call("binarystream", chunk, timeout=30) is None
+    c.cut()
+    await wait_for(lambda: destroyed == [ticket["sessionId"]], timeout=15)
+    assert relay.sessions() == []
+
+
 async def test_the_idle_sweep_spares_a_waiting_session(running_relay) -> None:
     relay = await running_relay(RelayConfig(resume_grace_s=5.0, idle_timeout=0.5))
     c, ticket = await streaming(relay)

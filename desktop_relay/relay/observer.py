@@ -1,0 +1,165 @@
+"""How observers (the window, the headless printer, tests) hear what the relay does: one typed
+protocol, a method per event, checked by mypy. The original server's string event names stay
+available through `Relay.add_listener` for library users (events.py)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+from .errors import ServerError
+from .events import EventEmitter
+from .status import OutputStatus, SessionStatus
+
+log = logging.getLogger(__name__)
+
+
+class RelayObserver(Protocol):
+    """Everything the relay reports, each with a frozen snapshot (never a live object).
+
+    Called synchronously on the relay's event loop: keep them short (the window queues a
+    repaint; it does no I/O here).
+    """
+
+    def session_opened(self, status: SessionStatus) -> None:
+        """A client connected: its session exists (not started yet)."""
+
+    def session_changed(self, status: SessionStatus) -> None:
+        """A session's state changed (starting, live, waiting, ending, failed, ended...)."""
+
+    def session_waiting(self, status: SessionStatus) -> None:
+        """A streaming session lost its client and waits for it to resume."""
+
+    def session_resumed(self, status: SessionStatus) -> None:
+        """A new connection took a session over with its resume token."""
+
+    def session_ended(self, status: SessionStatus) -> None:
+        """The relay forgot a session; `status` is its final snapshot."""
+
+    def output_changed(self, session_id: str, status: OutputStatus) -> None:
+        """One destination of a session changed state (live, reconnecting in N s, failed)."""
+
+    def session_log(self, session_id: str, message: str) -> None:
+        """A relay event about one session, for the operator's log."""
+
+    def ffmpeg_line(self, session_id: str, line: str) -> None:
+        """One (masked) line of a session's ffmpeg logs."""
+
+    def session_error(self, session_id: str, error: ServerError) -> None:
+        """An error of one session (fatal or not) as its client hears it."""
+
+    def connection_refused(self, remote_address: str, error: ServerError) -> None:
+        """A client refused before it had a session (token, limits, protocol)."""
+
+    def stats(self, statuses: list[SessionStatus]) -> None:
+        """Every `stats_interval` seconds: every session's snapshot."""
+
+
+class BaseObserver:
+    """A RelayObserver that ignores everything: subclass it and override what you need."""
+
+    def session_opened(self, status: SessionStatus) -> None:
+        """See RelayObserver."""
+
+    def session_changed(self, status: SessionStatus) -> None:
+        """See RelayObserver."""
+
+    def session_waiting(self, status: SessionStatus) -> None:
+        """See RelayObserver."""
+
+    def session_resumed(self, status: SessionStatus) -> None:
+        """See RelayObserver."""
+
+    def session_ended(self, status: SessionStatus) -> None:
+        """See RelayObserver."""
+
+    def output_changed(self, session_id: str, status: OutputStatus) -> None:
+        """See RelayObserver."""
+
+    def session_log(self, session_id: str, message: str) -> None:
+        """See RelayObserver."""
+
+    def ffmpeg_line(self, session_id: str, line: str) -> None:
+        """See RelayObserver."""
+
+    def session_error(self, session_id: str, error: ServerError) -> None:
+        """See RelayObserver."""
+
+    def connection_refused(self, remote_address: str, error: ServerError) -> None:
+        """See RelayObserver."""
+
+    def stats(self, statuses: list[SessionStatus]) -> None:
+        """See RelayObserver."""
+
+
+class Observable(EventEmitter):
+    """Typed observers plus the original's named events, fed from one place.
+
+    The relay calls the `_notify_*` methods; each tells every observer (one that raises is
+    logged, never fatal) and the listeners of the matching original event name.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._observers: list[RelayObserver] = []
+
+    def add_observer(self, observer: RelayObserver) -> None:
+        """Tell `observer` about everything from now on."""
+        self._observers.append(observer)
+
+    def remove_observer(self, observer: RelayObserver) -> None:
+        """Stop telling `observer`."""
+        if observer in self._observers:
+            self._observers.remove(observer)
+
+    def _each(self, method: str, *args: object) -> None:
+        for observer in list(self._observers):
+            try:
+                getattr(observer, method)(*args)
+            except Exception:
+                log.exception("observer %r failed in %s", observer, method)
+
+    def _notify_opened(self, status: SessionStatus) -> None:
+        self._each("session_opened", status)
+        self.emit("connection", status)
+
+    def _notify_changed(self, status: SessionStatus) -> None:
+        self._each("session_changed", status)
+
+    def _notify_waiting(self, status: SessionStatus) -> None:
+        self._each("session_waiting", status)
+        self.emit("waiting", status.uuid, status)
+
+    def _notify_resumed(self, status: SessionStatus) -> None:
+        self._each("session_resumed", status)
+        self.emit("resumed", status.uuid, status)
+
+    def _notify_ended(self, status: SessionStatus) -> None:
+        self._each("session_ended", status)
+        self.emit("destroyed", status.uuid, status)
+
+    def _notify_output(self, session_id: str, status: OutputStatus) -> None:
+        self._each("output_changed", session_id, status)
+
+    def _notify_log(self, session_id: str, message: str) -> None:
+        self._each("session_log", session_id, message)
+        self.emit("log", session_id, message)
+
+    def _notify_line(self, session_id: str, line: str) -> None:
+        self._each("ffmpeg_line", session_id, line)
+        self.emit("ffmpegOutput", session_id, line)
+
+    def _notify_error(self, session_id: str, error: ServerError) -> None:
+        self._each("session_error", session_id, error)
+        self.emit("error", session_id, error)
+
+    def _notify_refused(self, remote_address: str, error: ServerError) -> None:
+        self._each("connection_refused", remote_address, error)
+        self.emit("refused", remote_address, error)
+
+    def _notify_stats(self, statuses: list[SessionStatus]) -> None:
+        self._each("stats", statuses)
+        self.emit("stats", statuses)
+
+    def _wants_stats(self) -> bool:
+        return bool(self._observers) or self.has_listeners("stats")
