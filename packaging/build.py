@@ -38,8 +38,9 @@ INSTALL_DIR = Path("/opt") / APP
 
 # What Qt's xcb platform plugin needs from the system on a user's desktop. The build machine
 # may lack some of them (then PyInstaller could not bundle them), and a desktop without them
-# fails with "could not load the Qt platform plugin xcb" (see DESIGN.md). The .deb depends on
-# these whatever the build found; build.py adds whatever else ldd resolves outside the bundle.
+# fails with "could not load the Qt platform plugin xcb" (Debian does not install the first
+# three by default). The .deb depends on these whatever the build found; build.py adds
+# whatever else ldd resolves outside the bundle.
 BASE_DEPENDS = (
     "libxcb-icccm4",
     "libxcb-keysyms1",

@@ -1,32 +1,54 @@
-"""Benchmark: N browser sessions through a headless relay; prints CPU, memory and ack latency.
+"""Benchmark: N browser sessions through a relay, each sent to M outputs; prints one table.
 
-Usage: .venv/bin/python scripts/bench_relay.py [--sessions 8] [--seconds 10] [--transcode]
+Usage: .venv/bin/python scripts/bench_relay.py [--sessions 8] [--outputs 1] [--seconds 10]
+                                               [--transcode]
 
-The relay runs as its own process (`desktop-relay --headless`, recording to a temporary folder)
-so its CPU and memory are measured apart from the clients, which replay the suite's MediaRecorder
-captures (tests/fixtures/) in real time over socket.io, as browsers would. Only 127.0.0.1 is used.
+The relay runs as its own process (this script with `--serve`: the headless relay's
+RelayServer, in-process there) so that its CPU and memory are measured apart from the clients,
+which replay the suite's MediaRecorder captures (tests/fixtures/) in real time over socket.io,
+as browsers would. Every session goes to `--outputs` RTMP targets on a local nginx with the
+RTMP module (Debian's nginx + libnginx-mod-rtmp, started in the foreground, recording
+nothing), one stream key per session and output: nginx refuses a second publisher on a key
+("Already publishing"), so the relay's `--rtmp-url` (the same URLs for every session) cannot
+serve many sessions. `--outputs 0` sends no target: each session is recorded to a file in a
+temporary folder, which is what this script measured before outputs existed. Only 127.0.0.1
+is used.
+
+Reported: the relay process's CPU (in all and per session) and peak RSS; the encoder ffmpegs'
+and the output ffmpegs' CPU and peak RSS, apart; nginx's CPU; chunk ack latency; video frames
+through the encoders against the frames sent, output bytes against encoder bytes, tags the
+outputs dropped and output reconnects.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import logging
 import os
 import re
+import signal
 import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.media import H264_FIXTURE, VP8_FIXTURE  # noqa: E402
+from tests.media import H264_FIXTURE, VP8_FIXTURE, probe  # noqa: E402
 from tests.replay import Streamer  # noqa: E402
 
 CLK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
+SUMMARY = "BENCH-SUMMARY "
+# The replay sends the 20 s capture once, in 80 chunks, one every 0.25 s.
+FIXTURE_S = 20.0
+CHUNKS = 80
 
 
 def _stat(pid: int) -> tuple[float, int] | None:
@@ -52,84 +74,289 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-async def session(url: str, fixture: Path, seconds: float, latencies: list[float]) -> None:
+def _is_encoder(pid: int) -> bool | None:
+    """True for a session's encoder ffmpeg (it flushes its FLV per packet to the relay), False
+    for an output's `-c copy` ffmpeg; None once gone or not yet ffmpeg (forked, not exec'd)."""
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    if b"ffmpeg" not in Path(args[0].decode(errors="replace")).name.encode():
+        return None
+    return b"-flush_packets" in args
+
+
+# ---- the relay's side (--serve) ----------------------------------------------------------
+
+
+async def serve(args: argparse.Namespace) -> None:
+    """Run the relay until SIGTERM, then print what the ended sessions' snapshots say."""
+    from desktop_relay.relay import RelayConfig, RelayServer
+    from desktop_relay.relay.config import StartConfig
+    from desktop_relay.relay.ffmpeg_args import Output
+    from desktop_relay.relay.session import Session
+    from desktop_relay.relay.status import SessionStatus
+
+    logging.basicConfig(level=logging.WARNING, format="relay: %(levelname)s %(name)s %(message)s")
+    base, count = args.rtmp_base, args.outputs
+
+    class BenchRelay(RelayServer):
+        def resolve_outputs(self, session: Session, config: StartConfig) -> list[Output]:
+            # A key of its own per session and output (nginx takes one publisher per key).
+            if base is None:
+                return super().resolve_outputs(session, config)
+            return [Output(f"{base}/{session.uuid}-{i}") for i in range(count)]
+
+    relay = BenchRelay(
+        RelayConfig(
+            host="127.0.0.1",
+            port=0,
+            log_level="WARNING",
+            recordings_dir=Path(args.serve),
+        )
+    )
+    totals: dict[str, Any] = {
+        "sessions": 0,
+        "frames": 0,
+        "encoder_bytes": 0,
+        "output_bytes": 0,
+        "outputs": 0,
+        "dropped_tags": 0,
+        "reconnects": 0,
+        "failed_outputs": 0,
+        "errors": [],
+    }
+
+    def on_destroyed(session_id: str, status: SessionStatus) -> None:
+        totals["sessions"] += 1
+        if status.ffmpeg is not None:
+            totals["frames"] += status.ffmpeg.frames_sent
+            totals["encoder_bytes"] += status.ffmpeg.stats.total_size
+        for output in status.outputs:
+            totals["outputs"] += 1
+            totals["output_bytes"] += output.bytes_sent
+            totals["dropped_tags"] += output.dropped_tags
+            totals["reconnects"] += output.reconnects
+            totals["failed_outputs"] += output.state == "failed"
+        if status.error is not None:
+            totals["errors"].append(str(status.error.name))
+
+    relay.add_listener("destroyed", on_destroyed)
+    await relay.start()
+    print(f"listening on 127.0.0.1:{relay.port}", flush=True)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await stop.wait()
+    await relay.stop()
+    print(SUMMARY + json.dumps(totals), flush=True)
+
+
+# ---- the clients' side ---------------------------------------------------------------------
+
+
+async def session(url: str, data: bytes, total: int, latencies: list[float]) -> None:
+    """One browser: the capture's first `total` bytes in real time, then `stop`."""
     streamer = await Streamer(url).connect()
     assert await streamer.start({"framerate": 20})
-    data = fixture.read_bytes()
-    step = len(data) // 80
-    total = int(len(data) * seconds / 20)
+    step = len(data) // CHUNKS
     t0 = time.monotonic()
     for i, pos in enumerate(range(0, total, step)):
         sent = time.monotonic()
         await streamer.send(data[pos : min(pos + step, total)])
         latencies.append(time.monotonic() - sent)
-        await asyncio.sleep(max(0.0, t0 + (i + 1) * 0.25 - time.monotonic()))
+        await asyncio.sleep(max(0.0, t0 + (i + 1) * FIXTURE_S / CHUNKS - time.monotonic()))
     await streamer.stop()
     await streamer.close()
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sessions", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--transcode", action="store_true", help="VP8 input (libx264 encode)")
-    args = parser.parse_args()
+@dataclass
+class Usage:
+    """CPU seconds (last seen, per process) and the peak of summed RSS of a set of processes."""
+
+    cpu: dict[int, float] = field(default_factory=dict)
+    peak_rss: int = 0
+
+    def sample(self, pids: list[int]) -> None:
+        rss = 0
+        for pid in pids:
+            st = _stat(pid)
+            if st:
+                self.cpu[pid] = st[0]
+                rss += st[1]
+        self.peak_rss = max(self.peak_rss, rss)
+
+
+def _frames_sent(data: bytes, total: int) -> int:
+    """Video frames in the part of the capture a session sends (counted by ffprobe)."""
+    with tempfile.NamedTemporaryFile(suffix=".mkv") as part:
+        part.write(data[:total])
+        part.flush()
+        return probe(Path(part.name)).video_frames
+
+
+async def bench(args: argparse.Namespace) -> None:
+    """Start nginx (for outputs) and the relay, replay the sessions, print the table."""
     fixture = VP8_FIXTURE if args.transcode else H264_FIXTURE
-
+    data = fixture.read_bytes()
+    total = int(len(data) * args.seconds / FIXTURE_S)
+    loadavg = Path("/proc/loadavg").read_text().split()[:3]
+    nginx = None
     with tempfile.TemporaryDirectory() as tmp:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "desktop_relay", "--headless", "--host", "127.0.0.1",
-            "--port", "0", "--no-tls", "--no-auth", "--recordings-dir", tmp,
-            "--log-level", "WARNING", stdout=asyncio.subprocess.PIPE,
-        )
-        assert proc.stdout is not None
-        while True:
-            line = (await proc.stdout.readline()).decode()
-            if m := re.search(r"listening on \S+:(\d+)", line):
-                port = int(m.group(1))
-                break
-        base = _stat(proc.pid)
-        assert base is not None
-        latencies: list[float] = []
-        peak_relay = peak_ffmpeg = 0
-        ffmpeg_cpu: dict[int, float] = {}
-        tasks = [
-            asyncio.create_task(session(f"http://127.0.0.1:{port}", fixture, args.seconds,
-                                        latencies))
-            for _ in range(args.sessions)
-        ]
-        started = time.monotonic()
-        while not all(t.done() for t in tasks):
-            relay = _stat(proc.pid)
-            if relay:
-                peak_relay = max(peak_relay, relay[1])
-            rss = 0
-            for child in _children(proc.pid):
-                st = _stat(child)
-                if st:
-                    rss += st[1]
-                    ffmpeg_cpu[child] = st[0]
-            peak_ffmpeg = max(peak_ffmpeg, rss)
-            await asyncio.sleep(0.25)
-        await asyncio.gather(*tasks)
-        wall = time.monotonic() - started
-        end = _stat(proc.pid)
-        assert end is not None
-        proc.terminate()
-        await proc.wait()
+        extra: list[str] = []
+        if args.outputs > 0:
+            from tests.rtmp_server import require_nginx_rtmp, start_nginx_rtmp
 
+            nginx = start_nginx_rtmp(require_nginx_rtmp(), Path(tmp) / "nginx", record=False)
+            extra = ["--rtmp-base", f"rtmp://127.0.0.1:{nginx.port}/live"]
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                __file__,
+                "--serve",
+                tmp,
+                "--outputs",
+                str(args.outputs),
+                *extra,
+                stdout=asyncio.subprocess.PIPE,
+            )
+            assert proc.stdout is not None
+            while True:
+                line = (await proc.stdout.readline()).decode()
+                if not line:
+                    raise RuntimeError("the relay did not start")
+                if m := re.search(r"listening on \S+:(\d+)", line):
+                    port = int(m.group(1))
+                    break
+            base = _stat(proc.pid)
+            nginx_base = _stat(nginx.process.pid) if nginx else None
+            assert base is not None
+            latencies: list[float] = []
+            peak_relay = 0
+            encoders, outputs = Usage(), Usage()
+            kinds: dict[int, bool] = {}
+            tasks = [
+                asyncio.create_task(session(f"http://127.0.0.1:{port}", data, total, latencies))
+                for _ in range(args.sessions)
+            ]
+            started = time.monotonic()
+            while not all(t.done() for t in tasks):
+                relay = _stat(proc.pid)
+                if relay:
+                    peak_relay = max(peak_relay, relay[1])
+                for child in _children(proc.pid):
+                    if child not in kinds and (kind := _is_encoder(child)) is not None:
+                        kinds[child] = kind
+                children = [c for c in kinds if Path(f"/proc/{c}").exists()]
+                encoders.sample([c for c in children if kinds[c]])
+                outputs.sample([c for c in children if not kinds[c]])
+                await asyncio.sleep(0.25)
+            await asyncio.gather(*tasks)
+            wall = time.monotonic() - started
+            end = _stat(proc.pid)
+            nginx_end = _stat(nginx.process.pid) if nginx else None
+            assert end is not None
+            proc.terminate()
+            out, _ = await proc.communicate()
+        finally:
+            if nginx is not None:
+                nginx.stop()
+    summary = next(
+        json.loads(line[len(SUMMARY) :])
+        for line in out.decode().splitlines()
+        if line.startswith(SUMMARY)
+    )
+    expected = _frames_sent(data, total) * args.sessions
+
+    relay_cpu = 100 * (end[0] - base[0]) / wall
     lat = sorted(latencies)
-    print(f"sessions: {args.sessions} x {args.seconds:g} s of {fixture.name} "
-          f"({'transcode' if args.transcode else 'H.264 copy'})")
-    print(f"relay process CPU: {100 * (end[0] - base[0]) / wall:.1f} % of one core "
-          f"over {wall:.1f} s")
-    print(f"relay process peak RSS: {peak_relay / 2**20:.1f} MiB")
-    print(f"ffmpeg processes: peak RSS {peak_ffmpeg / 2**20:.1f} MiB in all, "
-          f"CPU {100 * sum(ffmpeg_cpu.values()) / wall:.1f} % of one core in all")
-    print(f"chunk ack latency: p50 {1000 * statistics.median(lat):.1f} ms, "
-          f"p95 {1000 * lat[int(0.95 * (len(lat) - 1))]:.1f} ms, max {1000 * lat[-1]:.1f} ms "
-          f"({len(lat)} chunks)")
+    mode = "VP8 -> libx264" if args.transcode else "H.264 copy"
+    where = f"{args.outputs} RTMP output(s) to nginx" if args.outputs else "recorded to a file"
+    rows = [
+        (
+            "run",
+            f"{args.sessions} sessions x {args.seconds:g} s of {fixture.name} ({mode}), "
+            f"each {where}",
+        ),
+        ("load average before", " ".join(loadavg)),
+        ("wall time", f"{wall:.1f} s"),
+        (
+            "relay process CPU",
+            f"{relay_cpu:.1f} % of one core; {relay_cpu / args.sessions:.2f} % per session",
+        ),
+        ("relay process peak RSS", f"{peak_relay / 2**20:.1f} MiB"),
+        (
+            "encoder ffmpegs",
+            f"{len([k for k in kinds.values() if k])} processes, CPU "
+            f"{100 * sum(encoders.cpu.values()) / wall:.1f} % of one core, "
+            f"peak RSS {encoders.peak_rss / 2**20:.0f} MiB in all",
+        ),
+        (
+            "output ffmpegs",
+            f"{len([k for k in kinds.values() if not k])} processes, CPU "
+            f"{100 * sum(outputs.cpu.values()) / wall:.1f} % of one core, "
+            f"peak RSS {outputs.peak_rss / 2**20:.0f} MiB in all",
+        ),
+    ]
+    if nginx_base and nginx_end:
+        rows.append(
+            (
+                "nginx (receiver)",
+                f"CPU {100 * (nginx_end[0] - nginx_base[0]) / wall:.1f} % of one core",
+            )
+        )
+    frames = summary["frames"]
+    delivered = summary["output_bytes"] / max(1, summary["encoder_bytes"] * max(1, args.outputs))
+    rows += [
+        (
+            "video frames",
+            f"{frames} of {expected} sent through the encoders "
+            f"({100 * frames / max(1, expected):.1f} %)",
+        ),
+        (
+            "outputs",
+            f"{summary['outputs']} ended; bytes out {100 * delivered:.1f} % of "
+            f"encoder bytes x outputs; {summary['dropped_tags']} tags dropped, "
+            f"{summary['reconnects']} reconnects, {summary['failed_outputs']} failed",
+        ),
+        ("session errors", ", ".join(summary["errors"]) or "none"),
+        (
+            "chunk ack latency",
+            f"p50 {1000 * statistics.median(lat):.1f} ms, "
+            f"p95 {1000 * lat[int(0.95 * (len(lat) - 1))]:.1f} ms, "
+            f"max {1000 * lat[-1]:.1f} ms ({len(lat)} chunks)",
+        ),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key.ljust(width)} | {value}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=8)
+    parser.add_argument(
+        "--outputs",
+        type=int,
+        default=1,
+        help="RTMP outputs per session (0: record each session to a file)",
+    )
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=10.0,
+        help=f"seconds of the capture each session sends (at most {FIXTURE_S:g})",
+    )
+    parser.add_argument("--transcode", action="store_true", help="VP8 input (libx264 encode)")
+    # The relay's own process (started by the benchmark): its recordings folder.
+    parser.add_argument("--serve", metavar="DIR", help=argparse.SUPPRESS)
+    parser.add_argument("--rtmp-base", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if not 0 < args.seconds <= FIXTURE_S:
+        parser.error(f"--seconds must be in (0, {FIXTURE_S:g}]: the capture is sent once")
+    if args.outputs < 0:
+        parser.error("--outputs must be 0 or more")
+    asyncio.run(serve(args) if args.serve else bench(args))
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

@@ -33,7 +33,7 @@ rtmp {{
         listen 127.0.0.1:{port};
         application live {{
             live on;
-            record all;
+            record {record};
             record_path {dir}/records;
             record_unique off;
         }}
@@ -83,12 +83,20 @@ def require_nginx_rtmp() -> str:
     return nginx
 
 
-def start_nginx_rtmp(nginx: str, directory: Path) -> NginxRtmp:
-    """Write a config into `directory`, start nginx in the foreground, wait for its port."""
+def start_nginx_rtmp(nginx: str, directory: Path, *, record: bool = True) -> NginxRtmp:
+    """Write a config into `directory`, start nginx in the foreground, wait for its port.
+
+    With `record=False` nothing is written to disk (scripts/bench_relay.py: many publishers,
+    only the relay's cost matters).
+    """
     (directory / "records").mkdir(parents=True, exist_ok=True)
     port = free_port()
     conf = directory / "nginx.conf"
-    conf.write_text(_CONFIG.format(module=RTMP_MODULE, dir=directory, port=port))
+    conf.write_text(
+        _CONFIG.format(
+            module=RTMP_MODULE, dir=directory, port=port, record="all" if record else "off"
+        )
+    )
     log = (directory / "stderr.log").open("wb")
     with log:  # the child keeps its copy
         proc = subprocess.Popen(

@@ -17,7 +17,8 @@ import pytest
 if TYPE_CHECKING:
     from playwright.async_api import BrowserContext, Page
 
-# As measured in DESIGN.md: fake camera, microphone and screen, nothing reaching out.
+# Chromium's fake devices: a camera (640x480), a microphone (48 kHz) and, with the same flag,
+# a screen for getDisplayMedia (1280x720); nothing reaching out to the network.
 CHROMIUM_ARGS = [
     "--use-fake-device-for-media-stream",
     "--use-fake-ui-for-media-stream",
