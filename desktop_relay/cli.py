@@ -7,12 +7,15 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import __version__
 from .paths import data_dir, setup_logging
 from .relay import (
+    BaseObserver,
+    OutputState,
+    OutputStatus,
     RelayConfig,
     RelayServer,
     SessionStatus,
@@ -255,6 +258,46 @@ def _print_status(statuses: list[SessionStatus]) -> None:
         )
 
 
+class _HeadlessPrinter(BaseObserver):
+    """What the window shows, as lines on stdout: transitions at once, counters every 5 s."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._last_stats = 0.0
+
+    def session_error(self, session_id: str, error: ServerError) -> None:
+        if error.fatal:
+            log.warning("session %s failed: %s", session_id[:8], error.message)
+
+    def session_waiting(self, status: SessionStatus) -> None:
+        print(f"session {status.uuid[:8]}: connection lost, waiting for the browser", flush=True)
+
+    def session_resumed(self, status: SessionStatus) -> None:
+        print(f"session {status.uuid[:8]}: resumed from {status.remote_address}", flush=True)
+
+    def output_changed(self, session_id: str, status: OutputStatus) -> None:
+        what = f"session {session_id[:8]}: output {status.target}"
+        if status.state == OutputState.RECONNECTING:
+            when = (
+                f" in {status.next_attempt_in_s:.0f} s"
+                if status.next_attempt_in_s is not None
+                else ""
+            )
+            print(f"{what} reconnecting{when} ({status.last_error})", flush=True)
+        elif status.state == OutputState.LIVE:
+            again = f" again (reconnect {status.reconnects})" if status.reconnects else ""
+            print(f"{what} live{again}", flush=True)
+        elif status.state == OutputState.FAILED:
+            print(f"{what} failed: {status.last_error}", flush=True)
+
+    def stats(self, statuses: list[SessionStatus]) -> None:
+        # Counters every few seconds: enough to see them rise without flooding.
+        now = self._clock()
+        if now - self._last_stats >= 5.0:
+            self._last_stats = now
+            _print_status(statuses)
+
+
 async def run_headless(config: RelayConfig) -> int:
     """Serve until Ctrl-C or SIGTERM, then stop every session gracefully."""
     relay = RelayServer(config)
@@ -269,22 +312,7 @@ async def run_headless(config: RelayConfig) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
-    def on_error(session_id: str, error: ServerError) -> None:
-        if error.fatal:
-            log.warning("session %s failed: %s", session_id[:8], error.message)
-
-    relay.add_listener("error", on_error)
-    # Status every few seconds: enough to see frame counters rise without flooding.
-    last = 0.0
-
-    def on_stats(statuses: list[SessionStatus]) -> None:
-        nonlocal last
-        now = loop.time()
-        if now - last >= 5.0:
-            last = now
-            _print_status(statuses)
-
-    relay.add_listener("stats", on_stats)
+    relay.add_observer(_HeadlessPrinter(loop.time))
     print(
         f"Desktop Relay {__version__} listening on {relay.scheme}://{config.host}:{relay.port}",
         flush=True,

@@ -137,3 +137,51 @@ async def test_headless_defaults_to_https_with_a_pairing_token(tmp_path: Path) -
     assert await asyncio.wait_for(proc.wait(), 30) == 0
     (path,) = rec.glob("*.mkv")
     assert probe(path).video_frames > 30
+
+
+async def test_headless_prints_an_output_reconnecting_then_live(
+    rtmp_receiver, tmp_path: Path, ffmpeg_exe: str
+) -> None:
+    from ..media import free_port
+    from ..replay import Streamer
+    from ..rtmp import start_receiver_on
+
+    # Nothing listens on the target at first: the output retries, and says so.
+    port = free_port()
+    url = f"rtmp://127.0.0.1:{port}/live/printed-key-0123456789"
+    from ..media import SECRETS
+
+    SECRETS.add("printed-key-0123456789")
+    proc, relay_port = await start_headless("--rtmp-url", url, "--no-tls", "--no-auth",
+                                            env_home=tmp_path)
+    output: list[str] = []
+
+    async def collect() -> None:
+        assert proc.stdout is not None
+        while raw := await proc.stdout.readline():
+            output.append(raw.decode())
+
+    reader = asyncio.create_task(collect())
+    streamer = await Streamer(f"http://127.0.0.1:{relay_port}").connect()
+    assert await streamer.start({"framerate": 20})
+    sending = asyncio.create_task(streamer.replay(H264_FIXTURE, seconds=12))
+    deadline = asyncio.get_running_loop().time() + 15
+    while not any("reconnecting" in line for line in output):
+        assert asyncio.get_running_loop().time() < deadline, "".join(output)
+        await asyncio.sleep(0.1)
+    receiver = start_receiver_on(ffmpeg_exe, tmp_path, port, "printed-key-0123456789")
+    try:
+        while not any(re.search(r"output \S+ live", line) for line in output):
+            assert asyncio.get_running_loop().time() < deadline + 40, "".join(output)
+            await asyncio.sleep(0.1)
+        await sending
+        await streamer.stop()
+        await streamer.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+        await reader
+        receiver.close()
+    text = "".join(output)
+    assert "printed-key-0123456789" not in text  # masked
+    assert re.search(r"output rtmp://127\.0\.0\.1:\d+/live/\*\*\*\*\S+ reconnecting in \d+ s", text)
