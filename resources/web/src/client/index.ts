@@ -2,7 +2,11 @@
  * BrowserToRtmpClient: the API of `@api.video/browser-to-rtmp-client` 0.2.x (constructor,
  * `start()`, `pause()`, `stop()`, events `error`, `destroyed`, `ffmpegOutput`, same options and
  * defaults), made reliable: it picks the recorder type, sends ordered untyped binary chunks,
- * can stop and start again, and starts a fresh session by itself after a connection drop.
+ * can stop and start again. With Desktop Relay it numbers its chunks and keeps each until the
+ * relay acknowledges it: after a connection drop the recorder goes on, and once back the client
+ * resumes its session with the session's token and resends what the relay missed. When that is
+ * not possible (the relay ended the session, or the drop outlasted the buffer) it starts a
+ * fresh session, as it does with the original server.
  */
 import { io, type Socket } from "socket.io-client";
 
@@ -14,8 +18,10 @@ import type {
   ClientState,
   ClientToServerEvents,
   ConnectionState,
+  ResumeAck,
   ServerError,
   ServerToClientEvents,
+  StartAck,
   StartPayload,
 } from "./types";
 import { ScreenWakeLock } from "./wakelock";
@@ -37,12 +43,23 @@ const DEFAULT_ACK_TIMEOUT_MS = 20000;
 // its ffmpeg has flushed: a restart refused for want of a slot is tried again for a while.
 const RESTART_ATTEMPTS = 8;
 const RESTART_DELAY_MS = 1500;
+// What a session keeps for a resume, until the relay acknowledges it: a phone's network change
+// takes seconds; a minute covers a walk between Wi-Fi and mobile data.
+const DEFAULT_RESUME_BUFFER_SECONDS = 60;
+const DEFAULT_RESUME_BUFFER_BYTES = 64 * 1024 * 1024;
 // Our relay reports a chunk's error both in its ack and as an `error` event.
 const DUPLICATE_WINDOW_MS = 2000;
 const MAX_NAME_LENGTH = 64;
 // A paused recorder sends nothing, and the relay ends sessions that stay silent (60 s by
 // default): a paused client sends empty chunks, which the relay takes as a heartbeat.
 const HEARTBEAT_MS = 2000;
+
+/** A numbered chunk kept until the relay acknowledges it. */
+interface HeldChunk {
+  seq: number;
+  data: ArrayBuffer;
+  at: number; // when the recorder gave it (epoch ms)
+}
 
 /** One server session: its recorder and the ordered sends of its chunks. */
 interface Run {
@@ -52,6 +69,16 @@ interface Run {
   inFlight: number;
   stopping: boolean;
   ended: boolean;
+  // From our relay's start ack (the original server sends none): then chunks are numbered
+  // and the session can be resumed. Kept in memory only, never logged.
+  resume: { sessionId: string; token: string } | undefined;
+  nextSeq: number;
+  held: HeldChunk[];
+  heldBytes: number;
+  // More was recorded than the buffer keeps: this session cannot be resumed any more.
+  overflowed: boolean;
+  // Chunks go out as they come; false from a drop until the resend after a resume is queued.
+  linked: boolean;
 }
 
 /** Options that setOptions() may change between streams (not the connection's). */
@@ -64,13 +91,24 @@ export type SessionOption =
   | "name"
   | "mimeType"
   | "timeslice"
-  | "keyFrameIntervalMs";
+  | "keyFrameIntervalMs"
+  | "resumeBufferSeconds"
+  | "resumeBufferBytes";
 
 type Options = BrowserToRtmpClientOptions & typeof DEFAULT_OPTIONS & { audioSampleRate: number };
 
 /** An error raised on this side, shaped like the relay's so that listeners handle one kind. */
 export function clientError(name: string, message: string, fatal = true): ServerError {
   return { name, message, fatal };
+}
+
+function isStartAck(value: unknown): value is StartAck {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as StartAck).sessionId === "string" &&
+    typeof (value as StartAck).resumeToken === "string"
+  );
 }
 
 function isServerError(value: unknown): value is ServerError {
@@ -137,6 +175,7 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
   private heartbeat: ReturnType<typeof setInterval> | undefined;
   private lastEmittedError: ServerError | undefined;
   private retryingRestart = false;
+  private resuming = false;
   private pausedAtDrop = false;
   private lastError: { key: string; at: number; fromAck: boolean } | undefined;
   private readonly wakeLock = new ScreenWakeLock();
@@ -175,6 +214,7 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
     });
     this.socket.on("error", (err) => this.onServerError(err, false));
     this.socket.on("ffmpegOutput", (message) => this.emit("ffmpegOutput", message));
+    this.socket.on("outputState", (status) => this.emit("outputState", status));
   }
 
   // ---- state ------------------------------------------------------------------------------
@@ -203,7 +243,23 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
 
   /** Chunks sent or being read but not yet acknowledged: a growing number means a slow link. */
   get pendingChunks(): number {
-    return this.run?.inFlight ?? 0;
+    const run = this.run;
+    if (!run) return 0;
+    return run.resume ? run.held.length : run.inFlight;
+  }
+
+  /** Seconds of recorded media kept for the relay and not yet acknowledged (while the
+   * connection is down: what a resume will resend). */
+  get heldSeconds(): number {
+    const held = this.run?.held;
+    if (!held || held.length === 0) return 0;
+    return (held[held.length - 1].at - held[0].at + this.timeslice) / 1000;
+  }
+
+  /** Whether a drop now would be bridged by a resume (our relay, buffer not overflowed). */
+  get canResume(): boolean {
+    const run = this.run;
+    return run !== undefined && run.resume !== undefined && !run.overflowed && !run.ended;
   }
 
   /** Milliseconds per chunk. */
@@ -340,14 +396,29 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
       throw error;
     }
     if (generation !== this.generation) throw clientError("CANCELLED", "Start was cancelled");
-    await this.requestStart(recorder.mimeType || mimeType);
+    const ack = await this.requestStart(recorder.mimeType || mimeType);
     if (generation !== this.generation) {
       // stop() came while the relay was answering: end the session it just accepted.
       this.socket.emit("stop", () => undefined);
       throw clientError("CANCELLED", "Start was cancelled");
     }
 
-    const run: Run = { recorder, mimeType, chain: Promise.resolve(), inFlight: 0, stopping: false, ended: false };
+    const resumable = isStartAck(ack);
+    const run: Run = {
+      recorder,
+      mimeType,
+      chain: Promise.resolve(),
+      inFlight: 0,
+      stopping: false,
+      ended: false,
+      resume: resumable ? { sessionId: ack.sessionId, token: ack.resumeToken } : undefined,
+      // A new session numbers from 0 (the relay takes any first number).
+      nextSeq: 0,
+      held: [],
+      heldBytes: 0,
+      overflowed: false,
+      linked: true,
+    };
     recorder.addEventListener("dataavailable", (event) => this.onData(run, event));
     recorder.addEventListener("stop", () => {
       // The recorder stopped without us: its tracks ended (the user stopped sharing).
@@ -400,18 +471,19 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
     return payload;
   }
 
-  /** Ask the relay to start; it acks on success and sends an `error` (no ack) on refusal. */
-  private requestStart(mimeType: string): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
+  /** Ask the relay to start; it acks on success (ours with the session's id and resume
+   * token) and sends an `error` (no ack) on refusal. */
+  private requestStart(mimeType: string): Promise<StartAck | undefined> {
+    return new Promise<StartAck | undefined>((resolve, reject) => {
       let settled = false;
-      const finish = (error?: ServerError): void => {
+      const finish = (error?: ServerError, ack?: StartAck): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         this.socket.off("disconnect", onDrop);
         if (this.pendingStart === fail) this.pendingStart = undefined;
         if (error) reject(error);
-        else resolve();
+        else resolve(ack);
       };
       const fail = (error: ServerError): void => finish(error);
       const onDrop = (): void => {
@@ -427,7 +499,7 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
       }, this.options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS);
       this.pendingStart = fail;
       this.socket.on("disconnect", onDrop);
-      this.socket.emit("start", this.startPayload(mimeType), () => finish());
+      this.socket.emit("start", this.startPayload(mimeType), (ack?: StartAck) => finish(undefined, ack));
     });
   }
 
@@ -463,6 +535,22 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
   private onData(run: Run, event: BlobEvent): void {
     const blob = event.data;
     if (!blob || blob.size === 0) return;
+    const at = Date.now();
+    if (run.resume) {
+      // Reading a Blob is asynchronous: chaining keeps the chunks in recorder order.
+      run.chain = run.chain
+        .then(async () => {
+          const data = await blob.arrayBuffer();
+          if (run.ended) return;
+          const chunk: HeldChunk = { seq: run.nextSeq, data, at };
+          run.nextSeq += 1;
+          this.hold(run, chunk);
+          // While the connection is down the chunk waits in the buffer for the resume.
+          if (run.linked && this.socket.connected) this.sendChunk(run, chunk);
+        })
+        .catch(() => undefined);
+      return;
+    }
     run.inFlight += 1;
     // Reading a Blob is asynchronous: chaining keeps the chunks in recorder order. The chunk
     // goes as an untyped ArrayBuffer: socket.io sends it as one binary websocket frame.
@@ -475,7 +563,7 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
           run.inFlight -= 1;
           return;
         }
-        this.socket.emit("binarystream", data, (error?: ServerError) => {
+        this.socket.emit("binarystream", data, (error?: ServerError | null) => {
           run.inFlight -= 1;
           if (error) {
             if (!run.ended && this.run === run) this.onServerError(error, true);
@@ -490,6 +578,46 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
       .catch(() => {
         run.inFlight -= 1;
       });
+  }
+
+  /** Keep a numbered chunk until its ack; past the bound the run can no longer resume. */
+  private hold(run: Run, chunk: HeldChunk): void {
+    if (run.overflowed) return;
+    run.held.push(chunk);
+    run.heldBytes += chunk.data.byteLength;
+    const maxBytes = this.options.resumeBufferBytes ?? DEFAULT_RESUME_BUFFER_BYTES;
+    const maxMs = (this.options.resumeBufferSeconds ?? DEFAULT_RESUME_BUFFER_SECONDS) * 1000;
+    const spanMs = chunk.at - run.held[0].at + this.timeslice;
+    if (run.heldBytes > maxBytes || spanMs > maxMs) {
+      // A resume would leave a gap the relay cannot fill: give the memory back now, and
+      // start a new session when the connection returns.
+      run.overflowed = true;
+      run.held = [];
+      run.heldBytes = 0;
+    }
+  }
+
+  /** Send a numbered chunk; its ack releases it (and any before it) from the buffer. */
+  private sendChunk(run: Run, chunk: HeldChunk): void {
+    this.socket.emit("binarystream", chunk.data, chunk.seq, (error?: ServerError | null) => {
+      if (error) {
+        if (!run.ended && this.run === run) this.onServerError(error, true);
+        return;
+      }
+      // Acks come in order; a duplicate (resent after a resume) was taken before.
+      this.release(run, chunk.seq);
+      if (this.run === run) {
+        this._bytesSent += chunk.data.byteLength;
+        this._chunksSent += 1;
+      }
+    });
+  }
+
+  private release(run: Run, upTo: number): void {
+    while (run.held.length > 0 && run.held[0].seq <= upTo) {
+      const done = run.held.shift() as HeldChunk;
+      run.heldBytes -= done.data.byteLength;
+    }
   }
 
   private async doStop(): Promise<void> {
@@ -526,8 +654,9 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
     if (!run || run.ended || this._state !== "paused") return;
     // Through the chain, so it never overtakes a chunk still being read.
     run.chain = run.chain.then(() => {
-      if (run.ended || !this.socket.connected) return;
-      this.socket.emit("binarystream", new ArrayBuffer(0), (error?: ServerError) => {
+      if (run.ended || !run.linked || !this.socket.connected) return;
+      // Unnumbered: a heartbeat carries no media, so a resume has nothing to resend for it.
+      this.socket.emit("binarystream", new ArrayBuffer(0), (error?: ServerError | null) => {
         if (error && !run.ended && this.run === run) this.onServerError(error, true);
       });
     });
@@ -555,7 +684,10 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
   private onConnect(): void {
     this._lastConnectError = undefined;
     this.setConnection("connected");
-    if (this._state === "reconnecting") void this.restartAfterReconnect();
+    if (this._state !== "reconnecting") return;
+    const run = this.run;
+    if (run?.resume && !run.ended) void this.resumeAfterReconnect(run);
+    else void this.restartAfterReconnect();
   }
 
   private onDisconnect(reason: Socket.DisconnectReason): void {
@@ -568,6 +700,14 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
       return;
     }
     const wasPaused = this._state === "paused";
+    if (run?.resume && this.options.reconnect !== false && this.socket.active) {
+      // Our relay keeps the session for a while: record on, and resume it once back (after
+      // an overflow only to end it, so that a page never has two sessions).
+      run.linked = false;
+      this.setState("reconnecting");
+      this.emit("reconnecting");
+      return;
+    }
     this.dropRun();
     // socket.io reconnects by itself unless the relay closed the socket on purpose.
     if (this.options.reconnect !== false && this.socket.active) {
@@ -587,6 +727,64 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
       false,
     );
     this.emit("destroyed");
+  }
+
+  /** Back after a drop with a resumable session: take it over with its token, resend what
+   * the relay has not got, and go on with the same recording. */
+  private async resumeAfterReconnect(run: Run): Promise<void> {
+    if (this.resuming || !run.resume) return;
+    this.resuming = true;
+    const generation = this.generation;
+    const stale = (): boolean => generation !== this.generation || this.run !== run || run.ended;
+    try {
+      let answer: ResumeAck | ServerError;
+      try {
+        answer = await this.socket
+          .timeout(this.options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS)
+          .emitWithAck("resume", { sessionId: run.resume.sessionId, token: run.resume.token });
+      } catch {
+        // Dropped again (the next `connect` tries again), or no answer: reconnect, so that
+        // a link that is up but dead does not hold the stream.
+        if (!stale() && this.socket.connected) {
+          this.socket.disconnect();
+          this.socket.connect();
+        }
+        return;
+      }
+      if (stale()) return;
+      if (isServerError(answer) || run.overflowed) {
+        if (!isServerError(answer)) {
+          // The relay kept the session, but part of the video since the drop is lost: end
+          // it cleanly before starting the new one (never two sessions for one page).
+          try {
+            await this.socket.timeout(this.options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS).emitWithAck("stop");
+          } catch {
+            // The relay ends it when it notices.
+          }
+          if (stale()) return;
+        }
+        this.pausedAtDrop = run.recorder.state === "paused";
+        this.dropRun();
+        this.emit("restarting", isServerError(answer) ? "refused" : "overflow");
+        await this.restartAfterReconnect();
+        return;
+      }
+      const lastSeq = answer.lastSeq;
+      // Through the chain: after every chunk read so far, before any read from now on.
+      run.chain = run.chain.then(() => {
+        if (run.ended || !this.socket.connected) return;
+        if (lastSeq !== null) this.release(run, lastSeq);
+        for (const chunk of run.held) this.sendChunk(run, chunk);
+        run.linked = true;
+      });
+      await run.chain;
+      if (stale() || !run.linked) return;
+      this.setState(run.recorder.state === "paused" ? "paused" : "live");
+      this.emit("resumed");
+      this.emit("reconnected");
+    } finally {
+      this.resuming = false;
+    }
   }
 
   private async restartAfterReconnect(): Promise<void> {
@@ -634,6 +832,8 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
   // ---- errors -----------------------------------------------------------------------------
 
   private onServerError(error: ServerError, fromAck: boolean): void {
+    // The resume's ack says it as well: resumeAfterReconnect() starts a new session.
+    if (error.name === "RESUME_REFUSED") return;
     // A refused start: the relay sends `error` instead of the ack.
     if (!fromAck && this.pendingStart) {
       // A restart after a drop that is refused for want of a slot is tried again: say nothing.

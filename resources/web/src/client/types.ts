@@ -38,8 +38,14 @@ export type BrowserToRtmpClientOptions = {
   reconnect?: boolean;
   /** Keep the screen on while streaming, where the browser allows it (default true). */
   wakeLock?: boolean;
-  /** How long `start()` and `stop()` wait for the relay's answer, in milliseconds. */
+  /** How long `start()`, `stop()` and a resume wait for the relay's answer, in milliseconds. */
   ackTimeoutMs?: number;
+  /** Seconds of media kept until the relay acknowledges it, so that a stream can go on after
+   * a connection drop (default 60). Past this, or `resumeBufferBytes`, a drop ends the
+   * session and a new one starts once back. */
+  resumeBufferSeconds?: number;
+  /** Bytes of media kept until acknowledged (default 64 MiB). */
+  resumeBufferBytes?: number;
 } & FfmpegConfig;
 
 /** Where the client's stream stands. */
@@ -49,7 +55,7 @@ export type ClientState =
   | "live"
   | "paused"
   | "stopping"
-  | "reconnecting"; // the connection dropped mid-stream; a new session starts once back
+  | "reconnecting"; // the connection dropped mid-stream; recording goes on, the session resumes once back
 
 /** The socket.io connection to the relay. */
 export type ConnectionState = "connecting" | "connected" | "disconnected";
@@ -61,15 +67,51 @@ export type BrowserToRtmpClientEvents = {
   ffmpegOutput: (message: string) => void;
   state: (state: ClientState) => void;
   connection: (state: ConnectionState) => void;
-  /** The connection dropped while streaming; the client will start a new session. */
+  /** The connection dropped while streaming; the recorder goes on, the client resumes. */
   reconnecting: () => void;
-  /** A new session started after a drop; the stream goes on from here. */
+  /** Back after a drop: the session resumed (after `resumed`) or a new one started. */
   reconnected: () => void;
+  /** The session went on after a drop: the relay got every chunk recorded meanwhile. */
+  resumed: () => void;
+  /** The session could not go on after a drop: a new one starts (`refused`: the relay
+   * ended it; `overflow`: more was recorded during the drop than the client keeps). */
+  restarting: (reason: RestartReason) => void;
+  /** One of the relay's destinations changed state (our relay only). */
+  outputState: (status: OutputStateEvent) => void;
 };
+
+export type RestartReason = "refused" | "overflow";
+
+/** The relay's `outputState` event: one destination of the stream (its key masked). */
+export interface OutputStateEvent {
+  id: string;
+  target: string;
+  state: "connecting" | "live" | "reconnecting" | "stopped" | "failed";
+  bytesSent: number;
+  uptime: number;
+  reconnects: number;
+  attempts: number;
+  nextAttemptIn: number | null;
+  error: string | null;
+}
+
+/** Our relay's `start` ack (the original server acks with nothing). */
+export interface StartAck {
+  sessionId: string;
+  resumeToken: string;
+  lastSeq: number | null;
+}
+
+/** Our relay's `resume` ack on success. */
+export interface ResumeAck {
+  sessionId: string;
+  lastSeq: number | null;
+}
 
 export interface ServerToClientEvents {
   error: (error: ServerError) => void;
   ffmpegOutput: (message: string) => void;
+  outputState: (status: OutputStateEvent) => void;
 }
 
 export interface StartPayload extends FfmpegConfig {
@@ -77,8 +119,16 @@ export interface StartPayload extends FfmpegConfig {
   name?: string;
 }
 
+export type ChunkAck = (error?: ServerError | null, info?: { duplicate?: boolean }) => void;
+
 export interface ClientToServerEvents {
-  start: (config: StartPayload, callback: () => void) => void;
-  binarystream: (data: ArrayBuffer, callback: (error?: ServerError) => void) => void;
+  start: (config: StartPayload, callback: (ack?: StartAck) => void) => void;
+  /** `(data, ack)` unnumbered (the original's form), or `(data, seq, ack)` numbered (our
+   * relay only); a duplicate numbered chunk is acked `(null, {duplicate: true})`. */
+  binarystream: (data: ArrayBuffer, seqOrAck: number | ChunkAck, ack?: ChunkAck) => void;
   stop: (callback: () => void) => void;
+  resume: (
+    request: { sessionId: string; token: string },
+    callback: (answer: ResumeAck | ServerError) => void,
+  ) => void;
 }

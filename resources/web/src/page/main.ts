@@ -1,9 +1,23 @@
 /** The join page: pick a source, preview it, and stream it through the relay. */
 import { BrowserToRtmpClient } from "../client/index";
-import type { ClientState, ServerError } from "../client/types";
+import type { ClientState, OutputStateEvent, RestartReason, ServerError } from "../client/types";
 import { formatBytes, formatDuration } from "./format";
 import { frameRateOf, listDevices, NO_DEVICE, openCamera, openScreen, type SourceKind, stopStream } from "./media";
-import { describeMediaError, describeServerError, insecurePage, NO_CAMERA_API, NO_RECORDER } from "./messages";
+import {
+  BACK_LIVE,
+  BACK_PAUSED,
+  describeMediaError,
+  describeServerError,
+  insecurePage,
+  NO_CAMERA_API,
+  NO_RECORDER,
+  OUTPUT_BACK,
+  outputReconnectingText,
+  reconnectingText,
+  RESTARTED,
+  RESUME_OVERFLOW,
+  RESUME_REFUSED,
+} from "./messages";
 
 interface RelayInfo {
   allowClientTarget: boolean;
@@ -77,6 +91,10 @@ let client: BrowserToRtmpClient;
 // Why this browser cannot stream from this page at all (insecure page, no MediaRecorder):
 // Start stays disabled and the reason stays on the page.
 let blocked: string | undefined;
+// Why the stream is starting again after a drop, said until it is live again.
+let restartNote: string | undefined;
+// The relay's destinations that are reconnecting, by output id.
+const reconnectingOutputs = new Set<string>();
 // Recent (time, bytes acknowledged) samples, for the upload rate.
 let rateSamples: Array<[number, number]> = [];
 
@@ -251,10 +269,40 @@ async function stop(): Promise<void> {
 }
 
 function onError(error: ServerError): void {
+  // `outputState` says it with the attempt number (onOutputState).
+  if (error.name === "OUTPUT_RECONNECTING" && reconnectingOutputs.size > 0) return;
   const text = describeServerError(error);
   // A warning that does not end the stream must not hide why an earlier one ended.
   if (error.fatal === false && ui.message.dataset.kind === "error" && !ui.message.hidden) return;
   showMessage(text, error.fatal === false ? "warning" : "error");
+}
+
+function onReconnecting(): void {
+  restartNote = undefined;
+  showMessage(reconnectingText(client.canResume ? client.heldSeconds : undefined), "warning");
+}
+
+function onRestarting(reason: RestartReason): void {
+  restartNote = reason === "refused" ? RESUME_REFUSED : RESUME_OVERFLOW;
+  showMessage(restartNote, "warning");
+}
+
+function onReconnected(): void {
+  if (client.state === "paused") showMessage(BACK_PAUSED, "info");
+  else if (restartNote !== undefined) showMessage(`${restartNote} ${RESTARTED}`, "info");
+  else showMessage(RESTARTED, "info");
+  restartNote = undefined;
+}
+
+function onOutputState(status: OutputStateEvent): void {
+  if (status.state === "reconnecting") {
+    reconnectingOutputs.add(status.id);
+    const text = outputReconnectingText(Math.max(1, status.attempts));
+    if (ui.message.dataset.kind === "error" && !ui.message.hidden) return;
+    showMessage(text, "warning");
+  } else if (reconnectingOutputs.delete(status.id) && status.state === "live") {
+    if (ui.message.dataset.kind === "warning" && reconnectingOutputs.size === 0) showMessage(OUTPUT_BACK, "info");
+  }
 }
 
 // ---- rendering --------------------------------------------------------------------------
@@ -295,7 +343,12 @@ function renderStats(): void {
   const parts = [client.codecLabel, stream ? describeTracks(stream) : undefined].filter(Boolean);
   ui.format.textContent = parts.length ? parts.join(" · ") : "–";
 
-  const waitingSeconds = (client.pendingChunks * client.timeslice) / 1000;
+  // While the connection is down, how much video waits for the resume.
+  if (client.state === "reconnecting" && client.canResume && ui.message.dataset.kind === "warning") {
+    ui.message.textContent = reconnectingText(client.heldSeconds);
+  }
+
+  const waitingSeconds = client.canResume ? client.heldSeconds : (client.pendingChunks * client.timeslice) / 1000;
   if (client.state === "live" && waitingSeconds > SLOW_LINK_SECONDS && !slowLinkShown) {
     slowLinkShown = true;
     showMessage("Your network is slower than the video: viewers may see delays. Try a lower quality or a closer Wi-Fi.", "warning");
@@ -362,17 +415,20 @@ function main(): void {
   client.on("state", render);
   client.on("connection", render);
   client.on("error", onError);
-  client.on("reconnecting", () =>
-    showMessage("The connection to the relay dropped. Reconnecting; the stream will start again by itself.", "warning"),
-  );
-  client.on("reconnected", () =>
-    showMessage(
-      client.state === "paused"
-        ? "Reconnected. Press Resume to go on streaming."
-        : "Reconnected: the stream started again as a new session. Viewers may have seen a short break.",
-      "info",
-    ),
-  );
+  client.on("reconnecting", onReconnecting);
+  // `reconnected` follows `resumed` at once: the resume has said it already.
+  let resumed = false;
+  client.on("resumed", () => {
+    resumed = true;
+    restartNote = undefined;
+    showMessage(client.state === "paused" ? BACK_PAUSED : BACK_LIVE, "info");
+  });
+  client.on("reconnected", () => {
+    if (resumed) resumed = false;
+    else onReconnected();
+  });
+  client.on("restarting", onRestarting);
+  client.on("outputState", onOutputState);
   // Exposed for diagnostics from the browser console (and for the page's tests).
   (window as unknown as { relayClient: BrowserToRtmpClient }).relayClient = client;
 

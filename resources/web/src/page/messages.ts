@@ -37,6 +37,27 @@ const SERVER_MESSAGES: Record<string, string> = {
   RECORDER_ERROR: "Recording stopped because of a problem in the browser.",
 };
 
+// Around a connection drop (the client keeps recording and resumes its session).
+export function reconnectingText(heldSeconds: number | undefined): string {
+  if (heldSeconds === undefined) {
+    return "The connection to the relay dropped. Reconnecting; the stream will start again by itself.";
+  }
+  return `The connection to the relay dropped. Reconnecting… (holding ${Math.round(heldSeconds)} s of video)`;
+}
+
+export const BACK_LIVE = "Back live: the relay got the video recorded during the break.";
+export const BACK_PAUSED = "Reconnected. Press Resume to go on streaming.";
+export const RESTARTED = "Reconnected: the stream started again as a new session. Viewers may have seen a short break.";
+export const RESUME_REFUSED = "The relay ended this stream: starting a new one.";
+export const RESUME_OVERFLOW = "The break was too long to keep all the video: starting a new stream.";
+
+/** The relay's destination (RTMP service or recording) is reconnecting: attempt `n`. */
+export function outputReconnectingText(attempt: number): string {
+  return `The stream service is reconnecting (attempt ${attempt}). The relay keeps trying to reconnect; your video still reaches the relay.`;
+}
+
+export const OUTPUT_BACK = "The stream service is taking the stream again.";
+
 /** A sentence for an error from the relay or the client. */
 export function describeServerError(error: ServerError): string {
   const known = SERVER_MESSAGES[error.name];
