@@ -22,7 +22,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QColor
 
-from ..relay import ErrorName, SessionState, SessionStatus
+from ..relay import ErrorName, OutputState, OutputStatus, SessionState, SessionStatus
 from .formatting import format_duration, format_fps, format_kbps, format_speed
 from .user_agent import describe_user_agent
 
@@ -128,7 +128,25 @@ def state_label(row: SessionRow) -> str:
         return "ended"
     if status.state == SessionState.CONNECTED:
         return "connected" if status.started_at is None else "stopped"
-    return str(status.state)
+    if status.state == SessionState.WAITING:
+        return "waiting for browser"
+    label = str(status.state)
+    down = [o for o in status.outputs if o.state in (OutputState.RECONNECTING, OutputState.FAILED)]
+    if down and status.state in _ACTIVE:
+        label += " · " + outputs_down_label(status.outputs, down)
+    return label
+
+
+def outputs_down_label(outputs: tuple[OutputStatus, ...], down: list[OutputStatus]) -> str:
+    """Short, such as `1/2 outputs retrying in 4 s`: the State column is narrow (the Target
+    column's tooltip has each output's state and reason)."""
+    which = "output" if len(outputs) == 1 else f"{len(down)}/{len(outputs)} outputs"
+    failed = [o for o in down if o.state == OutputState.FAILED]
+    if failed and len(failed) == len(down):
+        return f"{which} failed"
+    waits = [o.next_attempt_in_s for o in down if o.next_attempt_in_s is not None]
+    when = f" in {min(waits):.0f} s" if waits else ""
+    return f"{which} retrying{when}"
 
 
 def session_label(status: SessionStatus) -> str:
@@ -382,10 +400,20 @@ class SessionsModel(QAbstractTableModel):
         if row.ended or row.status.state == SessionState.FAILED:
             return _ENDED_TEXT
         if column == Column.STATE:
-            if row.status.state == SessionState.LIVE:
+            outputs_down = any(
+                o.state in (OutputState.RECONNECTING, OutputState.FAILED)
+                for o in row.status.outputs
+            )
+            if row.status.state == SessionState.LIVE and not outputs_down:
                 return _LIVE_TEXT
-            if row.status.state in (SessionState.STARTING, SessionState.ENDING):
+            if row.status.state in (
+                SessionState.STARTING,
+                SessionState.ENDING,
+                SessionState.WAITING,
+            ):
                 return _STARTING_TEXT
+            if outputs_down:
+                return _WARN_TEXT
         ff = row.status.ffmpeg
         if column == Column.DROPPED and ff is not None and ff.stats.dropped_frames > 0:
             return _WARN_TEXT
@@ -403,7 +431,26 @@ class SessionsModel(QAbstractTableModel):
             text = f"{error.name}: {error.message}"
             return f"{text}\n\n{error.details}" if error.details else text
         if column == Column.TARGET:
+            if status.outputs:
+                # Every destination with its state: the column shows only the first.
+                return "\n".join(_output_line(o) for o in status.outputs)
             return status.recording_path or status.target
         if column == Column.BITRATE and not row.ended:
             return f"Received from the browser: {format_kbps(row.ingest_kbps)}"
         return None
+
+
+def _output_line(output: OutputStatus) -> str:
+    where = (
+        f"file: {os.path.basename(output.recording_path)}"
+        if output.recording_path
+        else (output.target)
+    )
+    line = f"{where}: {output.state}"
+    if output.state == OutputState.RECONNECTING and output.next_attempt_in_s is not None:
+        line += f", next try in {output.next_attempt_in_s:.0f} s"
+    if output.reconnects:
+        line += f", {output.reconnects} reconnect(s)"
+    if output.last_error and output.state != OutputState.LIVE:
+        line += f" ({output.last_error})"
+    return line

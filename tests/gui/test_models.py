@@ -210,3 +210,35 @@ def test_the_window_fits_a_small_laptop_screen(qapp: QApplication) -> None:
     width, height = initial_size(Screen(1280, 760))  # type: ignore[arg-type]
     assert width <= 1280 and height <= 760
     assert initial_size(None) == (1400, 820)
+
+
+def test_the_state_column_tells_of_waiting_and_of_outputs_reconnecting(qapp: QApplication) -> None:
+    from desktop_relay.relay import OutputState, OutputStatus
+
+    def output(i: int, state: OutputState, next_in: float | None = None) -> OutputStatus:
+        return OutputStatus(
+            id=f"out{i}", target=f"rtmp://host{i}/app/****abcd", state=state, bytes_sent=0,
+            uptime_s=0.0, reconnects=1 if state == OutputState.LIVE else 0, attempts=2,
+            next_attempt_in_s=next_in, last_error="The RTMP server closed the connection"
+            if state != OutputState.LIVE else None,
+        )
+
+    model = SessionsModel()
+    live = output(1, OutputState.LIVE)
+    down = output(2, OutputState.RECONNECTING, 4.2)
+    model.upsert(replace(snapshot("a"), outputs=(live, down)))
+    model.upsert(replace(snapshot("b", state=SessionState.WAITING)))
+    model.upsert(replace(snapshot("c"), outputs=(live,)))
+    state = [model.index(i, Column.STATE).data() for i in range(3)]
+    assert state == [
+        "live · 1/2 outputs retrying in 4 s",
+        "waiting for browser",
+        "live",
+    ]
+    # The target's tooltip lists every destination with its state.
+    tip = model.index(0, Column.TARGET).data(Qt.ItemDataRole.ToolTipRole)
+    assert "rtmp://host1/app/****abcd: live, 1 reconnect(s)" in tip
+    assert "rtmp://host2/app/****abcd: reconnecting, next try in 4 s" in tip
+    # A session whose outputs are down is not painted as healthy.
+    assert model.index(0, Column.STATE).data(Qt.ItemDataRole.ForegroundRole) != model.index(
+        2, Column.STATE).data(Qt.ItemDataRole.ForegroundRole)
