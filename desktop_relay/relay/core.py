@@ -175,14 +175,7 @@ class Relay(Observable):
 
         Raises KeyError for an unknown session and TargetError for an invalid target.
         """
-        session = self._by_uuid(session_id)
-        if session is None:
-            raise KeyError(session_id)
-        output = (
-            Output(validate_target(url))
-            if url is not None
-            else self._recording_output(session, session.config or StartConfig())
-        )
+        session, output = self._session_and_output(session_id, url)
         return session.add_output(output)
 
     async def remove_output(self, session_id: str, output_id: str) -> bool:
@@ -193,20 +186,23 @@ class Relay(Observable):
         return await session.remove_output(output_id)
 
     async def set_session_target(self, session_id: str, url: str | None) -> None:
-        """Send one session elsewhere; its ffmpeg restarts on the new target.
+        """Send one session elsewhere instead of its current destinations (the encoder goes on).
 
         None sends it to a local recording. Raises KeyError for an unknown session and
         TargetError for an invalid target.
         """
+        session, output = self._session_and_output(session_id, url)
+        await session.change_target(output)
+
+    def _session_and_output(self, session_id: str, url: str | None) -> tuple[Session, Output]:
+        """The session of an operator's control and its new destination (None: a recording);
+        KeyError for an unknown session, TargetError for an invalid target."""
         session = self._by_uuid(session_id)
         if session is None:
             raise KeyError(session_id)
-        output = (
-            Output(validate_target(url))
-            if url is not None
-            else self._recording_output(session, session.config or StartConfig())
-        )
-        await session.change_target(output)
+        if url is not None:
+            return session, Output(validate_target(url))
+        return session, self._recording_output(session, session.config or StartConfig())
 
     async def kill(self, session_id: str, reason: str = "The operator ended this stream") -> bool:
         """End a session now: tell its client, stop its ffmpeg, disconnect it."""
