@@ -135,3 +135,30 @@ async def test_kill_9_of_the_encoder_and_of_an_output_both_come_back(
     assert _errors(streamer, ErrorName.OUTPUT_RECONNECTING)
     assert not [e for e in streamer.errors if e.get("fatal")], streamer.errors
     assert not pid_alive(encoder) and not pid_alive(output)
+
+
+async def test_an_output_added_and_removed_live_leaves_the_other_alone(
+    running_relay, rtmp_receiver, nginx_rtmp
+) -> None:
+    steady = rtmp_receiver("steady-add-0123456789")
+    relay = await running_relay(RelayConfig(default_target=steady.url))
+    streamer = await Streamer(relay_url(relay)).connect()
+    assert await streamer.start({"framerate": 20})
+    sending = asyncio.create_task(streamer.replay(H264_FIXTURE, seconds=10))
+    await wait_for(lambda: (s := relay.sessions()) and s[0].outputs
+                   and s[0].outputs[0].state == OutputState.LIVE)
+    session_id = relay.sessions()[0].uuid
+    with pytest.raises(KeyError):
+        await relay.add_output("no-such-session", nginx_rtmp.url("added-0123456789ab"))
+    added = await relay.add_output(session_id, nginx_rtmp.url("added-0123456789ab"))
+    await wait_for(lambda: [o for o in relay.sessions()[0].outputs
+                            if o.id == added and o.state == OutputState.LIVE], timeout=10)
+    assert await relay.remove_output(session_id, added)
+    assert not await relay.remove_output(session_id, added)
+    assert all(o.id != added for o in relay.sessions()[0].outputs)
+    await sending
+    await streamer.stop()
+    await streamer.close()
+    await asyncio.to_thread(steady.wait, 30)
+    assert probe(steady.path).video_frames >= 0.95 * _fixture_frames(10)
+    assert not [e for e in streamer.errors if e.get("fatal")], streamer.errors
