@@ -1,4 +1,4 @@
-"""The ffmpeg command line, as a pure function of the input format, start config and output."""
+"""The encoder's ffmpeg command line, a pure function of the input format and start config."""
 
 from __future__ import annotations
 
@@ -14,8 +14,6 @@ class Output:
 
     url: str
     is_file: bool = False
-    # For a recording: the file, already created by the relay, as an fd ffmpeg inherits.
-    fd: int | None = None
 
 
 def video_mode(fmt: InputFormat) -> str:
@@ -42,7 +40,7 @@ def build_encoder_args(binary: str, fmt: InputFormat, config: StartConfig) -> li
     Nothing here runs anything.
     """
     return [
-        *_input_and_codecs(binary, fmt, config, progress=False),
+        *_input_and_codecs(binary, fmt, config),
         "-f",
         "flv",
         "-flvflags",
@@ -53,36 +51,7 @@ def build_encoder_args(binary: str, fmt: InputFormat, config: StartConfig) -> li
     ]
 
 
-def build_args(binary: str, fmt: InputFormat, config: StartConfig, output: Output) -> list[str]:
-    """One ffmpeg straight from the browser's stream to `output` (no fan-out); nothing here
-    runs anything."""
-    args = _input_and_codecs(binary, fmt, config, progress=True)
-    if output.is_file and output.fd is not None:
-        # The relay created the file exclusively (see recordings.create_recording); ffmpeg
-        # writes through the inherited fd, which stays seekable for the cues.
-        args += ["-f", "matroska", "-fd", str(output.fd), "fd:"]
-    elif output.is_file:
-        # `file:` keeps a path with a colon from being read as a protocol.
-        args += ["-f", "matroska", f"file:{output.url}"]
-    else:
-        args += [
-            "-f",
-            "flv",
-            "-flvflags",
-            "no_duration_filesize",
-            # A fixed socket buffer of about half a second of the stream (Linux doubles it):
-            # with the kernel's autotuned 4 MiB, a stalled server swallows minutes of a low
-            # bitrate before ffmpeg blocks and the relay's stall watchdog can see it.
-            "-send_buffer_size",
-            str(send_buffer_size(config)),
-            output.url,
-        ]
-    return args
-
-
-def _input_and_codecs(
-    binary: str, fmt: InputFormat, config: StartConfig, *, progress: bool
-) -> list[str]:
+def _input_and_codecs(binary: str, fmt: InputFormat, config: StartConfig) -> list[str]:
     """Everything before the output: the input on stdin, the maps and the codecs."""
     args = [
         binary,
@@ -91,7 +60,6 @@ def _input_and_codecs(
         "info",
         # Counters come from -progress; the human status line on stderr is noise.
         "-nostats",
-        *(["-progress", "pipe:1"] if progress else []),
         "-stats_period",
         "0.5",
         "-f",

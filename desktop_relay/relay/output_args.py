@@ -1,11 +1,11 @@
 """The command line of one output's ffmpeg: the relay's FLV on stdin, copied to an RTMP target
-or to a recording file."""
+or to a recording file. Pure functions: nothing here runs anything."""
 
 from __future__ import annotations
 
 
-def build_output_args(binary: str, url: str, send_buffer_size: int) -> list[str]:
-    """`-c copy` from FLV on stdin to one RTMP(S) target; nothing here runs anything."""
+def _copy_from_flv(binary: str) -> list[str]:
+    """Everything before the output: FLV on stdin, counters on stdout, streams copied."""
     return [
         binary,
         "-hide_banner",
@@ -25,12 +25,21 @@ def build_output_args(binary: str, url: str, send_buffer_size: int) -> list[str]
         "0",
         "-c",
         "copy",
+    ]
+
+
+def build_output_args(binary: str, url: str, send_buffer_size: int) -> list[str]:
+    """`-c copy` from FLV on stdin to one RTMP(S) target."""
+    return [
+        *_copy_from_flv(binary),
         "-f",
         "flv",
         "-flvflags",
         "no_duration_filesize",
-        # A small fixed socket buffer (see ffmpeg_args.send_buffer_size): a stalled server then
-        # blocks ffmpeg within a second, where the stall watchdog sees it.
+        # A fixed socket buffer of about a quarter second of the stream (ffmpeg_args.
+        # send_buffer_size; Linux doubles it): with the kernel's autotuned 4 MiB, a stalled
+        # server swallows minutes of a low bitrate before ffmpeg blocks where the stall
+        # watchdog sees it.
         "-send_buffer_size",
         str(send_buffer_size),
         url,
@@ -39,25 +48,9 @@ def build_output_args(binary: str, url: str, send_buffer_size: int) -> list[str]
 
 def build_recording_args(binary: str, fd: int) -> list[str]:
     """`-c copy` from FLV on stdin into Matroska through an inherited fd (the relay created the
-    file exclusively; see recordings.create_recording); nothing here runs anything."""
+    file exclusively; see recordings.create_recording)."""
     return [
-        binary,
-        "-hide_banner",
-        "-loglevel",
-        "info",
-        "-nostats",
-        "-progress",
-        "pipe:1",
-        "-stats_period",
-        "0.5",
-        "-f",
-        "flv",
-        "-i",
-        "pipe:0",
-        "-map",
-        "0",
-        "-c",
-        "copy",
+        *_copy_from_flv(binary),
         # Still seekable through the fd: the recording gets its cues and duration at the end.
         "-f",
         "matroska",

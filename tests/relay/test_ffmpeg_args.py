@@ -1,4 +1,5 @@
-"""The ffmpeg command is a pure function of input, config and output."""
+"""The ffmpeg commands are pure functions: the encoder's of input and config, an output's of
+its target."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ import pytest
 
 from desktop_relay.relay.config import StartConfig
 from desktop_relay.relay.container import InputFormat
-from desktop_relay.relay.ffmpeg_args import Output, build_args, video_mode
+from desktop_relay.relay.ffmpeg_args import build_encoder_args, send_buffer_size, video_mode
+from desktop_relay.relay.output_args import build_output_args, build_recording_args
 
 H264 = InputFormat("matroska", "h264", "opus", b"")
 VP8 = InputFormat("matroska", "vp8", "opus", b"")
 SAFARI = InputFormat("mp4", "h264", "aac", b"")
-TARGET = Output("rtmp://127.0.0.1:1935/live/key")
+TARGET = "rtmp://127.0.0.1:1935/live/key"
 
 
 def value_after(args: list[str], flag: str) -> str:
@@ -19,21 +21,25 @@ def value_after(args: list[str], flag: str) -> str:
 
 
 def test_h264_is_copied_and_opus_becomes_aac() -> None:
-    args = build_args("ffmpeg", H264, StartConfig(audio_sample_rate=48000), TARGET)
+    args = build_encoder_args("ffmpeg", H264, StartConfig(audio_sample_rate=48000))
     assert video_mode(H264) == "copy"
     assert value_after(args, "-c:v") == "copy"
     assert value_after(args, "-c:a") == "aac"
     assert value_after(args, "-ar") == "48000"
     assert "libx264" not in args
-    assert value_after(args, "-flvflags") == "no_duration_filesize"
-    assert args[-1] == TARGET.url
     assert value_after(args, "-f") == "matroska"  # the input demuxer comes first
+    # The encoder writes one FLV to the relay, flushed per packet.
+    assert args[-7:] == ["-f", "flv", "-flvflags", "no_duration_filesize", "-flush_packets",
+                         "1", "pipe:1"]
+    out = build_output_args("ffmpeg", TARGET, send_buffer_size(StartConfig()))
+    assert value_after(out, "-flvflags") == "no_duration_filesize"
+    assert out[-1] == TARGET
 
 
 def test_other_video_is_encoded_honouring_the_client() -> None:
     config = StartConfig(framerate=30, video_bits_per_second=1_500_000,
                          audio_bits_per_second=96_000)
-    args = build_args("ffmpeg", VP8, config, TARGET)
+    args = build_encoder_args("ffmpeg", VP8, config)
     assert video_mode(VP8) == "transcode"
     assert value_after(args, "-c:v") == "libx264"
     assert value_after(args, "-tune") == "zerolatency"
@@ -44,20 +50,33 @@ def test_other_video_is_encoded_honouring_the_client() -> None:
 
 
 def test_aac_from_safari_is_copied() -> None:
-    args = build_args("ffmpeg", SAFARI, StartConfig(), TARGET)
+    args = build_encoder_args("ffmpeg", SAFARI, StartConfig())
     assert value_after(args, "-c:a") == "copy"
     assert value_after(args, "-f") == "mp4"
 
 
-def test_recordings_go_to_a_file_url_never_read_as_a_protocol() -> None:
-    args = build_args("ffmpeg", H264, StartConfig(), Output("/videos/a:b.mkv", is_file=True))
-    assert args[-2:] == ["matroska", "file:/videos/a:b.mkv"]
+def test_recordings_go_to_an_inherited_fd_never_a_path_read_as_a_protocol() -> None:
+    # The relay creates the file itself (exclusively); ffmpeg is given only its fd.
+    args = build_recording_args("ffmpeg", 7)
+    assert args[-5:] == ["-f", "matroska", "-fd", "7", "fd:"]
+    assert not any(arg.startswith(("file:", "/")) for arg in args[1:])
 
 
 def test_progress_comes_on_stdout_and_input_on_stdin() -> None:
-    args = build_args("ffmpeg", H264, StartConfig(), TARGET)
-    assert value_after(args, "-progress") == "pipe:1"
-    assert value_after(args, "-i") == "pipe:0"
+    for args in (build_output_args("ffmpeg", TARGET, 65536), build_recording_args("ffmpeg", 7)):
+        assert value_after(args, "-progress") == "pipe:1"
+        assert value_after(args, "-i") == "pipe:0"
+    # The encoder's stdout is its stream: FfmpegProcess adds a progress pipe of its own.
+    encoder = build_encoder_args("ffmpeg", H264, StartConfig())
+    assert "-progress" not in encoder and value_after(encoder, "-i") == "pipe:0"
+
+
+def test_the_send_buffer_is_a_quarter_second_of_the_stream_within_bounds() -> None:
+    assert send_buffer_size(StartConfig()) == (2_500_000 + 128_000) // 8 // 4
+    assert send_buffer_size(StartConfig(video_bits_per_second=100_000)) == 64 * 1024
+    assert send_buffer_size(StartConfig(video_bits_per_second=50_000_000)) == 512 * 1024
+    out = build_output_args("ffmpeg", TARGET, 82125)
+    assert value_after(out, "-send_buffer_size") == "82125"
 
 
 @pytest.mark.xfail(
@@ -68,5 +87,5 @@ def test_progress_comes_on_stdout_and_input_on_stdin() -> None:
 )
 def test_the_stream_key_is_not_on_the_command_line() -> None:
     key = "cmdline-key-0123456789"
-    args = build_args("ffmpeg", H264, StartConfig(), Output(f"rtmp://127.0.0.1:1935/live/{key}"))
+    args = build_output_args("ffmpeg", f"rtmp://127.0.0.1:1935/live/{key}", 65536)
     assert not any(key in arg for arg in args)
