@@ -18,78 +18,57 @@ class RelayObserver(Protocol):
     """Everything the relay reports, each with a frozen snapshot (never a live object).
 
     Called synchronously on the relay's event loop: keep them short (the window queues a
-    repaint; it does no I/O here).
+    repaint; it does no I/O here). Each method does nothing by default, so BaseObserver
+    (an explicit subclass) ignores every event.
     """
 
     def session_opened(self, status: SessionStatus) -> None:
         """A client connected: its session exists (not started yet)."""
+        return None
 
     def session_changed(self, status: SessionStatus) -> None:
         """A session's state changed (starting, live, waiting, ending, failed, ended...)."""
+        return None
 
     def session_waiting(self, status: SessionStatus) -> None:
         """A streaming session lost its client and waits for it to resume."""
+        return None
 
     def session_resumed(self, status: SessionStatus) -> None:
         """A new connection took a session over with its resume token."""
+        return None
 
     def session_ended(self, status: SessionStatus) -> None:
         """The relay forgot a session; `status` is its final snapshot."""
+        return None
 
     def output_changed(self, session_id: str, status: OutputStatus) -> None:
         """One destination of a session changed state (live, reconnecting in N s, failed)."""
+        return None
 
     def session_log(self, session_id: str, message: str) -> None:
         """A relay event about one session, for the operator's log."""
+        return None
 
     def ffmpeg_line(self, session_id: str, line: str) -> None:
         """One (masked) line of a session's ffmpeg logs."""
+        return None
 
     def session_error(self, session_id: str, error: ServerError) -> None:
         """An error of one session (fatal or not) as its client hears it."""
+        return None
 
     def connection_refused(self, remote_address: str, error: ServerError) -> None:
         """A client refused before it had a session (token, limits, protocol)."""
+        return None
 
     def stats(self, statuses: list[SessionStatus]) -> None:
         """Every `stats_interval` seconds: every session's snapshot."""
+        return None
 
 
-class BaseObserver:
+class BaseObserver(RelayObserver):
     """A RelayObserver that ignores everything: subclass it and override what you need."""
-
-    def session_opened(self, status: SessionStatus) -> None:
-        """See RelayObserver."""
-
-    def session_changed(self, status: SessionStatus) -> None:
-        """See RelayObserver."""
-
-    def session_waiting(self, status: SessionStatus) -> None:
-        """See RelayObserver."""
-
-    def session_resumed(self, status: SessionStatus) -> None:
-        """See RelayObserver."""
-
-    def session_ended(self, status: SessionStatus) -> None:
-        """See RelayObserver."""
-
-    def output_changed(self, session_id: str, status: OutputStatus) -> None:
-        """See RelayObserver."""
-
-    def session_log(self, session_id: str, message: str) -> None:
-        """See RelayObserver."""
-
-    def ffmpeg_line(self, session_id: str, line: str) -> None:
-        """See RelayObserver."""
-
-    def session_error(self, session_id: str, error: ServerError) -> None:
-        """See RelayObserver."""
-
-    def connection_refused(self, remote_address: str, error: ServerError) -> None:
-        """See RelayObserver."""
-
-    def stats(self, statuses: list[SessionStatus]) -> None:
-        """See RelayObserver."""
 
 
 class Observable(EventEmitter):
