@@ -18,10 +18,10 @@ from desktop_relay.relay import ErrorName, RelayConfig
 
 from ..media import H264_FIXTURE
 from ..netfaults import TcpProxy
+from ..polling import wait_for
 from ..procs import ffmpeg_descendants, pid_alive
 from ..replay import Streamer, relay_url
 from .test_headless import start_headless
-from .test_media import wait_for
 
 pytestmark = pytest.mark.media
 

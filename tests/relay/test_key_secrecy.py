@@ -16,9 +16,9 @@ import pytest
 from desktop_relay.relay import RelayConfig
 
 from ..media import H264_FIXTURE, SECRETS, probe
+from ..polling import wait_for
 from ..replay import Streamer, relay_url
 from .test_headless import _line_matching, start_headless
-from .test_media import wait_for
 
 pytestmark = pytest.mark.media
 

@@ -12,22 +12,13 @@ from desktop_relay.relay import ErrorName, FfmpegState, RelayConfig, SessionStat
 from desktop_relay.relay.status import OutputState
 
 from ..media import H264_FIXTURE, VP8_FIXTURE, probe
+from ..polling import wait_for
 from ..procs import pid_alive
 from ..replay import Streamer, relay_url, stream_fixture
 
 pytestmark = pytest.mark.media
 
 
-async def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1):  # type: ignore[no-untyped-def]
-    """Poll `predicate` inside a coroutine (never block the loop)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        await asyncio.sleep(interval)
-    raise AssertionError("condition not reached in time")
 
 
 def stand_in_ffmpeg(folder: Path, name: str, script: str) -> Path:

@@ -14,10 +14,10 @@ from desktop_relay.relay import ErrorName, RelayConfig, SessionState
 from desktop_relay.relay.status import OutputState
 
 from ..media import H264_FIXTURE, SECRETS, probe
+from ..polling import wait_for
 from ..procs import pid_alive
 from ..replay import Streamer, relay_url
 from ..rtmp import port_of, start_receiver_on
-from .test_media import wait_for
 
 pytestmark = pytest.mark.media
 

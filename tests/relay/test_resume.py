@@ -17,20 +17,9 @@ import socketio
 from desktop_relay.relay import ErrorName, RelayConfig, SessionState
 
 from ..media import FIXTURE_SECONDS, H264_FIXTURE, SECRETS, probe
+from ..polling import wait_for
 from ..procs import pid_alive
 from ..replay import Streamer, relay_url
-
-
-async def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05):  # type: ignore[no-untyped-def]
-    """Poll `predicate` inside a coroutine (never block the loop)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        await asyncio.sleep(interval)
-    raise AssertionError("condition not reached in time")
 
 
 def fixture_chunks(seconds: float | None = None, chunk_s: float = 0.25) -> list[bytes]:

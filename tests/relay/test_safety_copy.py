@@ -11,8 +11,9 @@ from desktop_relay.relay import ErrorName, RelayConfig, SessionState
 from desktop_relay.relay.safety_copy import SafetyCopy, safety_copy_path
 
 from ..media import H264_FIXTURE
+from ..polling import wait_for
 from ..replay import Streamer, relay_url, stream_fixture
-from .test_media import stand_in_ffmpeg, wait_for
+from .test_media import stand_in_ffmpeg
 
 MKV = "video/x-matroska;codecs=avc1,opus"
 

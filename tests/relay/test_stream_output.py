@@ -21,19 +21,11 @@ from desktop_relay.relay.stream_cache import StreamCache
 from desktop_relay.relay.stream_output import OutputState, OutputStatus, StreamOutput
 
 from ..media import H264_FIXTURE, SECRETS, free_port, probe
+from ..polling import wait_for
 from ..procs import ffmpeg_descendants
 from ..rtmp import packets, port_of, start_receiver_on
 
 pytestmark = pytest.mark.media
-
-
-async def wait_for(predicate: Callable[[], object], timeout: float = 20.0) -> None:
-    """Poll `predicate` inside a coroutine (never block the loop)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.05)
 
 
 @dataclass
