@@ -239,7 +239,10 @@ def ffprobe_facts(ffprobe: str, path: Path) -> Facts:
     def run(*args: str) -> str:
         return subprocess.run(
             [ffprobe, "-v", "error", *args, str(path)],
-            capture_output=True, text=True, check=True, timeout=120,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
         ).stdout
 
     entries = "stream=index,codec_type,codec_name,width,height,sample_rate:format=format_name"
@@ -248,8 +251,9 @@ def ffprobe_facts(ffprobe: str, path: Path) -> Facts:
     video = next((s for s in streams if s["codec_type"] == "video"), {})
     audio = next((s for s in streams if s["codec_type"] == "audio"), {})
     kinds = {s["index"]: s["codec_type"] for s in streams}
-    packets = json.loads(run("-show_entries", "packet=stream_index,pts_time,duration_time,flags",
-                             "-of", "json"))["packets"]
+    packets = json.loads(
+        run("-show_entries", "packet=stream_index,pts_time,duration_time,flags", "-of", "json")
+    )["packets"]
     end, frames, keyframes = 0.0, 0, []
     for packet in packets:
         if "pts_time" not in packet:
@@ -312,8 +316,11 @@ def client_is_stale() -> bool:
     built = WEB_DIR / CLIENT_SCRIPT
     if not built.is_file():
         return True
-    sources = [*WEB_SOURCES.joinpath("src").rglob("*"), *WEB_SOURCES.glob("*.json"),
-               WEB_SOURCES / "build.mjs"]
+    sources = [
+        *WEB_SOURCES.joinpath("src").rglob("*"),
+        *WEB_SOURCES.glob("*.json"),
+        WEB_SOURCES / "build.mjs",
+    ]
     return max(p.stat().st_mtime for p in sources if p.is_file()) > built.stat().st_mtime
 
 
@@ -346,8 +353,9 @@ async def serve(receiver: ChunkReceiver) -> tuple[web.AppRunner, str]:
     return runner, f"http://127.0.0.1:{port}/"
 
 
-async def record(context: Any, url: str, receiver: ChunkReceiver, capture: Capture,
-                 target: Path, seconds: float) -> dict[str, Any]:
+async def record(
+    context: Any, url: str, receiver: ChunkReceiver, capture: Capture, target: Path, seconds: float
+) -> dict[str, Any]:
     """Stream `seconds` of fake camera and microphone into `target`; the page's own report."""
     receiver.target = target
     page = await context.new_page()
@@ -383,8 +391,9 @@ async def record(context: Any, url: str, receiver: ChunkReceiver, capture: Captu
         raise RuntimeError(f"the page failed: {page_errors or stopped['errors']}")
     # Every byte the relay would have acked is in the file, and nothing else.
     if stopped["bytesSent"] != receiver.bytes_written:
-        raise RuntimeError(f"client sent {stopped['bytesSent']} bytes, file has "
-                           f"{receiver.bytes_written}")
+        raise RuntimeError(
+            f"client sent {stopped['bytesSent']} bytes, file has {receiver.bytes_written}"
+        )
     return {**started, **stopped, "startConfig": receiver.start_config}
 
 
@@ -433,8 +442,9 @@ async def main_async(args: argparse.Namespace) -> int:
                             args=CHROMIUM_ARGS,
                         )
                         try:
-                            report = await record(context, url, receiver, capture, partial,
-                                                  args.seconds)
+                            report = await record(
+                                context, url, receiver, capture, partial, args.seconds
+                            )
                         except Rejected as error:
                             wrong = [str(error)]
                         else:
@@ -444,8 +454,10 @@ async def main_async(args: argparse.Namespace) -> int:
                             await context.close()
                         if not wrong:
                             break
-                        print(f"attempt {attempt} of {final.name} rejected: {'; '.join(wrong)}",
-                              file=sys.stderr)
+                        print(
+                            f"attempt {attempt} of {final.name} rejected: {'; '.join(wrong)}",
+                            file=sys.stderr,
+                        )
                     if wrong:
                         failed += 1
                         print(f"NOT written {final}", file=sys.stderr)
@@ -466,16 +478,35 @@ async def main_async(args: argparse.Namespace) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=FIXTURES,
-                        help="folder to write the captures to (default tests/fixtures)")
-    parser.add_argument("--only", action="append", choices=[c.key for c in CAPTURES],
-                        help="record only this capture (repeatable)")
-    parser.add_argument("--seconds", type=float, default=FIXTURE_SECONDS,
-                        help="length of each capture (the suite expects %(default)s)")
-    parser.add_argument("--attempts", type=int, default=8,
-                        help="recordings per capture until one passes the checks (%(default)s)")
-    parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium",
-                        help="the Chromium binary (default: %(default)s)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=FIXTURES,
+        help="folder to write the captures to (default tests/fixtures)",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=[c.key for c in CAPTURES],
+        help="record only this capture (repeatable)",
+    )
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=FIXTURE_SECONDS,
+        help="length of each capture (the suite expects %(default)s)",
+    )
+    parser.add_argument(
+        "--attempts",
+        type=int,
+        default=8,
+        help="recordings per capture until one passes the checks (%(default)s)",
+    )
+    parser.add_argument(
+        "--chromium",
+        default=shutil.which("chromium") or "/usr/bin/chromium",
+        help="the Chromium binary (default: %(default)s)",
+    )
     sys.exit(asyncio.run(main_async(parser.parse_args())))
 
 

@@ -114,6 +114,31 @@ def classify_exit(
     )
 
 
+def _close(*fds: int | None) -> None:
+    for fd in fds:
+        if fd is not None:
+            os.close(fd)
+
+
+class _MediaReader(asyncio.Protocol):
+    """Hands ffmpeg's media output to `on_data` as it is read, straight from the event loop:
+    no task and no stream buffer between the pipe and the fan-out (its hottest path)."""
+
+    def __init__(self, on_data: Callable[[bytes], None]) -> None:
+        self._on_data = on_data
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._on_data(data)
+        except Exception:  # the consumer's bug must not stop the reading (and the reaping)
+            log.exception("handling ffmpeg's output failed")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+
 class FfmpegProcess:
     """Owns one ffmpeg child from spawn to reap. Writes are ordered by the caller."""
 
@@ -155,16 +180,18 @@ class FfmpegProcess:
     async def start(self, pass_fds: tuple[int, ...] = ()) -> None:
         """Spawn ffmpeg (inheriting `pass_fds`); raises FFMPEG_NOT_FOUND or CANT_START_FFMPEG."""
         args = self.args
-        progress_r = progress_w = None
+        progress_r = progress_w = data_r = data_w = None
         if self._on_data is not None:
             progress_r, progress_w = os.pipe()
             args = [args[0], "-progress", f"pipe:{progress_w}", *args[1:]]
             pass_fds = (*pass_fds, progress_w)
+            # The media gets a pipe of our own, read by a protocol (see _MediaReader).
+            data_r, data_w = os.pipe()
         try:
             self._proc = await asyncio.create_subprocess_exec(
                 *args,
                 stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
+                stdout=data_w if data_w is not None else asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 # Its own session: Ctrl-C in a terminal must reach the relay only, which then
                 # stops ffmpeg gracefully instead of losing the stream's tail.
@@ -173,23 +200,21 @@ class FfmpegProcess:
                 pass_fds=pass_fds,
             )
         except FileNotFoundError:
-            if progress_r is not None:
-                os.close(progress_r)
+            _close(progress_r, data_r)
             raise RelayError(
                 ServerError(ErrorName.FFMPEG_NOT_FOUND, "ffmpeg executable not found", self.args[0])
             ) from None
         except OSError as exc:
-            if progress_r is not None:
-                os.close(progress_r)
+            _close(progress_r, data_r)
             raise RelayError(
                 ServerError(ErrorName.CANT_START_FFMPEG, f"ffmpeg could not start: {exc}")
             ) from None
         finally:
-            if progress_w is not None:
-                os.close(progress_w)  # the child has its copy; EOF comes when it exits
+            _close(progress_w, data_w)  # the child has its copies; EOF comes when it exits
         self.state = FfmpegState.RUNNING
-        assert self._proc.stdout is not None and self._proc.stderr is not None
+        assert self._proc.stderr is not None
         if progress_r is None:
+            assert self._proc.stdout is not None
             progress = self._proc.stdout
         else:
             progress = asyncio.StreamReader()
@@ -201,25 +226,33 @@ class FfmpegProcess:
             asyncio.create_task(self._read_progress(progress)),
             asyncio.create_task(self._read_log(self._proc.stderr)),
         ]
-        if self._on_data is not None:
-            self._tasks.append(asyncio.create_task(self._read_data(self._proc.stdout)))
-
-    async def _read_data(self, stream: asyncio.StreamReader) -> None:
-        assert self._on_data is not None
-        while chunk := await stream.read(65536):
-            self._on_data(chunk)
+        if data_r is not None:
+            assert self._on_data is not None
+            loop = asyncio.get_running_loop()
+            media = _MediaReader(self._on_data)
+            await loop.connect_read_pipe(lambda: media, os.fdopen(data_r, "rb", 0))
+            self._tasks.append(asyncio.ensure_future(media.done))
 
     async def _read_progress(self, stream: asyncio.StreamReader) -> None:
-        while line := await stream.readline():
-            before = self.progress.stats
-            stats = self.progress.feed_line(line.decode("utf-8", "replace"))
-            if stats is not None:
-                # ffmpeg prints progress blocks on a timer even while its output is blocked:
-                # only growing counters mean the output really moves.
-                if stats.total_size > before.total_size or stats.frames > before.frames:
-                    self._pending_since = None
-                    self.has_output = True
-                self._on_stats(stats)
+        # A block of a dozen lines comes at once: read what is there, not line by line.
+        pending = b""
+        while chunk := await stream.read(65536):
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
+                self._progress_line(line)
+        if pending:
+            self._progress_line(pending)
+
+    def _progress_line(self, line: bytes) -> None:
+        before = self.progress.stats
+        stats = self.progress.feed_line(line.decode("utf-8", "replace"))
+        if stats is not None:
+            # ffmpeg prints progress blocks on a timer even while its output is blocked:
+            # only growing counters mean the output really moves.
+            if stats.total_size > before.total_size or stats.frames > before.frames:
+                self._pending_since = None
+                self.has_output = True
+            self._on_stats(stats)
 
     def waiting_for_output(self, now: float | None = None) -> float:
         """Seconds since ffmpeg was given input it has not turned into any output (0 if none).
@@ -262,6 +295,23 @@ class FfmpegProcess:
             raise RelayError(
                 ServerError(ErrorName.FFMPEG_WRITE_ERROR, f"Writing to ffmpeg failed: {exc}")
             ) from None
+
+    def write_now(self, data: bytes) -> bool:
+        """Hand `data` to the pipe at once if nothing waits before it; False (nothing done)
+        if earlier data is still buffered or ffmpeg is not running: then use `write`.
+
+        No await, no task switch: the fan-out's common case, where the pipe is keeping up.
+        """
+        proc = self._proc
+        if proc is None or proc.stdin is None or self.state != FfmpegState.RUNNING:
+            return False
+        transport = proc.stdin.transport
+        if transport.is_closing() or transport.get_write_buffer_size():
+            return False
+        if self._pending_since is None:
+            self._pending_since = time.monotonic()
+        transport.write(data)
+        return True
 
     def kill(self) -> None:
         """SIGKILL now (its exit is then reaped by `wait` or `stop`)."""

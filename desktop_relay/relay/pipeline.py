@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 # and the session fails with the last reason.
 MAX_ENCODER_RESTARTS = 3
 RESTART_WINDOW_S = 60.0
-_WATCH_INTERVAL = 0.5
+_MAX_WATCH_INTERVAL = 0.5
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,12 @@ class Pipeline:
         stall = relay_config.stall_timeout
         self._stall_timeout = stall
         self._start_stall_timeout = relay_config.start_stall_timeout
+        # A quarter of the shorter stall timeout, at most 0.5 s: each check is a wake-up.
+        self._watch_interval = min(
+            _MAX_WATCH_INTERVAL,
+            (stall if stall is not None else 1e9) / 4,
+            relay_config.start_stall_timeout / 4,
+        )
         self.hub = StreamHub(
             ffmpeg_binary=binary,
             send_buffer_size=send_buffer_size(config),
@@ -242,7 +248,7 @@ class Pipeline:
     async def _watch(self) -> None:
         """Restart an encoder that exits or stalls while the session is not writing to it."""
         while not self._stopping:
-            await asyncio.sleep(_WATCH_INTERVAL)
+            await asyncio.sleep(self._watch_interval)
             proc = self._proc
             if proc is None or self._lock.locked():
                 continue  # a write in progress handles its own failure

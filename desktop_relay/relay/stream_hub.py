@@ -84,16 +84,19 @@ class StreamHub:
 
     def feed(self, data: bytes) -> None:
         """Bytes of the encoder's FLV, in order (raises flv.FlvError on a broken stream)."""
-        tags = self._reader.feed(data)
+        tags, raw = self._reader.feed_batch(data)
         if self.cache.header is None and self._reader.header is not None:
             self.cache.set_header(self._reader.header)
-        outputs = list(self._outputs.values())
+        if not tags:
+            return
+        # The cache first, then the outputs, with no await between: an output starting now
+        # snapshots the cache and then takes live tags without a gap or a repeat.
+        add = self.cache.add
         for tag in tags:
-            # The cache first, then the outputs, with no await between: an output starting
-            # now snapshots the cache and then takes live tags without a gap or a repeat.
-            self.cache.add(tag)
-            for stream_output in outputs:
-                stream_output.feed(tag)
+            add(tag)
+        # The whole read at once: per tag and output this is the relay's hottest path.
+        for stream_output in self._outputs.values():
+            stream_output.feed_batch(tags, raw)
 
     def new_stream(self) -> None:
         """The encoder restarted: a new FLV stream begins; outputs reconnect onto it."""

@@ -34,7 +34,9 @@ log = logging.getLogger(__name__)
 MAX_QUEUE_BYTES = 8 * 1024 * 1024
 # One write to ffmpeg joins queued tags up to this size (fewer pipe round trips).
 _WRITE_BATCH = 256 * 1024
-_WATCH_INTERVAL = 0.25
+# How often a running output checks for a stall: a wake-up per output each time, so not
+# more often than the stall timeouts need (a quarter of the shorter one, at most 0.5 s).
+_MAX_WATCH_INTERVAL = 0.5
 # After a failed write (broken pipe), how long ffmpeg gets to exit and say why.
 _EXIT_GRACE = 2.0
 # Errors no retry can fix: the output fails at once.
@@ -146,6 +148,28 @@ class StreamOutput:
         """Queue one tag for this output; never blocks, never raises (drops instead)."""
         try:
             self._feed(tag)
+        except Exception:  # an output's bug must not break the session feeding every output
+            log.exception("output %s: feed failed", self.id)
+
+    def feed_batch(self, tags: list[FlvTag], raw: bytes) -> None:
+        """Queue consecutive tags whose bytes, joined, are `raw` (one write for all of them
+        when nothing is to be dropped); never blocks, never raises."""
+        try:
+            if (
+                self._accepting
+                and not self._await_keyframe
+                and self._queued_bytes + len(raw) <= self.max_queue_bytes
+                and self._cache_ready.is_set()
+            ):
+                proc = self._proc
+                if not self._queue and proc is not None and proc.write_now(raw):
+                    return
+                self._queue.append(raw)
+                self._queued_bytes += len(raw)
+                self._wake.set()
+                return
+            for tag in tags:
+                self._feed(tag)
         except Exception:  # an output's bug must not break the session feeding every output
             log.exception("output %s: feed failed", self.id)
 
@@ -386,11 +410,12 @@ class StreamOutput:
         restart = asyncio.create_task(self._restart.wait())
         error: ServerError | None = None
         graceful = False
+        watch = min(_MAX_WATCH_INTERVAL, self.stall_timeout / 4, self.start_stall_timeout / 4)
         try:
             while True:
                 await asyncio.wait(
                     {writer, exited, stop, restart},
-                    timeout=_WATCH_INTERVAL,
+                    timeout=watch,
                     return_when=asyncio.FIRST_COMPLETED,
                 )
                 if stop.done():

@@ -82,6 +82,23 @@ def test_every_split_position_gives_the_same_tags(fixture_flv: tuple[Path, bytes
         assert parse(data, chunk)[1] == expected
 
 
+def test_feed_batch_bytes_are_the_tags_joined_at_any_chunking(
+    fixture_flv: tuple[Path, bytes],
+) -> None:
+    # The fan-out writes a read's bytes as one piece: they must be exactly its tags, in
+    # order, with the file header left out and no byte of an unfinished tag.
+    _, data = fixture_flv
+    for chunk in (1, 9, 13, 4093, 65536, len(data)):
+        reader = FlvReader()
+        stream = b""
+        for i in range(0, len(data), chunk):
+            tags, raw = reader.feed_batch(data[i : i + chunk])
+            assert raw == b"".join(t.raw for t in tags)
+            stream += raw
+        assert reader.header is not None
+        assert reader.header.raw + stream == data
+
+
 def test_real_enhanced_flv_hevc_and_opus(ffmpeg_exe: str, tmp_path: Path) -> None:
     """ffmpeg writes HEVC and Opus as enhanced RTMP (E-FLV, IsExHeader): read as video/audio."""
     data = make_flv(
