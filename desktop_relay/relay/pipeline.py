@@ -90,6 +90,8 @@ class Pipeline:
         self._lock = asyncio.Lock()
         self._restarts: deque[float] = deque()
         self._stopping = False
+        # The watchdog: a timer while all is well, a task while it restarts the encoder.
+        self._timer: asyncio.TimerHandle | None = None
         self._watchdog: asyncio.Task[None] | None = None
         self.last_status: FfmpegStatus | None = None
 
@@ -104,7 +106,7 @@ class Pipeline:
             if self._keyframes is not None:
                 self._keyframes.feed(first_bytes[len(self._format.header) :])
             await self._write_locked(first_bytes)
-        self._watchdog = asyncio.create_task(self._watch(), name="encoder-watchdog")
+        self._arm()
 
     async def write(self, data: bytes) -> None:
         """Write the browser's next bytes (waits while the encoder's pipe is full: this is the
@@ -119,6 +121,9 @@ class Pipeline:
         """End gracefully: the encoder flushes its tail into the outputs, then each output
         sends what it has. Bounded by about 2 x (timeout + terminate_grace)."""
         self._stopping = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._watchdog is not None:
             self._watchdog.cancel()
             await asyncio.gather(self._watchdog, return_exceptions=True)
@@ -245,29 +250,40 @@ class Pipeline:
                     raise
                 dead, reason = proc, await self._exit_reason(proc)
 
-    async def _watch(self) -> None:
-        """Restart an encoder that exits or stalls while the session is not writing to it."""
-        while not self._stopping:
-            await asyncio.sleep(self._watch_interval)
-            proc = self._proc
-            if proc is None or self._lock.locked():
-                continue  # a write in progress handles its own failure
-            reason = None
-            if proc.returncode is not None:
-                reason = await self._exit_reason(proc)
-            elif self._stall_timeout is not None:
+    def _check(self) -> None:
+        """The watchdog's tick (a timer callback: nothing is awaited unless a restart is due)."""
+        self._timer = None
+        if self._stopping:
+            return
+        proc = self._proc
+        # A write in progress handles its own failure.
+        if proc is not None and not self._lock.locked():
+            due = proc.returncode is not None
+            if not due and self._stall_timeout is not None:
                 limit = self._stall_timeout if proc.has_output else self._start_stall_timeout
-                waited = proc.waiting_for_output()
-                if waited > limit:
-                    reason = ServerError(
-                        ErrorName.OUTPUT_STALLED,
-                        f"The encoder produced nothing for {waited:.0f} s",
-                    )
-            if reason is None:
-                continue
-            try:
-                async with self._lock:
-                    await self._restart_locked(proc, reason)
-            except RelayError as exc:
-                self._events.on_failed(exc.error)
+                due = proc.waiting_for_output() > limit
+            if due:
+                self._watchdog = asyncio.create_task(self._recover(proc), name="encoder-restart")
                 return
+        self._arm()
+
+    def _arm(self) -> None:
+        self._timer = asyncio.get_running_loop().call_later(self._watch_interval, self._check)
+
+    async def _recover(self, proc: FfmpegProcess) -> None:
+        """Restart an encoder that exited or stalled while the session was not writing to it."""
+        if proc.returncode is not None:
+            reason = await self._exit_reason(proc)
+        else:
+            reason = ServerError(
+                ErrorName.OUTPUT_STALLED,
+                f"The encoder produced nothing for {proc.waiting_for_output():.0f} s",
+            )
+        try:
+            async with self._lock:
+                await self._restart_locked(proc, reason)
+        except RelayError as exc:
+            self._events.on_failed(exc.error)
+            return
+        if not self._stopping:
+            self._arm()

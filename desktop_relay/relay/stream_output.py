@@ -16,6 +16,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from .backoff import Backoff
 from .errors import ErrorName, RelayError, ServerError
@@ -410,31 +411,42 @@ class StreamOutput:
         restart = asyncio.create_task(self._restart.wait())
         error: ServerError | None = None
         graceful = False
+        # The stall check runs as a plain timer callback, not a wait with a timeout: no
+        # futures and callbacks made and unmade on four tasks twice a second per output.
+        loop = asyncio.get_running_loop()
+        stalled: asyncio.Future[ServerError] = loop.create_future()
         watch = min(_MAX_WATCH_INTERVAL, self.stall_timeout / 4, self.start_stall_timeout / 4)
+        timer: asyncio.TimerHandle | None = None
+
+        def check() -> None:
+            nonlocal timer
+            found = self._stall(proc)
+            if found is None:
+                timer = loop.call_later(watch, check)
+            elif not stalled.done():
+                stalled.set_result(found)
+
+        timer = loop.call_later(watch, check)
         try:
-            while True:
-                await asyncio.wait(
-                    {writer, exited, stop, restart},
-                    timeout=watch,
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
-                if stop.done():
-                    graceful = True
-                    break
-                if restart.done():
-                    break
-                if writer.done() and not exited.done():
+            ends: set[asyncio.Future[Any]] = {writer, exited, stop, restart, stalled}
+            await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
+            if stop.done():
+                graceful = True
+            elif restart.done():
+                pass
+            elif writer.done() or exited.done():
+                if not exited.done():
                     # A failed write means ffmpeg is going: let it exit and say why.
                     await asyncio.wait({exited}, timeout=_EXIT_GRACE)
-                if exited.done() or writer.done():
-                    error = classify_exit(
-                        proc.returncode, self._masked_last_lines(proc), to_file=self.is_recording
-                    )
-                    break
-                error = self._stall(proc)
-                if error is not None:
-                    break
+                error = classify_exit(
+                    proc.returncode, self._masked_last_lines(proc), to_file=self.is_recording
+                )
+            else:
+                error = stalled.result()
         finally:
+            if timer is not None:
+                timer.cancel()
+            stalled.cancel()
             self._close_gate()
             writer.cancel()
             stop.cancel()
