@@ -8,23 +8,25 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .chunk_admission import ChunkAction, admit_chunk
 from .client_link import ClientLink
 from .config import RelayConfig, StartConfig
-from .container import InputFormat, InputProbe
+from .container import InputProbe
 from .errors import FFMPEG_NOT_RUNNING, RELAY_SHUTTING_DOWN, ErrorName, RelayError, ServerError
 from .ffmpeg_args import Output
 from .limits import ClientLimits
+from .output_events import on_output_change
 from .pipeline import Pipeline, PipelineEvents
-from .resume import ChunkSequence, ResumeTicket, SeqVerdict
+from .resume import ChunkSequence, ResumeTicket
 from .safety_copy import SafetyCopy
+from .session_commands import ChunkCommand, Command, CommandQueue, RetargetCommand, StopCommand
+from .session_state import ACTIVE_STATES, check_transition
 from .status import (
     FfmpegState,
     FfmpegStats,
     FfmpegStatus,
-    OutputState,
     OutputStatus,
     SessionState,
     SessionStatus,
@@ -33,8 +35,6 @@ from .targets import mask_in_text, mask_target, secrets_of
 from .validation import validate_start
 
 log = logging.getLogger(__name__)
-
-_ACTIVE = (SessionState.STARTING, SessionState.LIVE)
 
 
 class SessionHost(Protocol):
@@ -53,68 +53,6 @@ class SessionHost(Protocol):
     def session_changed(self, session: Session) -> None: ...
     def output_changed(self, session: Session, status: OutputStatus) -> None: ...
     def spawn(self, coro: Any, name: str | None = None) -> asyncio.Task[Any]: ...
-
-
-@dataclass
-class _Chunk:
-    """Browser bytes to write, in arrival order."""
-
-    future: asyncio.Future[ServerError | None]
-    data: bytes
-
-
-@dataclass
-class _Stop:
-    """End the stream once the chunks queued before it are written."""
-
-    future: asyncio.Future[ServerError | None]
-    data: bytes = b""
-
-
-@dataclass
-class _Retarget:
-    """Send the stream to other destinations, between two chunks."""
-
-    future: asyncio.Future[ServerError | None]
-    outputs: list[Output] = field(default_factory=list)
-    data: bytes = b""
-
-
-_Item = _Chunk | _Stop | _Retarget
-
-# Which state may follow which: every change goes through Session.set_state.
-_TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
-    SessionState.CONNECTED: frozenset(
-        {SessionState.STARTING, SessionState.FAILED, SessionState.ENDED}
-    ),
-    SessionState.STARTING: frozenset(
-        {
-            SessionState.LIVE,
-            SessionState.WAITING,
-            SessionState.ENDING,
-            SessionState.FAILED,
-            SessionState.ENDED,
-        }
-    ),
-    SessionState.LIVE: frozenset(
-        {SessionState.WAITING, SessionState.ENDING, SessionState.FAILED, SessionState.ENDED}
-    ),
-    SessionState.WAITING: frozenset(
-        {
-            SessionState.STARTING,
-            SessionState.LIVE,
-            SessionState.CONNECTED,
-            SessionState.FAILED,
-            SessionState.ENDED,
-        }
-    ),
-    SessionState.ENDING: frozenset(
-        {SessionState.CONNECTED, SessionState.FAILED, SessionState.ENDED}
-    ),
-    # A failed session may start again from the same socket (the original allows it).
-    SessionState.FAILED: frozenset({SessionState.STARTING, SessionState.ENDED}),
-    SessionState.ENDED: frozenset(),
-}
 
 
 class Session:
@@ -139,16 +77,13 @@ class Session:
         self.target_override: list[Output] | None = None
         self.bytes_received = 0
         self.chunks_received = 0
-        self.buffered_bytes = 0
-        self._format: InputFormat | None = None
         self._probe = InputProbe()
         self._pipeline: Pipeline | None = None
         self._safety: SafetyCopy | None = None
         self._last_ffmpeg_status: FfmpegStatus | None = None
         self._last_outputs: tuple[OutputStatus, ...] = ()
-        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self._commands = CommandQueue()
         self._writer: asyncio.Task[None] | None = None
-        self._current: _Item | None = None
         self._closed = False
         self._limits: ClientLimits | None = None
         self.last_data_at = time.monotonic()
@@ -185,7 +120,6 @@ class Session:
         self.set_state(SessionState.STARTING)
         self.started_at = time.time()
         self._probe = InputProbe()
-        self._format = None
         self._limits = ClientLimits(self.host.config)
         self.last_data_at = time.monotonic()
         if self._writer is None or self._writer.done():
@@ -206,60 +140,38 @@ class Session:
         `seq` is the client's number for a numbered chunk (see `resume`): a duplicate is
         dropped and resolves at once with None; a gap fails the session with CHUNK_GAP.
         """
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[ServerError | None] = loop.create_future()
-        if self._closed:
-            fut.set_result(RELAY_SHUTTING_DOWN)
-            return fut
-        if self.state not in _ACTIVE:
-            fut.set_result(FFMPEG_NOT_RUNNING)
-            return fut
-        if seq is not None:
-            verdict = self.sequence.check(seq)
-            if verdict is SeqVerdict.DUPLICATE:
-                # A resend after a resume: the relay has it already, writing it again would
-                # corrupt the stream.
-                self.duplicates_dropped += 1
-                fut.set_result(None)
-                return fut
-            if verdict is SeqVerdict.GAP:
-                error = ServerError(
-                    ErrorName.CHUNK_GAP,
-                    f"Chunk {seq} came after chunk {self.sequence.last}: chunks from "
-                    f"{(self.sequence.last or 0) + 1} on are missing, the stream cannot go on",
+        fut: asyncio.Future[ServerError | None] = asyncio.get_running_loop().create_future()
+        verdict = admit_chunk(
+            size=len(data),
+            seq=seq,
+            closed=self._closed,
+            state=self.state,
+            sequence=self.sequence,
+            limits=self._limits,
+            buffered_bytes=self.buffered_bytes,
+            max_buffered_bytes=self.host.config.max_buffered_bytes,
+        )
+        if verdict.taken:
+            self.last_data_at = time.monotonic()
+            if seq is not None:
+                # Taken from here on (an overload refusal ends the session anyway).
+                self.sequence.accept(seq)
+        if verdict.action is ChunkAction.DUPLICATE:
+            self.duplicates_dropped += 1
+        if verdict.action is not ChunkAction.WRITE:
+            # Refused (the ack carries why), or nothing to write: a duplicate, a heartbeat.
+            fut.set_result(verdict.error)
+            if verdict.fails_session and verdict.error is not None:
+                self.host.spawn(
+                    self.fail(verdict.error), name=f"{verdict.action.value}-{self.uuid}"
                 )
-                fut.set_result(error)
-                self.host.spawn(self.fail(error), name=f"gap-{self.uuid}")
-                return fut
-        refusal = self._limits.check(len(data)) if self._limits else None
-        if refusal is not None:
-            fut.set_result(refusal)
-            self.host.spawn(self.fail(refusal), name=f"limit-{self.uuid}")
-            return fut
-        self.last_data_at = time.monotonic()
-        if seq is not None:
-            # Taken from here on (a refusal below ends the session anyway).
-            self.sequence.accept(seq)
-        if not data:
-            fut.set_result(None)  # a paused browser's heartbeat
-            return fut
-        limit = self.host.config.max_buffered_bytes
-        if self.buffered_bytes + len(data) > limit:
-            error = ServerError(
-                ErrorName.RELAY_OVERLOADED,
-                "The relay cannot send the stream as fast as it arrives (ffmpeg or the RTMP "
-                f"server is too slow); more than {limit / 1048576:.1f} MiB waited",
-            )
-            fut.set_result(error)
-            self.host.spawn(self.fail(error), name=f"overload-{self.uuid}")
             return fut
         if self._safety is not None:
             # In arrival order, before anything can fail: the bytes exactly as received.
             self._safety.write(data)
         self.bytes_received += len(data)
         self.chunks_received += 1
-        self.buffered_bytes += len(data)
-        self._queue.put_nowait(_Chunk(fut, data))
+        self._commands.put(ChunkCommand(fut, data))
         return fut
 
     def attach(self, link: ClientLink) -> None:
@@ -274,11 +186,9 @@ class Session:
     def set_state(self, new: SessionState) -> None:
         """The one way a session's state changes: impossible changes are refused (a bug),
         and observers hear of every real one."""
-        old = self.state
-        if new == old:
+        if new == self.state:
             return
-        if new not in _TRANSITIONS[old]:
-            raise RuntimeError(f"session {self.uuid[:8]}: no transition from {old} to {new}")
+        check_transition(self.state, new, who=f"session {self.uuid[:8]}")
         self.state = new
         self.host.session_changed(self)
 
@@ -297,25 +207,25 @@ class Session:
 
     def idle_for(self, now: float) -> float:
         """Seconds since this streaming session last sent anything (0 when not streaming)."""
-        return now - self.last_data_at if self.state in _ACTIVE else 0.0
+        return now - self.last_data_at if self.state in ACTIVE_STATES else 0.0
 
     async def stop(self) -> None:
         """End ffmpeg after every queued chunk was written (the stream keeps its tail)."""
-        if self.state not in _ACTIVE or self._writer is None:
+        if self.state not in ACTIVE_STATES or self._writer is None:
             return
         fut: asyncio.Future[ServerError | None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Stop(fut))
+        self._commands.put(StopCommand(fut))
         await fut
 
     async def change_target(self, output: Output) -> None:
         """Send this session to `output` instead of its current destinations; the new one
         starts from the latest keyframe, the encoder is not touched."""
         self.target_override = [output]
-        if self.state not in _ACTIVE or self._writer is None:
+        if self.state not in ACTIVE_STATES or self._writer is None:
             self.outputs = [output]
             return
         fut: asyncio.Future[ServerError | None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Retarget(fut, [output]))
+        self._commands.put(RetargetCommand(fut, [output]))
         err = await fut
         if err is not None:
             raise RelayError(err)
@@ -354,7 +264,7 @@ class Session:
         if self._closed:
             return
         self._closed = True
-        if self.state in _ACTIVE:
+        if self.state in ACTIVE_STATES:
             self.error = RELAY_SHUTTING_DOWN
             self.host.session_error(self, RELAY_SHUTTING_DOWN)
         with contextlib.suppress(RelayError, TimeoutError):
@@ -386,64 +296,33 @@ class Session:
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
         self._writer = None
-        # The item the writer had in hand when cancelled (a write blocked on a stalled
+        # The command the writer had in hand when cancelled (a write blocked on a stalled
         # ffmpeg) is answered too: its sender must not wait for an ack that never comes.
-        current, self._current = self._current, None
-        if current is not None:
-            self.buffered_bytes -= len(current.data)
-            if not current.future.done():
-                current.future.set_result(error or FFMPEG_NOT_RUNNING)
-        self._drain_queue(error or FFMPEG_NOT_RUNNING)
+        self._commands.answer_all(error or FFMPEG_NOT_RUNNING)
         await self._stop_pipeline(timeout, terminate_grace)
         if self._safety is not None:
             self._safety.close()
 
-    def _drain_queue(self, error: ServerError) -> None:
-        while not self._queue.empty():
-            item = self._queue.get_nowait()
-            self.buffered_bytes -= len(item.data)
-            if not item.future.done():
-                item.future.set_result(error)
-
     async def _write_loop(self) -> None:
-        while True:
-            item = self._current = await self._queue.get()
-            try:
-                result = await self._handle(item)
-            except RelayError as exc:
-                self._current = None
-                result = exc.error
-                self.buffered_bytes -= len(item.data)
-                if not item.future.done():
-                    item.future.set_result(result)
-                self._writer = None  # fail() must not cancel us mid-flight
-                await self.fail(result)
-                return
-            self._current = None
-            self.buffered_bytes -= len(item.data)
-            if not item.future.done():
-                item.future.set_result(result)
-            if isinstance(item, _Stop):
-                # Chunks queued behind the stop arrived after it: not for this stream.
-                self._drain_queue(FFMPEG_NOT_RUNNING)
-                self._writer = None
-                return
+        error = await self._commands.serve(self._handle)
+        self._writer = None  # fail() must not cancel us mid-flight
+        if error is not None:
+            await self.fail(error)
 
-    async def _handle(self, item: _Item) -> ServerError | None:
-        match item:
-            case _Chunk(data=data):
+    async def _handle(self, command: Command) -> None:
+        match command:
+            case ChunkCommand(data=data):
                 await self._write(data)
-            case _Stop():
+            case StopCommand():
                 self.set_state(SessionState.ENDING)
                 await self._stop_pipeline(self.host.config.stop_timeout)
                 self.set_state(SessionState.CONNECTED)
                 self.host.session_log(self, "Stopped")
-            case _Retarget(outputs=outputs):
+            case RetargetCommand(outputs=outputs):
                 self.outputs = list(outputs)
                 if self._pipeline is not None:
                     await self._pipeline.replace_outputs(self.outputs)
                 self.host.session_log(self, f"Now sent to {self._describe(self.outputs)}")
-        return None
 
     async def _write(self, data: bytes) -> None:
         """Browser bytes to the encoder; the first ones tell the format and start it."""
@@ -451,7 +330,6 @@ class Session:
             fmt = self._probe.feed(data)
             if fmt is None:
                 return
-            self._format = fmt
             assert self.config is not None
             self._pipeline = Pipeline(
                 binary=self.host.ffmpeg_binary(),
@@ -493,36 +371,14 @@ class Session:
         """An output changed state: the client and the operator hear of it."""
         self.link.send_output_state(status.to_dict())
         self.host.output_changed(self, status)
-        if status.state == OutputState.RECONNECTING:
-            when = (
-                f"; next attempt in {status.next_attempt_in_s:.0f} s"
-                if status.next_attempt_in_s is not None
-                else ""
-            )
-            self.host.session_error(
-                self,
-                ServerError(
-                    ErrorName.OUTPUT_RECONNECTING,
-                    f"{status.target}: {status.last_error or 'connection lost'}{when}",
-                    fatal=False,
-                ),
-            )
-        elif status.state == OutputState.LIVE and status.reconnects:
-            self.host.session_log(self, f"{status.target} is live again")
-        elif status.state == OutputState.FAILED:
-            self.host.session_log(self, f"{status.target} failed: {status.last_error}")
-            pipeline = self._pipeline
-            if pipeline is not None and all(
-                o.state == OutputState.FAILED for o in pipeline.hub.statuses()
-            ):
-                # Nothing left to send to: the stream cannot go anywhere.
-                error = ServerError(
-                    ErrorName.RTMP_CONNECTION_FAILED
-                    if not status.recording_path
-                    else ErrorName.RECORDING_FAILED,
-                    f"Every destination failed; the last: {status.last_error}",
-                )
-                self.host.spawn(self.fail(error), name=f"outputs-failed-{self.uuid}")
+        pipeline = self._pipeline
+        event = on_output_change(status, pipeline.hub.statuses if pipeline is not None else None)
+        if event.notice is not None:
+            self.host.session_error(self, event.notice)
+        if event.log is not None:
+            self.host.session_log(self, event.log)
+        if event.session_failure is not None:
+            self.host.spawn(self.fail(event.session_failure), name=f"outputs-failed-{self.uuid}")
 
     def _on_pipeline_failed(self, error: ServerError) -> None:
         self.host.spawn(self.fail(error), name=f"encoder-failed-{self.uuid}")
@@ -547,9 +403,14 @@ class Session:
         return mask_target(url)
 
     @property
+    def buffered_bytes(self) -> int:
+        """Bytes the client sent that the encoder has not taken yet."""
+        return self._commands.buffered_bytes
+
+    @property
     def active(self) -> bool:
         """Whether this session holds an ffmpeg slot."""
-        return self.state in _ACTIVE or self.state == SessionState.ENDING
+        return self.state in ACTIVE_STATES or self.state == SessionState.ENDING
 
     def status(self) -> SessionStatus:
         """A frozen snapshot of this session."""
@@ -567,7 +428,7 @@ class Session:
             ff, outputs = self._last_ffmpeg_status, self._last_outputs
         recording = next((o.recording_path for o in outputs if o.recording_path), None)
         # A waiting session's stream is still up (its socket is not): uptime keeps counting.
-        streaming = self.state in _ACTIVE or self.state == SessionState.WAITING
+        streaming = self.state in ACTIVE_STATES or self.state == SessionState.WAITING
         live_since = self.started_at if streaming else None
         return SessionStatus(
             uuid=self.uuid,
