@@ -106,3 +106,12 @@ class RelayConfig:
     # seconds for its client to resume it from a new socket, its ffmpeg still running.
     # None or 0: the session ends with its socket.
     resume_grace_s: float | None = 30.0
+    # engine.io pings: a link that answers no ping for `ping_interval_s + ping_timeout_s`
+    # is dead, on the relay's side and the browser's (a resumable session then waits for its
+    # client; see docs/ARCHITECTURE.md for why these values). socketio_options may override.
+    ping_interval_s: float = 2.0
+    ping_timeout_s: float = 3.0
+    # After a resume the client resends what it recorded meanwhile: RTMP outputs skip to the
+    # first keyframe at most this many seconds behind live, so the audience is back to live
+    # (a recording keeps everything). None: never skip.
+    catch_up_lag_s: float | None = 3.0

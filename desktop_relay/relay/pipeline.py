@@ -82,6 +82,7 @@ class Pipeline:
             start_stall_timeout=relay_config.start_stall_timeout,
             on_change=events.on_output,
             on_line=lambda output_id, line: events.on_line(f"[{output_id}] {line}"),
+            catch_up_lag_s=relay_config.catch_up_lag_s,
         )
         self._keyframes = (
             KeyframeTracker(video_track_number(fmt.header)) if fmt.container == "matroska" else None
@@ -151,6 +152,10 @@ class Pipeline:
     async def remove_output(self, output_id: str) -> bool:
         """Stop sending to one destination."""
         return await self.hub.remove(output_id)
+
+    def expect_backlog(self) -> None:
+        """The client resumed its session: live outputs catch up (see catch_up.py)."""
+        self.hub.expect_backlog()
 
     # ---- status -------------------------------------------------------------------------
 

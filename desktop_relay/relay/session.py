@@ -176,12 +176,15 @@ class Session:
 
     def attach(self, link: ClientLink) -> None:
         """Hand this session to another client link (a resume): a waiting session returns
-        to the state it had, and its idle clock restarts."""
+        to the state it had, and its idle clock restarts. What the client recorded while away
+        comes next: live outputs catch up on it (catch_up.py)."""
         self.link = link
         self.remote_address = link.remote_address
         self.user_agent = link.user_agent
         self.leave_waiting()
         self.last_data_at = time.monotonic()
+        if self._pipeline is not None:
+            self._pipeline.expect_backlog()
 
     def set_state(self, new: SessionState) -> None:
         """The one way a session's state changes: impossible changes are refused (a bug),

@@ -85,6 +85,7 @@ class OutputStatus:
     pid: int | None = None
     dropped_tags: int = 0  # tags not sent: output down, or its queue full
     recording_path: str | None = None  # for a recording: the file being written
+    skipped_s: float = 0.0  # media seconds skipped to catch up after resumes (catch_up.py)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly form (what a client hears in `outputState`)."""
@@ -100,6 +101,7 @@ class OutputStatus:
             if self.next_attempt_in_s is None
             else round(self.next_attempt_in_s, 1),
             "error": self.last_error,
+            "skipped": round(self.skipped_s, 1),
         }
 
 

@@ -12,6 +12,7 @@ import itertools
 import logging
 from collections.abc import Callable
 
+from .catch_up import CatchUp
 from .ffmpeg_args import Output
 from .flv import FlvReader
 from .status import OutputStatus
@@ -33,6 +34,7 @@ class StreamHub:
         start_stall_timeout: float,
         on_change: Callable[[OutputStatus], None],
         on_line: Callable[[str, str], None],
+        catch_up_lag_s: float | None = None,
     ) -> None:
         self._binary = ffmpeg_binary
         self._send_buffer_size = send_buffer_size
@@ -41,6 +43,8 @@ class StreamHub:
         self._on_line = on_line
         self._reader = FlvReader()
         self.cache = StreamCache()
+        # Where live outputs skip a resumed client's backlog (recordings keep it all).
+        self.catch_up = CatchUp(catch_up_lag_s)
         self._outputs: dict[str, StreamOutput] = {}
         self._ids = itertools.count(1)
 
@@ -94,14 +98,36 @@ class StreamHub:
         add = self.cache.add
         for tag in tags:
             add(tag)
-        # The whole read at once: per tag and output this is the relay's hottest path.
+        catch_up = self.catch_up
+        if not catch_up.armed:
+            catch_up.observe(tags)
+            # The whole read at once: per tag and output this is the relay's hottest path.
+            for stream_output in self._outputs.values():
+                stream_output.feed_batch(tags, raw)
+            return
+        cut = catch_up.cut(tags)
+        live_tags = cut.release
+        live_raw = raw if live_tags == tags else b"".join(tag.raw for tag in live_tags)
         for stream_output in self._outputs.values():
-            stream_output.feed_batch(tags, raw)
+            if stream_output.is_recording:
+                stream_output.feed_batch(tags, raw)
+                continue
+            if live_tags:
+                stream_output.feed_batch(live_tags, live_raw)
+            if cut.skipped_s > 0:
+                stream_output.note_skipped(cut.skipped_s)
+        if cut.skipped_s > 0:
+            log.info("live outputs skipped %.1f s of backlog to be back to live", cut.skipped_s)
+
+    def expect_backlog(self) -> None:
+        """The client resumed: live outputs skip what comes too late (see catch_up.py)."""
+        self.catch_up.arm()
 
     def new_stream(self) -> None:
         """The encoder restarted: a new FLV stream begins; outputs reconnect onto it."""
         self._reader = FlvReader()
         self.cache.reset()
+        self.catch_up.reset()
         for stream_output in self._outputs.values():
             stream_output.restart()
 

@@ -129,6 +129,8 @@ class StreamOutput:
         self.reconnects = 0
         self.attempts = 0
         self.dropped_tags = 0
+        # Media seconds of a resumed client's backlog skipped to be back to live (catch_up.py).
+        self.skipped_s = 0.0
         self._started_once = False
 
     # ---- public API ---------------------------------------------------------------------
@@ -174,6 +176,10 @@ class StreamOutput:
         except Exception:  # an output's bug must not break the session feeding every output
             log.exception("output %s: feed failed", self.id)
 
+    def note_skipped(self, seconds: float) -> None:
+        """The hub skipped `seconds` of backlog for this output to be back to live."""
+        self.skipped_s += seconds
+
     async def stop(self, timeout: float = 5.0, terminate_grace: float = 2.0) -> None:
         """End the output: ffmpeg's stdin closes (it sends what it has), then it is terminated
         and killed if it takes longer; always reaped. Takes at most about
@@ -218,6 +224,7 @@ class StreamOutput:
             pid=self.pid,
             dropped_tags=self.dropped_tags,
             recording_path=self.recording_path,
+            skipped_s=self.skipped_s,
         )
 
     # ---- state ----------------------------------------------------------------------------

@@ -49,7 +49,13 @@ class SocketTransport:
             ),
             logger=False,
             engineio_logger=False,
-            **dict(config.socketio_options),
+            # A dead link noticed within ping interval + timeout on both sides (the client
+            # learns both values from the handshake), not engine.io's 25 s + 20 s.
+            **{
+                "ping_interval": config.ping_interval_s,
+                "ping_timeout": config.ping_timeout_s,
+                **dict(config.socketio_options),
+            },
         )
         self.sio.register_namespace(self.namespace)
         self._runner: web.AppRunner | None = None

@@ -1,0 +1,180 @@
+"""Benchmark: what a network cut costs the audience and the recording; prints one table.
+
+Usage: .venv/bin/python scripts/bench_drop.py [--drops 5 20] [--lag 3]
+
+For each cut length, a client streams a 45 s H.264 + Opus Matroska capture (made by ffmpeg
+once, 2 s keyframes, in 0.25 s chunks like MediaRecorder) in the pace of time to a relay (in
+this process) that sends it to an RTMP receiver (`ffmpeg -listen 1`, one publisher) and to a
+recording. After 8 s the client's connection is cut; the client records on, as our page does,
+and after the cut resumes its session and resends its backlog at once, then goes on live.
+Reported per cut: seconds streamed, seconds the RTMP receiver got (video frames / fps) and its
+timeline (first to last timestamp), seconds the live output skipped to be back to live, and
+seconds the recording kept. Only 127.0.0.1 is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from desktop_relay.relay import RelayConfig, RelayServer  # noqa: E402
+from desktop_relay.relay.ffmpeg import resolve_ffmpeg  # noqa: E402
+from tests.media import probe, start_receiver  # noqa: E402
+from tests.replay import Streamer, relay_url  # noqa: E402
+
+CAPTURE_S = 45.0
+CHUNK_S = 0.25
+FPS = 25
+CUT_AT_S = 8.0
+
+
+def make_capture(ffmpeg: str, path: Path) -> None:
+    """A synthetic camera: H.264 (2 s keyframes) and Opus in Matroska, like MediaRecorder."""
+    subprocess.run(
+        [ffmpeg, "-hide_banner", "-loglevel", "error", "-y",
+         "-f", "lavfi", "-i", f"testsrc2=size=640x480:rate={FPS}",
+         "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+         "-t", str(CAPTURE_S), "-c:v", "libx264", "-preset", "veryfast", "-g", str(2 * FPS),
+         "-b:v", "1500k", "-c:a", "libopus", "-b:a", "96k", "-cluster_time_limit", "250",
+         "-f", "matroska", str(path)],
+        check=True, timeout=300,
+    )  # fmt: skip
+
+
+class Client(Streamer):
+    """Numbers its chunks and resumes (the wire protocol our page speaks)."""
+
+    async def start_ticket(self) -> dict[str, Any]:
+        result = await self.client.call("start", {"framerate": FPS}, timeout=10)
+        assert isinstance(result, dict), result
+        return result
+
+    async def send_seq(self, chunk: bytes, seq: int) -> Any:
+        return await self.client.call("binarystream", (chunk, seq), timeout=30)
+
+    async def resume(self, session_id: str, token: str) -> Any:
+        return await self.client.call(
+            "resume", {"sessionId": session_id, "token": token}, timeout=10
+        )
+
+    def cut(self) -> None:
+        self.client.eio.ws._conn.transport.abort()  # no goodbye: the link is just gone
+
+
+async def one_cut(
+    capture: Path, ffmpeg: str, drop_s: float, lag: float | None, tmp: Path
+) -> dict[str, float]:
+    import socketio
+
+    data = capture.read_bytes()
+    step = int(len(data) * CHUNK_S / CAPTURE_S)
+    chunks = [data[i : i + step] for i in range(0, len(data), step)]
+    receiver = start_receiver(ffmpeg, tmp)
+    relay = RelayServer(
+        RelayConfig(
+            host="127.0.0.1",
+            port=0,
+            default_target=receiver.url,
+            recordings_dir=tmp,
+            catch_up_lag_s=lag,
+            log_level="WARNING",
+        )
+    )
+    await relay.start()
+    loop = asyncio.get_running_loop()
+    try:
+        first = Client(relay_url(relay), client=socketio.AsyncClient(reconnection=False))
+        await first.connect()
+        ticket = await first.start_ticket()
+        sid = ticket["sessionId"]
+        t0 = loop.time()
+        sent = 0
+
+        async def live(c: Client, until: int) -> None:
+            nonlocal sent
+            while sent < until:
+                await asyncio.sleep(max(0.0, t0 + (sent + 1) * CHUNK_S - loop.time()))
+                await c.send_seq(chunks[sent], sent)
+                sent += 1
+
+        await live(first, 8)
+        await relay.add_output(sid, None)
+        await live(first, int(CUT_AT_S / CHUNK_S))
+        first.cut()
+        await asyncio.sleep(drop_s)
+        second = Client(relay_url(relay), client=socketio.AsyncClient(reconnection=False))
+        await second.connect()
+        ack = await second.resume(sid, ticket["resumeToken"])
+        sent = ack["lastSeq"] + 1
+        due = min(len(chunks), int((loop.time() - t0) / CHUNK_S))
+        for seq in range(sent, due):
+            await second.send_seq(chunks[seq], seq)
+        sent = due
+        await live(second, len(chunks))
+        await second.stop()
+        status = relay.get(sid)
+        await second.close()
+    finally:
+        await relay.stop()
+    await asyncio.to_thread(receiver.wait, 30)
+    receiver.close()
+    assert status is not None
+    rtmp, recording = status.outputs[0], status.outputs[1]
+    got = probe(receiver.path)
+    assert recording.recording_path is not None
+    kept = probe(Path(recording.recording_path))
+    return {
+        "streamed": len(chunks) * CHUNK_S,
+        "rtmp_seconds": got.video_frames / FPS,
+        "rtmp_timeline": got.duration,
+        "skipped": rtmp.skipped_s,
+        "recorded": kept.video_frames / FPS,
+        "recording_started": 2.0,  # added at 2 s: it starts from the keyframe before
+    }
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    ffmpeg = resolve_ffmpeg()
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        capture = tmp / "capture.mkv"
+        make_capture(ffmpeg, capture)
+        rows = []
+        for drop in args.drops:
+            folder = tmp / f"cut-{drop:g}"
+            folder.mkdir()
+            r = await one_cut(capture, ffmpeg, drop, args.lag, folder)
+            rows.append((drop, r))
+    lag = "off" if args.lag is None else f"{args.lag:g} s"
+    print(f"catch-up lag {lag}; {CAPTURE_S:g} s streamed per run, cut at {CUT_AT_S:g} s")
+    print("cut | RTMP got (video s) | RTMP timeline | skipped to catch up | recording kept")
+    for drop, r in rows:
+        print(
+            f"{drop:g} s | {r['rtmp_seconds']:.1f} s of {r['streamed']:.0f} | "
+            f"{r['rtmp_timeline']:.1f} s | {r['skipped']:.1f} s | "
+            f"{r['recorded']:.1f} s (from {r['recording_started']:g} s on)"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--drops", type=float, nargs="+", default=[5.0, 20.0])
+    parser.add_argument(
+        "--lag", type=float, default=3.0, help="catch-up lag in seconds; 0 turns catch-up off"
+    )
+    args = parser.parse_args()
+    if args.lag <= 0:
+        args.lag = None
+    asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    main()
