@@ -273,7 +273,11 @@ class _HeadlessPrinter(BaseObserver):
         print(f"session {status.uuid[:8]}: connection lost, waiting for the browser", flush=True)
 
     def session_resumed(self, status: SessionStatus) -> None:
-        print(f"session {status.uuid[:8]}: resumed from {status.remote_address}", flush=True)
+        print(
+            f"session {status.uuid[:8]}: resumed from {status.remote_address} "
+            f"(reconnect {status.resumes})",
+            flush=True,
+        )
 
     def output_changed(self, session_id: str, status: OutputStatus) -> None:
         what = f"session {session_id[:8]}: output {status.target}"

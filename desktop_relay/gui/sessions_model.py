@@ -134,7 +134,20 @@ def state_label(row: SessionRow) -> str:
     down = [o for o in status.outputs if o.state in (OutputState.RECONNECTING, OutputState.FAILED)]
     if down and status.state in _ACTIVE:
         label += " · " + outputs_down_label(status.outputs, down)
-    return label
+    return label + resume_label(status)
+
+
+def resume_label(status: SessionStatus) -> str:
+    """` · 2 reconnects · 4 s skipped`: the browser's reconnections, and what the audience
+    missed while the live outputs caught up (empty for a session never resumed)."""
+    if not status.resumes:
+        return ""
+    plural = "s" if status.resumes > 1 else ""
+    text = f" · {status.resumes} reconnect{plural}"
+    skipped = status.skipped_s
+    if skipped >= 0.5:
+        text += f" · {skipped:.0f} s skipped"
+    return text
 
 
 def outputs_down_label(outputs: tuple[OutputStatus, ...], down: list[OutputStatus]) -> str:

@@ -93,6 +93,7 @@ class Session:
         self.ticket = ResumeTicket()
         self.sequence = ChunkSequence()
         self.duplicates_dropped = 0
+        self.resumes = 0
         self.state_before_waiting: SessionState | None = None
         self.waiting_since: float | None = None
 
@@ -183,6 +184,7 @@ class Session:
         self.user_agent = link.user_agent
         self.leave_waiting()
         self.last_data_at = time.monotonic()
+        self.resumes += 1
         if self._pipeline is not None:
             self._pipeline.expect_backlog()
 
@@ -450,6 +452,7 @@ class Session:
             ffmpeg=ff,
             error=self.error,
             outputs=outputs,
+            resumes=self.resumes,
             safety_copy_path=str(self._safety.path)
             if self._safety is not None and self._safety.path is not None
             else None,

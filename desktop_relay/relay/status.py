@@ -128,6 +128,13 @@ class SessionStatus:
     outputs: tuple[OutputStatus, ...] = ()
     # The raw safety copy of the browser's bytes, when the relay keeps one.
     safety_copy_path: str | None = None
+    # Times a client took this session over from a new socket after losing its own.
+    resumes: int = 0
+
+    @property
+    def skipped_s(self) -> float:
+        """Media seconds the audience missed: the most any live output skipped to catch up."""
+        return max((o.skipped_s for o in self.outputs if o.recording_path is None), default=0.0)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly form, shaped like the original's `getConnections()` entries."""
@@ -144,6 +151,7 @@ class SessionStatus:
             "recordingPath": self.recording_path,
             "error": None if self.error is None else self.error.to_wire(send_details=False),
             "outputs": [o.to_dict() for o in self.outputs],
+            "resumes": self.resumes,
             "ffmpeg": None
             if ff is None
             else {

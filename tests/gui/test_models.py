@@ -239,6 +239,11 @@ def test_the_state_column_tells_of_waiting_and_of_outputs_reconnecting(qapp: QAp
     tip = model.index(0, Column.TARGET).data(Qt.ItemDataRole.ToolTipRole)
     assert "rtmp://host1/app/****abcd: live, 1 reconnect(s)" in tip
     assert "rtmp://host2/app/****abcd: reconnecting, next try in 4 s" in tip
+    # A resumed session says how often, and what the audience missed while catching up.
+    model.upsert(replace(snapshot("d"), resumes=2, outputs=(replace(live, skipped_s=4.4),)))
+    model.upsert(replace(snapshot("e"), resumes=1, outputs=(live,)))
+    assert model.index(3, Column.STATE).data() == "live · 2 reconnects · 4 s skipped"
+    assert model.index(4, Column.STATE).data() == "live · 1 reconnect"
     # A session whose outputs are down is not painted as healthy.
     assert model.index(0, Column.STATE).data(Qt.ItemDataRole.ForegroundRole) != model.index(
         2, Column.STATE).data(Qt.ItemDataRole.ForegroundRole)
