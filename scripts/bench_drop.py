@@ -72,12 +72,22 @@ class Client(Streamer):
 async def one_cut(
     capture: Path, ffmpeg: str, drop_s: float, lag: float | None, tmp: Path
 ) -> dict[str, float]:
-    import socketio
 
     data = capture.read_bytes()
     step = int(len(data) * CHUNK_S / CAPTURE_S)
     chunks = [data[i : i + step] for i in range(0, len(data), step)]
     receiver = start_receiver(ffmpeg, tmp)
+    try:
+        return await _run(chunks, receiver, drop_s, lag, tmp)
+    finally:
+        receiver.close()  # reaped even when the run failed
+
+
+async def _run(
+    chunks: list[bytes], receiver: Any, drop_s: float, lag: float | None, tmp: Path
+) -> dict[str, float]:
+    import socketio
+
     relay = RelayServer(
         RelayConfig(
             host="127.0.0.1",
@@ -125,7 +135,6 @@ async def one_cut(
     finally:
         await relay.stop()
     await asyncio.to_thread(receiver.wait, 30)
-    receiver.close()
     assert status is not None
     rtmp, recording = status.outputs[0], status.outputs[1]
     got = probe(receiver.path)

@@ -6,7 +6,10 @@
  * relay acknowledges it: after a connection drop the recorder goes on, and once back the client
  * resumes its session with the session's token and resends what the relay missed. When that is
  * not possible (the relay ended the session, or the drop outlasted the buffer) it starts a
- * fresh session, as it does with the original server.
+ * fresh session, as it does with the original server. When the browser suspends the camera
+ * (a locked phone, a frozen or cached page) it pauses, and goes on with the same session when
+ * the camera is back. A stop while the connection is down waits a while for it, so that the
+ * relay still gets the stream's tail.
  */
 import { io, type Socket } from "socket.io-client";
 
@@ -23,6 +26,8 @@ import type {
   ServerToClientEvents,
   StartAck,
   StartPayload,
+  StopOutcome,
+  SuspendReason,
 } from "./types";
 import { ScreenWakeLock } from "./wakelock";
 
@@ -53,6 +58,17 @@ const MAX_NAME_LENGTH = 64;
 // A paused recorder sends nothing, and the relay ends sessions that stay silent (60 s by
 // default): a paused client sends empty chunks, which the relay takes as a heartbeat.
 const HEARTBEAT_MS = 2000;
+// How long stop() waits for a dropped connection to come back, to end the session properly.
+const DEFAULT_STOP_RECONNECT_TIMEOUT_MS = 10000;
+// The least a resume during stop() may wait for its answer, however close the deadline.
+const MIN_RESUME_WAIT_MS = 1000;
+
+/** How a resume request went. */
+type ResumeOutcome =
+  | "resumed" // the relay took the session back and the missing chunks are resent
+  | "gap" // the relay took it back, but more was recorded than the buffer kept
+  | "refused" // the relay has no such session any more
+  | "unanswered"; // dropped again, or no answer in time
 
 /** A numbered chunk kept until the relay acknowledges it. */
 interface HeldChunk {
@@ -93,7 +109,8 @@ export type SessionOption =
   | "timeslice"
   | "keyFrameIntervalMs"
   | "resumeBufferSeconds"
-  | "resumeBufferBytes";
+  | "resumeBufferBytes"
+  | "stopReconnectTimeoutMs";
 
 type Options = BrowserToRtmpClientOptions & typeof DEFAULT_OPTIONS & { audioSampleRate: number };
 
@@ -154,6 +171,11 @@ function stopRecorder(recorder: MediaRecorder): Promise<void> {
   });
 }
 
+/** Whether a track captures a screen, window or tab (getDisplayMedia) rather than a camera. */
+function isScreenTrack(track: MediaStreamTrack): boolean {
+  return (track.getSettings() as { displaySurface?: string }).displaySurface !== undefined;
+}
+
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -176,7 +198,16 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
   private lastEmittedError: ServerError | undefined;
   private retryingRestart = false;
   private resuming = false;
+  private resumeRequest: { run: Run; promise: Promise<ResumeOutcome> } | undefined;
+  // Set while the client drops a socket that it reconnects at once (socket.io then says
+  // "inactive" for a moment: it is no lost connection).
+  private cycling = false;
   private pausedAtDrop = false;
+  // What the browser suspended (besides a muted camera, read from the tracks themselves), and
+  // whether the client paused the stream for it (then it goes on by itself when it is over).
+  private readonly suspensions = new Set<SuspendReason>();
+  private autoPaused = false;
+  private unwatchTracks: (() => void) | undefined;
   private lastError: { key: string; at: number; fromAck: boolean } | undefined;
   private readonly wakeLock = new ScreenWakeLock();
   private _bytesSent = 0;
@@ -215,6 +246,8 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
     this.socket.on("error", (err) => this.onServerError(err, false));
     this.socket.on("ffmpegOutput", (message) => this.emit("ffmpegOutput", message));
     this.socket.on("outputState", (status) => this.emit("outputState", status));
+    this.watchTracks(stream);
+    this.watchPage();
   }
 
   // ---- state ------------------------------------------------------------------------------
@@ -292,10 +325,17 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
     return this.stream;
   }
 
+  /** Why the client paused the stream by itself (the browser suspended capture); undefined
+   * when it did not. */
+  get suspended(): SuspendReason | undefined {
+    return this.autoPaused ? (this.suspendReason() ?? "muted") : undefined;
+  }
+
   /** Use another stream for the next start(); only while idle (a recorder keeps its tracks). */
   setStream(stream: MediaStream): void {
     if (this._state !== "idle") throw new Error("Stop the stream before changing its source");
     this.stream = stream;
+    this.watchTracks(stream);
   }
 
   /** Change what the next start() asks for; a running stream keeps its settings. */
@@ -350,6 +390,8 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
 
   /** Resume after pause(); after a drop while paused, starts a fresh session. */
   resume(): Promise<void> {
+    // Asked for, or the suspension is over: either way no longer the client's own pause.
+    this.autoPaused = false;
     if (this._state !== "paused") return Promise.resolve();
     if (this.run) {
       if (this.run.recorder.state === "paused") this.run.recorder.resume();
@@ -363,7 +405,9 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
     });
   }
 
-  /** Stop: the recorder flushes, every chunk reaches the relay, then its ffmpeg ends. */
+  /** Stop: the recorder flushes, every chunk reaches the relay, then its ffmpeg ends. While
+   * the connection is down it waits for it up to `stopReconnectTimeoutMs`, then gives up
+   * (the `stopped` event says how it ended). */
   stop(): Promise<void> {
     if (!this.stopPromise) {
       this.stopPromise = this.doStop().finally(() => {
@@ -442,6 +486,8 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
     this.run = run;
     this._liveSince ??= Date.now();
     this.setState("live");
+    // The browser may have suspended capture while the relay was answering.
+    this.applySuspension();
   }
 
   private createRecorder(mimeType: string): MediaRecorder {
@@ -496,7 +542,7 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
         const error = clientError("START_TIMEOUT", "The relay did not answer the start request");
         this.emitError(error, false);
         finish(error);
-      }, this.options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS);
+      }, this.ackTimeout);
       this.pendingStart = fail;
       this.socket.on("disconnect", onDrop);
       this.socket.emit("start", this.startPayload(mimeType), (ack?: StartAck) => finish(undefined, ack));
@@ -526,7 +572,7 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
       const timer = setTimeout(() => {
         const reason = this._lastConnectError ? ` (${this._lastConnectError})` : "";
         done(clientError("CANNOT_CONNECT", `Cannot reach the relay${reason}`));
-      }, this.options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS);
+      }, this.ackTimeout);
       this.socket.on("connect", onConnect);
       this.socket.on("connect_error", onError);
     });
@@ -622,6 +668,7 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
 
   private async doStop(): Promise<void> {
     this.generation += 1;
+    this.autoPaused = false;
     if (this.startPromise) await this.startPromise.catch(() => undefined);
     const run = this.run;
     if (!run) {
@@ -634,19 +681,106 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
     await stopRecorder(run.recorder);
     await run.chain;
     const wasEnded = run.ended;
-    if (!run.ended && this.socket.connected) {
-      try {
-        // The relay acks once its ffmpeg has written everything and exited.
-        await this.socket.timeout(this.options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS).emitWithAck("stop");
-      } catch {
-        // No answer in time: the relay ends the session when it notices.
-      }
-    }
+    const outcome = await this.endSession(run);
     run.ended = true;
+    // What the relay did not get by now it never will: give the memory back.
+    run.held = [];
+    run.heldBytes = 0;
     if (this.run === run) this.run = undefined;
     this._liveSince = undefined;
     this.setState("idle");
+    this.emit("stopped", outcome);
     if (!wasEnded) this.emit("destroyed");
+  }
+
+  /** Have the relay end a stopping session once it has every chunk. While the connection is
+   * down, wait for it (at most `stopReconnectTimeoutMs`) and resume first, so that the
+   * stream keeps its tail rather than the relay ending it after its grace period. */
+  private async endSession(run: Run): Promise<StopOutcome> {
+    const deadline = Date.now() + (this.options.stopReconnectTimeoutMs ?? DEFAULT_STOP_RECONNECT_TIMEOUT_MS);
+    let kicked = false;
+    for (;;) {
+      if (run.ended) return "unreachable";
+      if (run.linked && this.socket.connected) {
+        try {
+          // The relay acks once its ffmpeg has written everything and exited.
+          await this.socket.timeout(this.ackTimeout).emitWithAck("stop");
+          return "ended";
+        } catch {
+          // Dropped meanwhile (onDisconnect unlinked the run): resume and ask again. Else no
+          // answer in time: the relay ends the session when it notices.
+          if (!run.linked && !run.ended) continue;
+          return "unreachable";
+        }
+      }
+      if (!run.resume) return "unreachable"; // the original server: nothing to resume
+      const left = deadline - Date.now();
+      if (left <= 0) return "unreachable";
+      if (!this.socket.connected) {
+        if (!kicked) {
+          // socket.io's next attempt may be up to 10 s away after a long drop: try now.
+          kicked = true;
+          this.reconnectNow();
+        }
+        if (!(await this.waitForConnection(left))) return "unreachable";
+        continue;
+      }
+      const outcome = await this.resumeSession(run, Math.min(this.ackTimeout, Math.max(left, MIN_RESUME_WAIT_MS)));
+      if (run.ended) return "unreachable";
+      switch (outcome) {
+        case "resumed":
+          break;
+        case "gap":
+          // This socket holds the session again, and the recorder has stopped: nothing more
+          // goes out but the stop.
+          run.linked = true;
+          break;
+        case "refused":
+          return "gone";
+        case "unanswered":
+          if (Date.now() >= deadline) {
+            // A late answer would leave the session on this socket: the stop follows the
+            // resume there, and on a dead link it is lost with it.
+            if (this.socket.connected) this.socket.emit("stop", () => undefined);
+            return "unreachable";
+          }
+          // Up but not answering: a fresh connection may do better.
+          if (this.socket.connected) this.reconnectNow();
+          break;
+      }
+    }
+  }
+
+  /** Whether the socket connects within `ms` (socket.io keeps trying by itself). */
+  private waitForConnection(ms: number): Promise<boolean> {
+    if (this.socket.connected) return Promise.resolve(true);
+    if (!this.socket.active) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      const done = (connected: boolean): void => {
+        clearTimeout(timer);
+        this.socket.off("connect", onConnect);
+        resolve(connected);
+      };
+      const onConnect = (): void => done(true);
+      const timer = setTimeout(() => done(false), ms);
+      this.socket.on("connect", onConnect);
+    });
+  }
+
+  /** Connect again now: drops a connection that is up but does not answer, and cuts
+   * socket.io's wait between attempts (its backoff starts over). */
+  private reconnectNow(): void {
+    this.cycling = true;
+    try {
+      this.socket.disconnect();
+    } finally {
+      this.cycling = false;
+    }
+    this.socket.connect();
+  }
+
+  private get ackTimeout(): number {
+    return this.options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
   }
 
   private sendHeartbeat(): void {
@@ -691,16 +825,20 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
   }
 
   private onDisconnect(reason: Socket.DisconnectReason): void {
-    this.setConnection(this.socket.active ? "connecting" : "disconnected");
+    // Dropped by reconnectNow(): socket.io connects again at once.
+    const reconnects = this.options.reconnect !== false && (this.socket.active || this.cycling);
+    this.setConnection(this.socket.active || this.cycling ? "connecting" : "disconnected");
     if (this._state === "starting") return; // requestStart() rejects on its own
     const run = this.run;
     if (!run && this._state !== "paused") return;
     if (run?.stopping) {
-      run.ended = true; // doStop() finishes without the relay
+      // A session to resume: doStop() waits a while for the connection, to end it properly.
+      if (run.resume && reconnects) run.linked = false;
+      else run.ended = true; // doStop() finishes without the relay
       return;
     }
     const wasPaused = this._state === "paused";
-    if (run?.resume && this.options.reconnect !== false && this.socket.active) {
+    if (run?.resume && reconnects) {
       // Our relay keeps the session for a while: record on, and resume it once back (after
       // an overflow only to end it, so that a page never has two sessions).
       run.linked = false;
@@ -710,7 +848,7 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
     }
     this.dropRun();
     // socket.io reconnects by itself unless the relay closed the socket on purpose.
-    if (this.options.reconnect !== false && this.socket.active) {
+    if (reconnects) {
       this.pausedAtDrop = wasPaused;
       this.setState("reconnecting");
       this.emit("reconnecting");
@@ -735,56 +873,80 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
     if (this.resuming || !run.resume) return;
     this.resuming = true;
     const generation = this.generation;
-    const stale = (): boolean => generation !== this.generation || this.run !== run || run.ended;
+    // A stop meanwhile takes the resume over (endSession), as a newer start does.
+    const stale = (): boolean => generation !== this.generation || this.run !== run || run.ended || run.stopping;
     try {
-      let answer: ResumeAck | ServerError;
-      try {
-        answer = await this.socket
-          .timeout(this.options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS)
-          .emitWithAck("resume", { sessionId: run.resume.sessionId, token: run.resume.token });
-      } catch {
-        // Dropped again (the next `connect` tries again), or no answer: reconnect, so that
-        // a link that is up but dead does not hold the stream.
-        if (!stale() && this.socket.connected) {
-          this.socket.disconnect();
-          this.socket.connect();
-        }
-        return;
-      }
+      const outcome = await this.resumeSession(run, this.ackTimeout);
       if (stale()) return;
-      if (isServerError(answer) || run.overflowed) {
-        if (!isServerError(answer)) {
+      switch (outcome) {
+        case "unanswered":
+          // Dropped again (the next `connect` tries again), or no answer: reconnect, so that
+          // a link that is up but dead does not hold the stream.
+          if (this.socket.connected) this.reconnectNow();
+          return;
+        case "resumed":
+          this.setState(run.recorder.state === "paused" ? "paused" : "live");
+          // The suspension may have ended while the connection was down.
+          this.applySuspension();
+          this.emit("resumed");
+          this.emit("reconnected");
+          return;
+        case "gap":
           // The relay kept the session, but part of the video since the drop is lost: end
           // it cleanly before starting the new one (never two sessions for one page).
           try {
-            await this.socket.timeout(this.options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS).emitWithAck("stop");
+            await this.socket.timeout(this.ackTimeout).emitWithAck("stop");
           } catch {
             // The relay ends it when it notices.
           }
           if (stale()) return;
-        }
-        this.pausedAtDrop = run.recorder.state === "paused";
-        this.dropRun();
-        this.emit("restarting", isServerError(answer) ? "refused" : "overflow");
-        await this.restartAfterReconnect();
-        return;
+          break;
+        case "refused":
+          break;
       }
-      const lastSeq = answer.lastSeq;
-      // Through the chain: after every chunk read so far, before any read from now on.
-      run.chain = run.chain.then(() => {
-        if (run.ended || !this.socket.connected) return;
-        if (lastSeq !== null) this.release(run, lastSeq);
-        for (const chunk of run.held) this.sendChunk(run, chunk);
-        run.linked = true;
-      });
-      await run.chain;
-      if (stale() || !run.linked) return;
-      this.setState(run.recorder.state === "paused" ? "paused" : "live");
-      this.emit("resumed");
-      this.emit("reconnected");
+      this.pausedAtDrop = run.recorder.state === "paused";
+      this.dropRun();
+      this.emit("restarting", outcome === "refused" ? "refused" : "overflow");
+      await this.restartAfterReconnect();
     } finally {
       this.resuming = false;
     }
+  }
+
+  /** Ask the relay to give this socket the session back, and resend what it missed. One
+   * request at a time: a second `resume` from a socket that took the session is refused. */
+  private resumeSession(run: Run, timeoutMs: number): Promise<ResumeOutcome> {
+    if (this.resumeRequest?.run === run) return this.resumeRequest.promise;
+    const promise = this.requestResume(run, timeoutMs).finally(() => {
+      if (this.resumeRequest?.promise === promise) this.resumeRequest = undefined;
+    });
+    this.resumeRequest = { run, promise };
+    return promise;
+  }
+
+  private async requestResume(run: Run, timeoutMs: number): Promise<ResumeOutcome> {
+    const ticket = run.resume;
+    if (!ticket || run.ended) return "refused";
+    let answer: ResumeAck | ServerError;
+    try {
+      answer = await this.socket
+        .timeout(timeoutMs)
+        .emitWithAck("resume", { sessionId: ticket.sessionId, token: ticket.token });
+    } catch {
+      return "unanswered";
+    }
+    if (isServerError(answer)) return "refused";
+    if (run.overflowed) return "gap";
+    const lastSeq = answer.lastSeq;
+    // Through the chain: after every chunk read so far, before any read from now on.
+    run.chain = run.chain.then(() => {
+      if (run.ended || !this.socket.connected) return;
+      if (lastSeq !== null) this.release(run, lastSeq);
+      for (const chunk of run.held) this.sendChunk(run, chunk);
+      run.linked = true;
+    });
+    await run.chain;
+    return run.linked ? "resumed" : "unanswered";
   }
 
   private async restartAfterReconnect(): Promise<void> {
@@ -827,6 +989,96 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
       this.restarting = false;
       this.retryingRestart = false;
     }
+  }
+
+  // ---- page lifecycle ---------------------------------------------------------------------
+
+  /** Follow the page's lifecycle: a frozen page, or one in the back/forward cache, records
+   * nothing, and its timers and socket may stop. */
+  private watchPage(): void {
+    if (typeof document === "undefined" || typeof window === "undefined") return;
+    document.addEventListener("freeze", () => this.suspend("frozen"));
+    document.addEventListener("resume", () => this.unsuspend("frozen"));
+    window.addEventListener("pagehide", (event) => {
+      // Not persisted: the page goes away for good, and its socket with it.
+      if (event.persisted) this.suspend("bfcache");
+    });
+    window.addEventListener("pageshow", () => this.unsuspend("bfcache"));
+    document.addEventListener("visibilitychange", () => {
+      // Hidden alone changes nothing: desktop browsers record on. A visible page is neither
+      // frozen nor cached, whichever event the browser left out.
+      if (document.visibilityState === "visible") this.suspensions.clear();
+      this.applySuspension();
+    });
+  }
+
+  /** A camera's track is muted while the browser withholds its frames (a locked phone, a page
+   * in the background): follow it. */
+  private watchTracks(stream: MediaStream): void {
+    this.unwatchTracks?.();
+    const tracks = stream.getVideoTracks();
+    const onChange = (): void => this.applySuspension();
+    for (const track of tracks) {
+      track.addEventListener("mute", onChange);
+      track.addEventListener("unmute", onChange);
+    }
+    this.unwatchTracks = () => {
+      for (const track of tracks) {
+        track.removeEventListener("mute", onChange);
+        track.removeEventListener("unmute", onChange);
+      }
+    };
+  }
+
+  private suspend(reason: SuspendReason): void {
+    this.suspensions.add(reason);
+    this.applySuspension();
+  }
+
+  private unsuspend(reason: SuspendReason): void {
+    this.suspensions.delete(reason);
+    this.applySuspension();
+  }
+
+  /** What keeps capture suspended now, if anything. */
+  private suspendReason(): SuspendReason | undefined {
+    for (const reason of this.suspensions) return reason;
+    // A shared screen is left out: its picture may stop while the shared window is minimized
+    // or still, and the stream (its sound) is to go on; a person chose what it shows.
+    const muted = this.stream
+      .getVideoTracks()
+      .some((track) => track.readyState === "live" && track.muted && !isScreenTrack(track));
+    return muted ? "muted" : undefined;
+  }
+
+  /** Pause while the browser suspends capture, and go on with the same session once it is
+   * back. A pause the person asked for is theirs: only they end it. */
+  private applySuspension(): void {
+    if (this.options.pauseWhenSuspended === false) return;
+    const run = this.run;
+    const reason = this.suspendReason();
+    if (reason !== undefined) {
+      const already = this.autoPaused;
+      const streaming = this._state === "live" || this._state === "reconnecting";
+      if (run && streaming && !run.stopping && run.recorder.state === "recording") {
+        // Heartbeats keep the session meanwhile; while reconnecting, the resume shows it paused.
+        run.recorder.pause();
+        this.autoPaused = true;
+        if (this._state === "live") this.setState("paused");
+      } else if (!run && this._state === "reconnecting" && !this.pausedAtDrop && !this.restarting) {
+        // The next session starts paused (the original server's way after a drop).
+        this.pausedAtDrop = true;
+        this.autoPaused = true;
+      }
+      if (this.autoPaused && !already) this.emit("suspended", reason);
+      return;
+    }
+    if (!this.autoPaused) return;
+    this.autoPaused = false;
+    if (this._state === "paused") void this.resume().catch(() => undefined);
+    else if (run && !run.stopping && run.recorder.state === "paused") run.recorder.resume();
+    else if (!run && this._state === "reconnecting") this.pausedAtDrop = false;
+    this.emit("unsuspended");
   }
 
   // ---- errors -----------------------------------------------------------------------------

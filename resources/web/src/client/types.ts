@@ -46,6 +46,15 @@ export type BrowserToRtmpClientOptions = {
   resumeBufferSeconds?: number;
   /** Bytes of media kept until acknowledged (default 64 MiB). */
   resumeBufferBytes?: number;
+  /** How long `stop()` waits for a dropped connection to come back, in milliseconds (default
+   * 10000): once back, the client resumes the session, resends what the relay missed and
+   * ends it properly, so the stream keeps its tail. Past this it ends on this side only, and
+   * the relay ends the session itself after its grace period. */
+  stopReconnectTimeoutMs?: number;
+  /** Pause when the browser suspends the camera (a locked phone, a page put in the
+   * back/forward cache or frozen) and go on with the same session when it gives it back
+   * (default true). A page merely hidden keeps streaming where the browser lets it. */
+  pauseWhenSuspended?: boolean;
 } & FfmpegConfig;
 
 /** Where the client's stream stands. */
@@ -78,9 +87,25 @@ export type BrowserToRtmpClientEvents = {
   restarting: (reason: RestartReason) => void;
   /** One of the relay's destinations changed state (our relay only). */
   outputState: (status: OutputStateEvent) => void;
+  /** The browser suspended capture: the client paused the stream (the session stays). */
+  suspended: (reason: SuspendReason) => void;
+  /** The browser gave capture back: the client went on with the same session. */
+  unsuspended: () => void;
+  /** A stream ended by `stop()`: how its end reached the relay. */
+  stopped: (outcome: StopOutcome) => void;
 };
 
 export type RestartReason = "refused" | "overflow";
+
+/** Why capture is suspended: `muted`, the browser stopped the camera's frames (a phone's
+ * locked screen or a page in the background); `frozen`, the browser froze the page;
+ * `bfcache`, the page went into the back/forward cache. */
+export type SuspendReason = "muted" | "frozen" | "bfcache";
+
+/** How `stop()` ended a session: `ended`, the relay ended it with its every chunk;
+ * `unreachable`, the connection did not come back in time, so the client ended on its own
+ * (the relay ends the session after its grace period); `gone`, the relay had ended it. */
+export type StopOutcome = "ended" | "unreachable" | "gone";
 
 /** The relay's `outputState` event: one destination of the stream (its key masked). */
 export interface OutputStateEvent {

@@ -1,10 +1,18 @@
 /** The join page: pick a source, preview it, and stream it through the relay. */
 import { BrowserToRtmpClient } from "../client/index";
-import type { ClientState, OutputStateEvent, RestartReason, ServerError } from "../client/types";
+import type {
+  ClientState,
+  OutputStateEvent,
+  RestartReason,
+  ServerError,
+  StopOutcome,
+  SuspendReason,
+} from "../client/types";
 import { formatBytes, formatDuration } from "./format";
 import { frameRateOf, listDevices, NO_DEVICE, openCamera, openScreen, type SourceKind, stopStream } from "./media";
 import {
   BACK_LIVE,
+  BACK_LIVE_SUSPENDED,
   BACK_PAUSED,
   describeMediaError,
   describeServerError,
@@ -17,6 +25,10 @@ import {
   RESTARTED,
   RESUME_OVERFLOW,
   RESUME_REFUSED,
+  STOPPED_GONE,
+  STOPPED_UNREACHABLE,
+  STOPPING_OFFLINE,
+  suspendedText,
 } from "./messages";
 
 interface RelayInfo {
@@ -95,6 +107,8 @@ let blocked: string | undefined;
 let restartNote: string | undefined;
 // The relay's destinations that are reconnecting, by output id.
 const reconnectingOutputs = new Set<string>();
+// How the client's last stop() ended the session (its `stopped` event).
+let stopOutcome: StopOutcome | undefined;
 // Recent (time, bytes acknowledged) samples, for the upload rate.
 let rateSamples: Array<[number, number]> = [];
 
@@ -262,8 +276,13 @@ async function start(): Promise<void> {
 async function stop(): Promise<void> {
   const sent = client.bytesSent;
   const since = client.liveSince;
+  // The client waits a while for the connection, so the relay still gets the stream's end.
+  if (client.state === "reconnecting" && client.canResume) showMessage(STOPPING_OFFLINE, "info");
+  stopOutcome = undefined;
   await client.stop();
-  if (since !== undefined) {
+  if (stopOutcome === "unreachable") showMessage(STOPPED_UNREACHABLE, "warning");
+  else if (stopOutcome === "gone") showMessage(STOPPED_GONE, "info");
+  else if (since !== undefined) {
     showMessage(`Stream stopped after ${formatDuration(Date.now() - since)} (${formatBytes(sent)} sent).`, "info");
   }
 }
@@ -287,8 +306,28 @@ function onRestarting(reason: RestartReason): void {
   showMessage(restartNote, "warning");
 }
 
+function onSuspended(reason: SuspendReason): void {
+  showMessage(suspendedText(reason, document.visibilityState === "hidden"), "info");
+}
+
+function onUnsuspended(): void {
+  if (client.state === "reconnecting") {
+    // Back from the suspension, but the connection is still down: "Back live" comes with it.
+    showMessage(reconnectingText(client.canResume ? client.heldSeconds : undefined), "warning");
+  } else if (client.state === "live" || client.state === "starting") {
+    showMessage(BACK_LIVE_SUSPENDED, "info");
+  }
+}
+
+/** Back with a paused stream: the person's pause, or the browser's suspension. */
+function showPaused(): void {
+  const reason = client.suspended;
+  if (reason !== undefined) onSuspended(reason);
+  else showMessage(BACK_PAUSED, "info");
+}
+
 function onReconnected(): void {
-  if (client.state === "paused") showMessage(BACK_PAUSED, "info");
+  if (client.state === "paused") showPaused();
   else if (restartNote !== undefined) showMessage(`${restartNote} ${RESTARTED}`, "info");
   else showMessage(RESTARTED, "info");
   restartNote = undefined;
@@ -421,7 +460,8 @@ function main(): void {
   client.on("resumed", () => {
     resumed = true;
     restartNote = undefined;
-    showMessage(client.state === "paused" ? BACK_PAUSED : BACK_LIVE, "info");
+    if (client.state === "paused") showPaused();
+    else showMessage(BACK_LIVE, "info");
   });
   client.on("reconnected", () => {
     if (resumed) resumed = false;
@@ -429,6 +469,11 @@ function main(): void {
   });
   client.on("restarting", onRestarting);
   client.on("outputState", onOutputState);
+  client.on("suspended", onSuspended);
+  client.on("unsuspended", onUnsuspended);
+  client.on("stopped", (outcome) => {
+    stopOutcome = outcome;
+  });
   // Exposed for diagnostics from the browser console (and for the page's tests).
   (window as unknown as { relayClient: BrowserToRtmpClient }).relayClient = client;
 
@@ -445,7 +490,15 @@ function main(): void {
   });
   ui.shareScreen.addEventListener("click", () => void chooseScreen());
   ui.start.addEventListener("click", () => void start());
-  ui.pause.addEventListener("click", () => void (client.state === "paused" ? client.resume() : client.pause()));
+  ui.pause.addEventListener("click", () => {
+    if (client.state !== "paused") {
+      void client.pause();
+      return;
+    }
+    // Resumed by hand while the browser had suspended capture: its message is over.
+    if (client.suspended !== undefined) clearMessage("stream");
+    void client.resume();
+  });
   ui.stop.addEventListener("click", () => void stop());
   setInterval(renderStats, 500);
 

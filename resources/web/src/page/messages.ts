@@ -1,5 +1,5 @@
 /** What the page tells a person: plain sentences, never error codes. */
-import type { ServerError } from "../client/types";
+import type { ServerError, SuspendReason } from "../client/types";
 
 const SERVER_MESSAGES: Record<string, string> = {
   MAX_STREAMS_REACHED:
@@ -57,6 +57,22 @@ export function outputReconnectingText(attempt: number): string {
 }
 
 export const OUTPUT_BACK = "The stream service is taking the stream again.";
+
+/** The client paused because the browser suspended capture; the session waits. */
+export function suspendedText(reason: SuspendReason, hidden: boolean): string {
+  if (hidden) return "Paused while the page is hidden. The stream goes on when you come back to it.";
+  if (reason === "muted") {
+    return "Paused: the browser stopped the camera for now (another app may be using it). The stream goes on when it is back.";
+  }
+  return "Paused while the browser holds this page. The stream goes on when it is back.";
+}
+
+export const BACK_LIVE_SUSPENDED = "Back live: the stream goes on where it paused.";
+
+// Stop while the connection to the relay is down.
+export const STOPPING_OFFLINE = "Stopping: waiting for the connection to the relay, to send it the end of the stream…";
+export const STOPPED_UNREACHABLE = "Stopped. The relay was unreachable; it ends the stream by itself shortly.";
+export const STOPPED_GONE = "Stopped. The relay had already ended the stream.";
 
 /** A sentence for an error from the relay or the client. */
 export function describeServerError(error: ServerError): string {
