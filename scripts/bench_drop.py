@@ -19,6 +19,7 @@ import asyncio
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from desktop_relay.relay import RelayConfig, RelayServer  # noqa: E402
 from desktop_relay.relay.ffmpeg import resolve_ffmpeg  # noqa: E402
+from desktop_relay.relay.stream_output import StreamOutput  # noqa: E402
 from tests.media import probe, start_receiver  # noqa: E402
 from tests.replay import Streamer, relay_url  # noqa: E402
 
@@ -34,6 +36,20 @@ CAPTURE_S = 45.0
 CHUNK_S = 0.25
 FPS = 25
 CUT_AT_S = 8.0
+# When the live (RTMP) outputs were handed tags, relay clock: the only hook into the relay,
+# to time "frames flowing again" from the relay's side (the receiver's file grows in 32 KiB
+# steps, too coarse to time).
+LIVE_FEEDS: list[float] = []
+_feed_batch = StreamOutput.feed_batch
+
+
+def _timed_feed_batch(self: StreamOutput, tags: Any, raw: bytes) -> None:
+    if not self.is_recording and tags:
+        LIVE_FEEDS.append(time.monotonic())
+    _feed_batch(self, tags, raw)
+
+
+StreamOutput.feed_batch = _timed_feed_batch  # type: ignore[method-assign]
 
 
 def make_capture(ffmpeg: str, path: Path) -> None:
@@ -123,6 +139,7 @@ async def _run(
         second = Client(relay_url(relay), client=socketio.AsyncClient(reconnection=False))
         await second.connect()
         ack = await second.resume(sid, ticket["resumeToken"])
+        resumed_at = time.monotonic()
         sent = ack["lastSeq"] + 1
         due = min(len(chunks), int((loop.time() - t0) / CHUNK_S))
         for seq in range(sent, due):
@@ -140,7 +157,9 @@ async def _run(
     got = probe(receiver.path)
     assert recording.recording_path is not None
     kept = probe(Path(recording.recording_path))
+    flowing = next((t for t in LIVE_FEEDS if t > resumed_at), None)
     return {
+        "to_frames": -1.0 if flowing is None else flowing - resumed_at,
         "streamed": len(chunks) * CHUNK_S,
         "rtmp_seconds": got.video_frames / FPS,
         "rtmp_timeline": got.duration,
@@ -164,11 +183,15 @@ async def main_async(args: argparse.Namespace) -> None:
             rows.append((drop, r))
     lag = "off" if args.lag is None else f"{args.lag:g} s"
     print(f"catch-up lag {lag}; {CAPTURE_S:g} s streamed per run, cut at {CUT_AT_S:g} s")
-    print("cut | RTMP got (video s) | RTMP timeline | skipped to catch up | recording kept")
+    print(
+        "cut | RTMP got (video s) | RTMP timeline | skipped to catch up | "
+        "resume to frames flowing to RTMP | recording kept"
+    )
     for drop, r in rows:
         print(
             f"{drop:g} s | {r['rtmp_seconds']:.1f} s of {r['streamed']:.0f} | "
             f"{r['rtmp_timeline']:.1f} s | {r['skipped']:.1f} s | "
+            f"{1000 * r['to_frames']:.0f} ms | "
             f"{r['recorded']:.1f} s (from {r['recording_started']:g} s on)"
         )
 
