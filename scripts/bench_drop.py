@@ -30,7 +30,7 @@ from desktop_relay.relay import RelayConfig, RelayServer  # noqa: E402
 from desktop_relay.relay.ffmpeg import resolve_ffmpeg  # noqa: E402
 from desktop_relay.relay.stream_output import StreamOutput  # noqa: E402
 from tests.media import probe, start_receiver  # noqa: E402
-from tests.replay import Streamer, relay_url  # noqa: E402
+from tests.replay import ResumingStreamer, relay_url  # noqa: E402
 
 CAPTURE_S = 45.0
 CHUNK_S = 0.25
@@ -65,26 +65,6 @@ def make_capture(ffmpeg: str, path: Path) -> None:
     )  # fmt: skip
 
 
-class Client(Streamer):
-    """Numbers its chunks and resumes (the wire protocol our page speaks)."""
-
-    async def start_ticket(self) -> dict[str, Any]:
-        result = await self.client.call("start", {"framerate": FPS}, timeout=10)
-        assert isinstance(result, dict), result
-        return result
-
-    async def send_seq(self, chunk: bytes, seq: int) -> Any:
-        return await self.client.call("binarystream", (chunk, seq), timeout=30)
-
-    async def resume(self, session_id: str, token: str) -> Any:
-        return await self.client.call(
-            "resume", {"sessionId": session_id, "token": token}, timeout=10
-        )
-
-    def cut(self) -> None:
-        self.client.eio.ws._conn.transport.abort()  # no goodbye: the link is just gone
-
-
 async def one_cut(
     capture: Path, ffmpeg: str, drop_s: float, lag: float | None, tmp: Path
 ) -> dict[str, float]:
@@ -102,8 +82,6 @@ async def one_cut(
 async def _run(
     chunks: list[bytes], receiver: Any, drop_s: float, lag: float | None, tmp: Path
 ) -> dict[str, float]:
-    import socketio
-
     relay = RelayServer(
         RelayConfig(
             host="127.0.0.1",
@@ -117,35 +95,20 @@ async def _run(
     await relay.start()
     loop = asyncio.get_running_loop()
     try:
-        first = Client(relay_url(relay), client=socketio.AsyncClient(reconnection=False))
-        await first.connect()
-        ticket = await first.start_ticket()
+        first = await ResumingStreamer(relay_url(relay)).connect()
+        ticket = await first.start_ticket({"framerate": FPS})
         sid = ticket["sessionId"]
         t0 = loop.time()
-        sent = 0
-
-        async def live(c: Client, until: int) -> None:
-            nonlocal sent
-            while sent < until:
-                await asyncio.sleep(max(0.0, t0 + (sent + 1) * CHUNK_S - loop.time()))
-                await c.send_seq(chunks[sent], sent)
-                sent += 1
-
-        await live(first, 8)
+        await first.send_in_time(chunks, 0, 8, t0, CHUNK_S)
         await relay.add_output(sid, None)
-        await live(first, int(CUT_AT_S / CHUNK_S))
+        await first.send_in_time(chunks, 8, int(CUT_AT_S / CHUNK_S), t0, CHUNK_S)
         first.cut()
         await asyncio.sleep(drop_s)
-        second = Client(relay_url(relay), client=socketio.AsyncClient(reconnection=False))
-        await second.connect()
+        second = await ResumingStreamer(relay_url(relay)).connect()
         ack = await second.resume(sid, ticket["resumeToken"])
         resumed_at = time.monotonic()
-        sent = ack["lastSeq"] + 1
-        due = min(len(chunks), int((loop.time() - t0) / CHUNK_S))
-        for seq in range(sent, due):
-            await second.send_seq(chunks[seq], seq)
-        sent = due
-        await live(second, len(chunks))
+        # The backlog is due already: it goes at link speed, then the rest live.
+        await second.send_in_time(chunks, ack["lastSeq"] + 1, len(chunks), t0, CHUNK_S)
         await second.stop()
         status = relay.get(sid)
         await second.close()

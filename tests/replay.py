@@ -6,13 +6,13 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import socketio
 
 from desktop_relay.relay import RelayServer
 
-from .media import FIXTURE_SECONDS
+from .media import FIXTURE_SECONDS, SECRETS
 
 
 def relay_url(relay: RelayServer) -> str:
@@ -36,7 +36,7 @@ class Streamer:
     ack_errors: list[dict[str, Any]] = field(default_factory=list)
     disconnected: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def connect(self, **kwargs: Any) -> Streamer:
+    async def connect(self, **kwargs: Any) -> Self:
         """Connect over websocket, like the browser client."""
         def on_error(error: dict[str, Any]) -> None:
             self.errors.append(error)
@@ -118,6 +118,54 @@ class Streamer:
         """Disconnect."""
         if self.client.connected:
             await self.client.disconnect()
+
+
+
+@dataclass
+class ResumingStreamer(Streamer):
+    """A streamer that numbers its chunks and can resume, as our page's client does; it never
+    reconnects on its own (a test or a benchmark decides when it comes back)."""
+
+    client: socketio.AsyncClient = field(
+        default_factory=lambda: socketio.AsyncClient(reconnection=False)
+    )
+    ticket: dict[str, Any] = field(default_factory=dict)
+
+    async def start_ticket(self, config: dict[str, Any] | None = None) -> dict[str, Any]:
+        """`start`, returning the ack's argument (the resume ticket)."""
+        result = await self.client.call("start", config or {"framerate": 20}, timeout=10)
+        assert isinstance(result, dict), f"start ack carries no ticket: {result!r}"
+        SECRETS.add(result["resumeToken"])  # the run-wide leak check watches it from now on
+        self.ticket = result
+        return result
+
+    async def send_seq(self, chunk: bytes, seq: Any, timeout: float = 30.0) -> Any:
+        """Send a numbered chunk; returns the ack (None, one value or a tuple of them)."""
+        return await self.client.call("binarystream", (chunk, seq), timeout=timeout)
+
+    async def send_in_time(
+        self, chunks: list[bytes], first: int, end: int, t0: float, chunk_s: float
+    ) -> None:
+        """Send chunks[first:end], numbered, chunk n once its time has come (t0 + (n + 1) *
+        chunk_s on the loop's clock), as a recorder produces them; every ack must be a
+        success."""
+        loop = asyncio.get_running_loop()
+        for seq in range(first, end):
+            await asyncio.sleep(max(0.0, t0 + (seq + 1) * chunk_s - loop.time()))
+            ack = await self.send_seq(chunks[seq], seq)
+            assert ack is None, f"chunk {seq} refused: {ack!r}"
+
+    async def resume(self, session_id: str, token: Any) -> Any:
+        """Send `resume`; returns the ack's argument."""
+        return await self.client.call(
+            "resume", {"sessionId": session_id, "token": token}, timeout=10
+        )
+
+    def cut(self) -> None:
+        """Lose the connection abruptly: the TCP connection is aborted, no socket.io or
+        engine.io goodbye is sent (a phone leaving its Wi-Fi, a crashed tab)."""
+        ws = self.client.eio.ws
+        ws._conn.transport.abort()
 
 
 async def stream_fixture(url: str, path: Path, seconds: float | None = None,

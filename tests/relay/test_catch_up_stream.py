@@ -35,32 +35,17 @@ async def test_a_backlog_is_skipped_live_and_kept_in_the_recording(
     ticket = await first.start_ticket()
     sid = ticket["sessionId"]
     t0 = loop.time()
-    sent = 0
-
-    async def send_live(c: Client, until_seq: int) -> None:
-        # In the pace of time: chunk n goes out once n+1 chunks' worth of time has passed.
-        nonlocal sent
-        while sent < until_seq:
-            await asyncio.sleep(max(0.0, t0 + (sent + 1) * CHUNK_S - loop.time()))
-            assert await c.send_seq(chunks[sent], sent) is None
-            sent += 1
-
-    await send_live(first, int(4.0 / CHUNK_S))
+    await first.send_in_time(chunks, 0, int(4.0 / CHUNK_S), t0, CHUNK_S)
     await wait_for(lambda: relay.get(sid).outputs and relay.get(sid).outputs[0].state == "live")
     await relay.add_output(sid, None)  # a recording beside the RTMP output
-    await send_live(first, int(6.0 / CHUNK_S))
+    await first.send_in_time(chunks, int(4.0 / CHUNK_S), int(6.0 / CHUNK_S), t0, CHUNK_S)
     first.cut()
     # The browser records on through the drop; nothing reaches the relay.
     await asyncio.sleep(DROP_S)
     second = await Client(relay_url(relay)).connect()
     ack = await second.resume(sid, ticket["resumeToken"])
-    sent = ack["lastSeq"] + 1
-    # The backlog at link speed: everything recorded up to now, at once.
-    due = min(len(chunks), int((loop.time() - t0) / CHUNK_S))
-    for seq in range(sent, due):
-        assert await second.send_seq(chunks[seq], seq) is None
-    sent = due
-    await send_live(second, len(chunks))
+    # What was recorded meanwhile is due already: it goes at link speed, then the rest live.
+    await second.send_in_time(chunks, ack["lastSeq"] + 1, len(chunks), t0, CHUNK_S)
     await second.stop()
     status = relay.get(sid)
     await second.close()

@@ -7,15 +7,13 @@ import asyncio
 import time
 
 import pytest
-import socketio
 
 from desktop_relay.relay import RelayConfig, SessionState
 
 from ..media import H264_FIXTURE
 from ..netfaults import TcpProxy
 from ..polling import wait_for
-from ..replay import Streamer
-from .test_resume import Client
+from ..replay import ResumingStreamer, Streamer
 
 pytestmark = pytest.mark.media
 
@@ -28,10 +26,7 @@ async def test_a_silent_link_is_noticed_within_5_s_on_both_sides(
     assert (relay.config.ping_interval_s, relay.config.ping_timeout_s) == (2.0, 3.0)
     proxy = TcpProxy(relay.port)
     try:
-        c = Client(
-            f"http://127.0.0.1:{proxy.port}", client=socketio.AsyncClient(reconnection=False)
-        )
-        await c.connect()
+        c = await ResumingStreamer(f"http://127.0.0.1:{proxy.port}").connect()
         ticket = await c.start_ticket()
         chunks = H264_FIXTURE.read_bytes()
         for seq in range(4):

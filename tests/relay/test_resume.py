@@ -7,19 +7,17 @@ the media matters.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-import socketio
 
 from desktop_relay.relay import ErrorName, RelayConfig, SessionState
 
-from ..media import FIXTURE_SECONDS, H264_FIXTURE, SECRETS, probe
+from ..media import FIXTURE_SECONDS, H264_FIXTURE, probe
 from ..polling import wait_for
 from ..procs import pid_alive
-from ..replay import Streamer, relay_url
+from ..replay import ResumingStreamer, relay_url
 
 
 def fixture_chunks(seconds: float | None = None, chunk_s: float = 0.25) -> list[bytes]:
@@ -30,38 +28,8 @@ def fixture_chunks(seconds: float | None = None, chunk_s: float = 0.25) -> list[
     return [data[i : min(i + step, total)] for i in range(0, total, step)]
 
 
-@dataclass
-class Client(Streamer):
-    """A streamer that numbers its chunks and can resume; it never reconnects on its own."""
-
-    client: socketio.AsyncClient = field(
-        default_factory=lambda: socketio.AsyncClient(reconnection=False)
-    )
-    ticket: dict[str, Any] = field(default_factory=dict)
-
-    async def start_ticket(self, config: dict[str, Any] | None = None) -> dict[str, Any]:
-        """`start`, returning the ack's argument (the resume ticket)."""
-        result = await self.client.call("start", config or {"framerate": 20}, timeout=10)
-        assert isinstance(result, dict), f"start ack carries no ticket: {result!r}"
-        SECRETS.add(result["resumeToken"])  # the run-wide leak check watches it from now on
-        self.ticket = result
-        return result
-
-    async def send_seq(self, chunk: bytes, seq: Any, timeout: float = 30.0) -> Any:
-        """Send a numbered chunk; returns the ack (None, one value or a tuple of them)."""
-        return await self.client.call("binarystream", (chunk, seq), timeout=timeout)
-
-    async def resume(self, session_id: str, token: Any) -> Any:
-        """Send `resume`; returns the ack's argument."""
-        return await self.client.call(
-            "resume", {"sessionId": session_id, "token": token}, timeout=10
-        )
-
-    def cut(self) -> None:
-        """Lose the connection abruptly: the TCP connection is aborted, no socket.io or
-        engine.io goodbye is sent (a phone leaving its Wi-Fi, a crashed tab)."""
-        ws = self.client.eio.ws
-        ws._conn.transport.abort()
+# The client of these tests (also used by test_catch_up_stream and test_dead_link).
+Client = ResumingStreamer
 
 
 async def client(relay: Any) -> Client:
