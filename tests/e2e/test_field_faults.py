@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from playwright.async_api import expect
 from PySide6.QtWidgets import QApplication
 
@@ -21,7 +20,7 @@ from ..media import probe
 from ..netfaults import TcpProxy
 from ..procs import pid_alive
 from .helpers import Browser, until
-from .test_original_client import ORIGINAL_PAGE
+from .test_original_client import original_page_routes
 from .test_page import FAKE_CAMERA_FPS, ffmpeg_status, go_live, stop, wait_receiver
 from .test_resume_page import ResumeLog, open_via, proxy_factory  # noqa: F401 (a fixture)
 
@@ -163,18 +162,9 @@ async def test_the_original_client_through_a_drop_gets_a_new_session_and_nothing
     proxy_factory: Any,  # noqa: F811
 ) -> None:
     receiver = rtmp_receiver()
-
-    def add_original_page(app: web.Application) -> None:
-        async def page(request: web.Request) -> web.Response:
-            return web.Response(text=ORIGINAL_PAGE, content_type="text/html")
-
-        async def script(request: web.Request) -> web.FileResponse:
-            return web.FileResponse(original_client_js)
-
-        app.router.add_get("/original/", page)
-        app.router.add_get("/original/client.js", script)
-
-    relay, url = await relay_app(RelayConfig(default_target=receiver.url), add_original_page)
+    relay, url = await relay_app(
+        RelayConfig(default_target=receiver.url), original_page_routes(original_client_js)
+    )
     proxy: TcpProxy = proxy_factory(int(url.rsplit(":", 1)[1]))
     page = await browser.open(f"http://127.0.0.1:{proxy.port}/original/")
     await page.wait_for_function("window.result.state !== 'loading'")

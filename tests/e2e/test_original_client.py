@@ -4,6 +4,7 @@ through the relay from a page of the same aiohttp app (as a web site embedding i
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,22 +46,29 @@ ORIGINAL_PAGE = """<!doctype html>
 """
 
 
-async def test_original_client_streams_through_the_relay(
-    relay_app: Any, original_client_js: Path, rtmp_receiver: Any, browser: Browser
-) -> None:
-    receiver = rtmp_receiver()
+def original_page_routes(client_js: Path) -> Callable[[web.Application], None]:
+    """A `relay_app` setup: the original's README page at /original/, with its script."""
 
-    def add_original_page(app: web.Application) -> None:
+    def add(app: web.Application) -> None:
         async def page(request: web.Request) -> web.Response:
             return web.Response(text=ORIGINAL_PAGE, content_type="text/html")
 
         async def script(request: web.Request) -> web.FileResponse:
-            return web.FileResponse(original_client_js)
+            return web.FileResponse(client_js)
 
         app.router.add_get("/original/", page)
         app.router.add_get("/original/client.js", script)
 
-    relay, url = await relay_app(RelayConfig(default_target=receiver.url), add_original_page)
+    return add
+
+
+async def test_original_client_streams_through_the_relay(
+    relay_app: Any, original_client_js: Path, rtmp_receiver: Any, browser: Browser
+) -> None:
+    receiver = rtmp_receiver()
+    relay, url = await relay_app(
+        RelayConfig(default_target=receiver.url), original_page_routes(original_client_js)
+    )
     page = await browser.open(f"{url}/original/")
     await page.wait_for_function("window.result.state !== 'loading'")
     assert await page.evaluate("window.result.state") == "started"
