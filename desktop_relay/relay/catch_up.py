@@ -34,6 +34,9 @@ ARMED_TIMEOUT_S = 60.0
 # How long a late stream is held, at most, to tell a backlog (arriving faster than time)
 # from a stream that only goes on late: the decision costs live outputs this much delay once.
 DECIDE_S = 1.0
+# Media this far ahead of the clock since the first late tag, and at least half again as
+# fast as time, is a backlog: only then are held tags dropped at a newer keyframe.
+BACKLOG_LEAD_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -56,8 +59,9 @@ class CatchUp:
     was long, with nothing newer to skip to): while late, tags are held for live outputs, for
     at most `decide_s`. Tags arriving faster than time (a backlog resent at link speed) are
     skipped up to the first keyframe close enough to live; tags arriving at the pace of time
-    are all released, nothing skipped. Held tags are bounded: in a backlog only those from the
-    latest keyframe on are kept.
+    are all released, nothing skipped. Held tags are bounded: until it is known to be a backlog
+    by the decision time (or half a second of media ahead of the clock), and in a backlog only
+    those from the latest keyframe on are kept.
     """
 
     def __init__(
@@ -136,7 +140,7 @@ class CatchUp:
         now = now_s * 1000.0
         max_lag = self.max_lag_s
         if now_s - self._armed_at > ARMED_TIMEOUT_S:
-            return self._finish(self._held + list(tags), 0.0)
+            return self._finish_with(self._held + list(tags))
         for index, tag in enumerate(tags):
             lag = self.lag_s(tag, now)
             if self._first is None:
@@ -148,8 +152,9 @@ class CatchUp:
                 if lag <= max_lag:
                     # Live again: from this keyframe on; everything held before it is skipped.
                     return self._finish(list(tags[index:]), self._skipped(tag))
-                # An older keyframe held is worth nothing now that a newer one came.
-                self._held = []
+                if self._is_backlog(now_s, lag):
+                    # An older keyframe held is worth nothing now that a newer one came.
+                    self._held = []
             self._held.append(tag)
         if self._first is None:  # no tags yet
             return CatchUpCut(release=[], skipped_s=0.0, done=False)
@@ -161,11 +166,23 @@ class CatchUp:
                 # Arriving at about the pace of time: no backlog, only a late stream. Send
                 # all of it; skipping would lose video and never reach live anyway.
                 held, self._held = self._held, []
-                return self._finish(held, 0.0)
+                return self._finish_with(held)
         return CatchUpCut(release=[], skipped_s=0.0, done=False)
 
-    def _skipped(self, resume_at: FlvTag) -> float:
+    def _is_backlog(self, now_s: float, lag: float) -> bool:
+        """Whether the late tags come faster than time (a backlog), judged by now."""
         assert self._first is not None
+        first_at, first_lag, _ = self._first
+        caught_up = first_lag - lag
+        return caught_up >= BACKLOG_LEAD_S and caught_up >= (now_s - first_at) / 2
+
+    def _finish_with(self, release: list[FlvTag]) -> CatchUpCut:
+        """End with `release`: what was dropped before its first tag counts as skipped."""
+        return self._finish(release, self._skipped(release[0]) if release else 0.0)
+
+    def _skipped(self, resume_at: FlvTag) -> float:
+        if self._first is None:
+            return 0.0
         return max(0.0, (resume_at.timestamp - self._first[2]) / 1000.0)
 
     def _finish(self, release: list[FlvTag], skipped_s: float) -> CatchUpCut:

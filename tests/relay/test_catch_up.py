@@ -145,6 +145,31 @@ def test_a_stream_that_only_goes_on_late_is_held_briefly_then_sent_whole() -> No
     assert not catch.armed and sent == late and catch.catch_ups == 0
 
 
+def test_a_late_stream_with_a_keyframe_while_deciding_loses_nothing() -> None:
+    # Late at the pace of time, and a keyframe comes before the decision: the tags held
+    # before it must not be dropped as if they were a backlog.
+    clock = Clock()
+    catch = CatchUp(3.0, clock=clock)
+    ts = flow(catch, clock, 0, 6.0)  # ends at 6000 ms: the next keyframe is at 6000
+    clock.now += 4.0
+    catch.arm()
+    late: list[FlvTag] = []
+    sent: list[FlvTag] = []
+    ts -= 1000  # it goes on from a second before the drop's end of data, mid-GOP
+    for _ in range(8):
+        clock.now += 0.25
+        batch = frames(ts, ts + 250)
+        ts += 250
+        late += batch
+        if catch.armed:
+            cut = catch.cut(batch)
+            sent += cut.release
+            assert cut.skipped_s == 0
+        else:
+            sent += batch
+    assert any(t.starts_gop for t in late[1:]) and sent == late
+
+
 def test_reset_forgets_the_edge_and_the_arming() -> None:
     clock = Clock()
     catch = CatchUp(3.0, clock=clock)
