@@ -21,7 +21,14 @@ from ..netfaults import TcpProxy
 from ..procs import pid_alive
 from .helpers import Browser, until
 from .test_original_client import original_page_routes
-from .test_page import FAKE_CAMERA_FPS, ffmpeg_status, go_live, stop, wait_receiver
+from .test_page import (
+    FAKE_CAMERA_FPS,
+    ffmpeg_status,
+    frames_flowing,
+    go_live,
+    stop,
+    wait_receiver,
+)
 from .test_resume_page import ResumeLog, open_via, proxy_factory  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.media
@@ -140,12 +147,7 @@ async def test_an_outage_past_the_grace_period_starts_a_new_session_and_leaks_no
         what="a new session",
     )
     assert len(new) == 1 and len(relay.sessions()) == 1
-
-    def new_frames() -> int:
-        status = relay.get(new[0])
-        return status.ffmpeg.frames_sent if status and status.ffmpeg else 0
-
-    await until(lambda: new_frames() > 20, what="the new session's first second")
+    await frames_flowing(relay, new[0])
     await asyncio.sleep(2)
     await stop(page)
     await wait_receiver(first)

@@ -63,6 +63,18 @@ async def ffmpeg_status(relay: RelayServer) -> SessionStatus:
     return status
 
 
+async def frames_flowing(relay: RelayServer, session_id: str, frames: int = 20) -> None:
+    """Wait until a session's encoder has put out `frames` frames: "Live" on the page only
+    means the relay took the start, and a test that times the stream from there measures the
+    encoder's start-up too."""
+
+    def sent() -> int:
+        status = relay.get(session_id)
+        return status.ffmpeg.frames_sent if status and status.ffmpeg else 0
+
+    await until(lambda: sent() > frames, what=f"{frames} frames from session {session_id[:8]}")
+
+
 async def settled_bytes(relay: RelayServer, quiet: float = 0.5, timeout: float = 5.0) -> int:
     """The first session's received bytes once they stopped growing for `quiet` seconds."""
     loop = asyncio.get_running_loop()

@@ -18,7 +18,14 @@ from desktop_relay.relay.observer import BaseObserver
 from ..media import probe
 from ..netfaults import TcpProxy
 from .helpers import Browser, until
-from .test_page import FAKE_CAMERA_FPS, ffmpeg_status, go_live, stop, wait_receiver
+from .test_page import (
+    FAKE_CAMERA_FPS,
+    ffmpeg_status,
+    frames_flowing,
+    go_live,
+    stop,
+    wait_receiver,
+)
 
 pytestmark = pytest.mark.media
 
@@ -136,6 +143,7 @@ async def test_refused_resume_starts_a_new_session_and_says_so(
     assert len(new) == 1
     # Never two sessions for one page.
     assert len([s for s in relay.sessions() if s.ffmpeg]) == 1
+    await frames_flowing(relay, new[0])
     await asyncio.sleep(3.5)
     await stop(page)
     await wait_receiver(first)
