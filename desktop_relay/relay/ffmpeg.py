@@ -344,13 +344,19 @@ class FfmpegProcess:
             if proc.stdin is not None and not proc.stdin.is_closing():
                 proc.stdin.close()
             steps = ((None, timeout), (proc.terminate, terminate_grace), (proc.kill, None))
-            for step, grace in steps:
-                if step is not None:
-                    with contextlib.suppress(ProcessLookupError):
-                        step()
-                try:
-                    await asyncio.wait_for(asyncio.shield(proc.wait()), grace)
-                    break
-                except TimeoutError:
-                    log.warning("ffmpeg %s did not stop in %.0f s", proc.pid, grace)
+            try:
+                for step, grace in steps:
+                    if step is not None:
+                        with contextlib.suppress(ProcessLookupError):
+                            step()
+                    try:
+                        await asyncio.wait_for(asyncio.shield(proc.wait()), grace)
+                        break
+                    except TimeoutError:
+                        log.warning("ffmpeg %s did not stop in %.0f s", proc.pid, grace)
+            except asyncio.CancelledError:
+                # Whoever stopped us gave up waiting: ffmpeg must not live on unsupervised.
+                # asyncio's child watcher reaps it as it dies.
+                self.kill()
+                raise
         return await self.wait()

@@ -187,10 +187,20 @@ class StreamOutput:
         self._stop_timeouts = (timeout, terminate_grace)
         self._stopping.set()
         self._wake.set()
-        if self._task is not None:
-            await asyncio.gather(self._task, return_exceptions=True)
-        elif self.state != OutputState.FAILED:
-            self._set_state(OutputState.STOPPED)
+        task = self._task
+        if task is None:
+            if self.state != OutputState.FAILED:
+                self._set_state(OutputState.STOPPED)
+            return
+        # asyncio.wait, not gather: a caller cancelled mid-stop (the relay shutting down cuts
+        # a graceful stop short) must not cancel the task, which alone reaps its ffmpeg.
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+        proc = self._proc
+        if not done and proc is not None:
+            # An earlier stop with longer timeouts is still waiting for ffmpeg to flush: this
+            # one keeps its own bounds.
+            await proc.stop(0.0, terminate_grace)
+        await asyncio.wait({task})
 
     def restart(self) -> None:
         """A new stream begins (the session's encoder restarted): end the current connection

@@ -22,7 +22,7 @@ from desktop_relay.relay.stream_output import OutputState, OutputStatus, StreamO
 
 from ..media import H264_FIXTURE, SECRETS, free_port, probe
 from ..polling import wait_for
-from ..procs import ffmpeg_descendants
+from ..procs import ffmpeg_descendants, pid_alive
 from ..rtmp import packets, port_of, start_receiver_on
 
 pytestmark = pytest.mark.media
@@ -278,6 +278,41 @@ async def test_stalled_server_restarts_and_stop_is_bounded_in_every_state(
         assert time.monotonic() - started < 3.5
         assert stalled.state == OutputState.STOPPED
         assert [cmd for cmd in ffmpeg_descendants().values() if "-i pipe:0" in cmd] == []
+    finally:
+        play.cancel()
+        await asyncio.gather(play, return_exceptions=True)
+        silent.close()
+
+
+@pytest.mark.parametrize("first_stop", ["cancelled", "still waiting"])
+async def test_a_hurried_stop_after_a_graceful_one_keeps_its_bounds_and_leaves_no_ffmpeg(
+    fanout, first_stop: str  # type: ignore[no-untyped-def]
+) -> None:
+    """The relay's shutdown path: a graceful stop (10 s to flush) is under way on an ffmpeg
+    blocked on a silent server when a stop with short bounds comes; the first one's caller
+    may have given up (cancelled). The ffmpeg must be gone within the short bounds."""
+    silent = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    fan = fanout(8)
+    out = fan.output("hurry", f"rtmp://127.0.0.1:{port}/live/hurry-0123456789abcdef",
+                     start_stall_timeout=60)
+    play = asyncio.create_task(fan.play())
+    try:
+        await wait_for(lambda: out.state == OutputState.CONNECTING and out.pid)
+        pid = out.pid
+        assert pid is not None
+        graceful = asyncio.create_task(out.stop(timeout=10, terminate_grace=3))
+        await asyncio.sleep(0.5)
+        if first_stop == "cancelled":
+            graceful.cancel()
+            await asyncio.gather(graceful, return_exceptions=True)
+        started = time.monotonic()
+        await out.stop(timeout=0.3, terminate_grace=0.3)
+        assert time.monotonic() - started < 2.5
+        await wait_for(lambda: not pid_alive(pid), timeout=1)
+        assert out.state == OutputState.STOPPED
+        if first_stop == "still waiting":
+            await asyncio.wait_for(graceful, 1)
     finally:
         play.cancel()
         await asyncio.gather(play, return_exceptions=True)
