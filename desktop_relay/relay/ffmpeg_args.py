@@ -62,6 +62,14 @@ def _input_and_codecs(binary: str, fmt: InputFormat, config: StartConfig) -> lis
         "-nostats",
         "-stats_period",
         "0.5",
+        # The relay has read the stream's header: codecs, sizes and rates are known, so
+        # ffmpeg need not read seconds of media to guess them (it did, 1.5-2 s, before writing
+        # its first frame). The frame rate it would estimate is not needed either: H.264 is
+        # copied with its timestamps and libx264 gets `-r`.
+        "-analyzeduration",
+        "0",
+        "-fpsprobesize",
+        "0",
         "-f",
         fmt.container,
         "-i",

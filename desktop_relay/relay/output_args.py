@@ -17,6 +17,12 @@ def _copy_from_flv(binary: str) -> list[str]:
         "pipe:1",
         "-stats_period",
         "0.5",
+        # The relay writes the stream's metadata and both codec headers first (the cache's
+        # snapshot): nothing to guess from seconds of media before the first frame goes out.
+        "-analyzeduration",
+        "0",
+        "-fpsprobesize",
+        "0",
         "-f",
         "flv",
         "-i",

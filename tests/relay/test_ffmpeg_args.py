@@ -89,3 +89,19 @@ def test_the_stream_key_is_not_on_the_command_line() -> None:
     key = "cmdline-key-0123456789"
     args = build_output_args("ffmpeg", f"rtmp://127.0.0.1:1935/live/{key}", 65536)
     assert not any(key in arg for arg in args)
+
+
+@pytest.mark.parametrize("fmt", [H264, VP8, SAFARI], ids=["h264", "vp8", "mp4"])
+def test_no_ffmpeg_spends_seconds_guessing_what_the_relay_knows(fmt: InputFormat) -> None:
+    """The encoder's input header was read by the relay, and an output's FLV starts with the
+    cache's metadata and codec headers: neither ffmpeg probes media before its first frame
+    (that took 1.5-2 s each, most of a session's start)."""
+    commands = [
+        build_encoder_args("ffmpeg", fmt, StartConfig()),
+        build_output_args("ffmpeg", TARGET, 65536),
+        build_recording_args("ffmpeg", 5),
+    ]
+    for args in commands:
+        before_input = args[: args.index("-i")]
+        assert value_after(before_input, "-analyzeduration") == "0", args
+        assert value_after(before_input, "-fpsprobesize") == "0", args
