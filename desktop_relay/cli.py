@@ -246,16 +246,22 @@ def _print_status(statuses: list[SessionStatus]) -> None:
         ff = s.ffmpeg
         if ff is None:
             continue
+        stats = ff.stats
         log.info(
-            "session %s %s frames=%d fps=%.1f bitrate=%s kbit/s speed=%s target=%s",
+            "session %s %s frames=%d fps=%s bitrate=%s kbit/s speed=%s target=%s",
             s.uuid[:8],
             s.state,
             ff.frames_sent,
-            ff.stats.fps,
-            ff.stats.bitrate_kbps,
-            ff.stats.speed,
+            _rate(stats.fps, "{:.1f}"),
+            _rate(stats.bitrate_kbps, "{:.0f}"),
+            _rate(stats.speed, "{:.2f}x"),
             s.target or s.recording_path,
         )
+
+
+def _rate(value: float | None, fmt: str) -> str:
+    """A rate, or `-` while it means nothing yet (the first second of a stream)."""
+    return "-" if value is None else fmt.format(value)
 
 
 class _HeadlessPrinter(BaseObserver):

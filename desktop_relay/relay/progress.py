@@ -8,16 +8,6 @@ from collections import deque
 from .status import FfmpegStats
 
 
-def _float(value: str | None) -> float | None:
-    if value is None:
-        return None
-    value = value.strip().rstrip("x").replace("kbits/s", "")
-    try:
-        return float(value)
-    except ValueError:  # "N/A"
-        return None
-
-
 def _int(value: str | None) -> int:
     try:
         return int(value) if value is not None else 0
@@ -28,14 +18,20 @@ def _int(value: str | None) -> int:
 class ProgressParser:
     """Feeds on `-progress` lines; a block ends with `progress=continue|end`.
 
-    ffmpeg's own `fps=` is an average since start, useless for a live health view, so fps is
-    computed from frame deltas over a short window of recent blocks.
+    ffmpeg's own `fps=`, `bitrate=` and `speed=` are averages since its start: a second after
+    the start they read `speed=6.09x fps=0.0` (the first burst of buffered input against almost
+    no elapsed time), and later they hide a stall for minutes. The rates here are over a
+    short window of recent blocks instead, and None until that window spans `settle_s` of
+    wall time with frames or bytes coming out: nothing is shown before it means something.
     """
 
-    def __init__(self, window_s: float = 2.0) -> None:
+    def __init__(self, window_s: float = 2.0, settle_s: float = 1.0) -> None:
         self._block: dict[str, str] = {}
-        self._samples: deque[tuple[float, int]] = deque()
+        # (wall time, frames, output seconds, output bytes) of recent blocks
+        self._samples: deque[tuple[float, int, float, int]] = deque()
         self._window_s = window_s
+        self._settle_s = settle_s
+        self._started_at: float | None = None  # first block with output
         self.stats = FfmpegStats()
         self.ended = False
 
@@ -54,19 +50,30 @@ class ProgressParser:
     def _apply(self, block: dict[str, str], now: float) -> FfmpegStats:
         frames = _int(block.get("frame"))
         prev = self.stats
-        self._samples.append((now, frames))
-        while len(self._samples) > 2 and now - self._samples[0][0] > self._window_s:
-            self._samples.popleft()
-        t0, f0 = self._samples[0]
-        fps = (frames - f0) / (now - t0) if now > t0 else prev.fps
         out_us = _int(block.get("out_time_us") or block.get("out_time_ms"))
+        out_s = max(out_us, 0) / 1_000_000
+        size = _int(block.get("total_size"))
+        samples = self._samples
+        samples.append((now, frames, out_s, size))
+        while len(samples) > 2 and now - samples[0][0] > self._window_s:
+            samples.popleft()
+        if self._started_at is None and (frames > 0 or size > 0):
+            self._started_at = now
+        fps = speed = kbps = None
+        t0, f0, o0, s0 = samples[0]
+        span = now - t0
+        settled = self._started_at is not None and now - self._started_at >= self._settle_s
+        if settled and span >= self._settle_s:
+            fps = max(frames - f0, 0) / span
+            speed = max(out_s - o0, 0.0) / span
+            kbps = max(size - s0, 0) * 8 / span / 1000
         self.stats = FfmpegStats(
             frames=frames,
-            fps=max(fps, 0.0),
-            bitrate_kbps=_float(block.get("bitrate")),
-            total_size=_int(block.get("total_size")),
-            out_time_s=out_us / 1_000_000,
-            speed=_float(block.get("speed")),
+            fps=fps,
+            bitrate_kbps=kbps,
+            total_size=size,
+            out_time_s=out_s,
+            speed=speed,
             dropped_frames=_int(block.get("drop_frames")),
             duplicated_frames=_int(block.get("dup_frames")),
             last_frame_time=now if frames > prev.frames else prev.last_frame_time,

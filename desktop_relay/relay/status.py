@@ -35,7 +35,9 @@ class FfmpegStats:
     """Counters from ffmpeg's `-progress` output, plus rates the relay derives from them."""
 
     frames: int = 0
-    fps: float = 0.0  # from frame deltas, not ffmpeg's average since start
+    # Rates over the last seconds (ProgressParser), not ffmpeg's averages since its start;
+    # None until they mean something (the first second after the first output).
+    fps: float | None = None
     bitrate_kbps: float | None = None
     total_size: int = 0
     out_time_s: float = 0.0
@@ -161,7 +163,7 @@ class SessionStatus:
                 "pid": ff.pid,
                 "options": ff.options,
                 "mode": ff.mode,
-                "fps": round(ff.stats.fps, 2),
+                "fps": None if ff.stats.fps is None else round(ff.stats.fps, 2),
                 "bitrateKbps": ff.stats.bitrate_kbps,
                 "speed": ff.stats.speed,
                 "droppedFrames": ff.stats.dropped_frames,
