@@ -22,6 +22,7 @@ from .relay import (
     TargetError,
     mask_target,
     validate_target,
+    video_encoders,
 )
 from .relay.auth import load_or_create_token
 from .relay.errors import ServerError
@@ -150,6 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--ffmpeg", default=None, metavar="PATH", help="ffmpeg binary to use")
     parser.add_argument(
+        "--video-encoder",
+        choices=video_encoders.CHOICES,
+        default=video_encoders.AUTO,
+        help="H.264 encoder for VP8/VP9 video (H.264 is copied): auto uses a hardware encoder "
+        "this machine really has (NVENC, Quick Sync, VA-API), else libx264 (default: auto)",
+    )
+    parser.add_argument(
         "--send-error-details",
         action="store_true",
         help="send ffmpeg's last lines to browsers with errors",
@@ -238,6 +246,7 @@ def config_from_args(
         safety_copy=args.safety_copy,
         recordings_dir=args.recordings_dir,
         ffmpeg_path=args.ffmpeg,
+        video_encoder=args.video_encoder,
     )
 
 

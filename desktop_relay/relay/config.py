@@ -67,6 +67,10 @@ class RelayConfig:
     socketio_options: Mapping[str, Any] = field(default_factory=dict)
     start_hook: StartHook | None = None
     ffmpeg_path: str | None = None
+    # The H.264 encoder for VP8/VP9/AV1 input (H.264 input is copied): "auto" (a hardware
+    # encoder this machine really has, else libx264), "libx264", "h264_nvenc", "h264_qsv" or
+    # "h264_vaapi". A hardware encoder that fails mid-session falls back to libx264.
+    video_encoder: str = "auto"
     recordings_dir: Path | None = None
     # Largest single chunk a client may send (socket.io's max_http_buffer_size).
     max_chunk_bytes: int = 16 * 1024 * 1024

@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from . import video_encoders
 from .auth import new_token
 from .client_link import ClientLink
 from .config import RelayConfig, StartConfig
@@ -63,6 +64,17 @@ class Relay(Observable):
             if self.config.allowed_target_pattern
             else None
         )
+        if self.config.video_encoder not in video_encoders.CHOICES:
+            raise ValueError(
+                f"unknown video encoder {self.config.video_encoder!r}: "
+                f"one of {', '.join(video_encoders.CHOICES)}"
+            )
+        # libx264 until the hardware trial (start_background) says otherwise.
+        self._video_encoder = (
+            video_encoders.SOFTWARE
+            if self.config.video_encoder == video_encoders.AUTO
+            else self.config.video_encoder
+        )
         self._sessions: dict[str, Session] = {}
         self._tasks = TaskSet()
         self._stats_task: asyncio.Task[Any] | None = None
@@ -78,6 +90,25 @@ class Relay(Observable):
         """Start the periodic stats and the idle-session sweep."""
         if self._stats_task is None:
             self._stats_task = self._tasks.spawn(self._stats_loop(), name="relay-stats")
+            if self.config.video_encoder == video_encoders.AUTO:
+                self._tasks.spawn(self._pick_video_encoder(), name="relay-video-encoder")
+
+    async def _pick_video_encoder(self) -> None:
+        try:
+            found = await video_encoders.find_hardware_encoders(self.ffmpeg_binary())
+        except RelayError as exc:  # no ffmpeg: sessions will say so themselves
+            log.info("no hardware encoder trial: %s", exc.error.message)
+            return
+        if found:
+            self._video_encoder = found[0]
+            log.info("VP8/VP9 video will be encoded by %s (usable: %s)", found[0], found)
+        else:
+            log.info("no usable hardware H.264 encoder here: VP8/VP9 video goes to libx264")
+
+    @property
+    def video_encoder(self) -> str:
+        """The H.264 encoder new sessions use for non-H.264 video (see video_encoders.py)."""
+        return self._video_encoder
 
     async def stop(self) -> None:
         """End every session (clients hear RELAY_SHUTTING_DOWN; ffmpeg flushes what it can)

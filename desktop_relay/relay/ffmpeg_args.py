@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from .config import StartConfig
 from .container import InputFormat
+from .video_encoders import SOFTWARE, device_args, video_args
 
 
 @dataclass(frozen=True)
@@ -21,10 +22,6 @@ def video_mode(fmt: InputFormat) -> str:
     return "copy" if fmt.video_codec == "h264" else "transcode"
 
 
-def _num(value: float) -> str:
-    return f"{value:g}"
-
-
 def send_buffer_size(config: StartConfig) -> int:
     """Bytes of TCP send buffer for an RTMP output: a quarter second of the declared bitrate,
     within 64 KiB..512 KiB (doubled by Linux, that still fills a 100 ms path many times over)."""
@@ -32,15 +29,18 @@ def send_buffer_size(config: StartConfig) -> int:
     return max(64 * 1024, min(512 * 1024, per_second // 4))
 
 
-def build_encoder_args(binary: str, fmt: InputFormat, config: StartConfig) -> list[str]:
+def build_encoder_args(
+    binary: str, fmt: InputFormat, config: StartConfig, video_encoder: str = SOFTWARE
+) -> list[str]:
     """The session's encoder: the browser's stream in, one normalized FLV on stdout (H.264
-    copied or encoded once, audio AAC), flushed per packet so the relay can fan it out at once.
+    copied or encoded once by `video_encoder`, see video_encoders.py; audio AAC), flushed per
+    packet so the relay can fan it out at once.
 
     `-progress` is not here: FfmpegProcess gives it a pipe of its own (stdout is the stream).
     Nothing here runs anything.
     """
     return [
-        *_input_and_codecs(binary, fmt, config),
+        *_input_and_codecs(binary, fmt, config, video_encoder),
         "-f",
         "flv",
         "-flvflags",
@@ -51,8 +51,11 @@ def build_encoder_args(binary: str, fmt: InputFormat, config: StartConfig) -> li
     ]
 
 
-def _input_and_codecs(binary: str, fmt: InputFormat, config: StartConfig) -> list[str]:
+def _input_and_codecs(
+    binary: str, fmt: InputFormat, config: StartConfig, video_encoder: str
+) -> list[str]:
     """Everything before the output: the input on stdin, the maps and the codecs."""
+    transcode = video_mode(fmt) != "copy"
     args = [
         binary,
         "-hide_banner",
@@ -62,6 +65,7 @@ def _input_and_codecs(binary: str, fmt: InputFormat, config: StartConfig) -> lis
         "-nostats",
         "-stats_period",
         "0.5",
+        *(device_args(video_encoder) if transcode else []),
         # The relay has read the stream's header: codecs, sizes and rates are known, so
         # ffmpeg need not read seconds of media to guess them (it did, 1.5-2 s, before writing
         # its first frame). The frame rate it would estimate is not needed either: H.264 is
@@ -80,40 +84,7 @@ def _input_and_codecs(binary: str, fmt: InputFormat, config: StartConfig) -> lis
         "-map",
         "0:a:0?",
     ]
-    if video_mode(fmt) == "copy":
-        args += ["-c:v", "copy"]
-    else:
-        fr = config.framerate
-        vbps = config.video_bits_per_second
-        args += [
-            "-c:v",
-            "libx264",
-            # ultrafast, as the original: `veryfast` cost 1.8x its CPU per stream, and at the
-            # client's bitrate ultrafast's pictures are no worse than the original's (PSNR and
-            # SSIM in scripts/bench_transcode.py; README figures).
-            "-preset",
-            "ultrafast",
-            "-tune",
-            "zerolatency",
-            "-r",
-            _num(fr),
-            "-g",
-            _num(round(fr * 2)),
-            "-keyint_min",
-            _num(round(fr)),
-            "-sc_threshold",
-            "0",
-            "-pix_fmt",
-            "yuv420p",
-            "-profile:v",
-            "main",
-            "-b:v",
-            str(vbps),
-            "-maxrate",
-            str(vbps),
-            "-bufsize",
-            str(vbps * 2),
-        ]
+    args += video_args(video_encoder, config) if transcode else ["-c:v", "copy"]
     if fmt.audio_codec == "aac":
         args += ["-c:a", "copy"]
     else:

@@ -28,6 +28,7 @@ from .flv import FlvError
 from .keyframes import KeyframeTracker, video_track_number
 from .status import FfmpegStats, FfmpegStatus, OutputStatus
 from .stream_hub import StreamHub
+from .video_encoders import SOFTWARE
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class Pipeline:
         self,
         *,
         binary: str,
+        video_encoder: str = SOFTWARE,
         fmt: InputFormat,
         config: StartConfig,
         relay_config: RelayConfig,
@@ -65,7 +67,9 @@ class Pipeline:
         self._format = fmt
         self._config = config
         self._events = events
-        self._args = build_encoder_args(binary, fmt, config)
+        # None when the video is copied: no encoder to fall back from.
+        self._video_encoder = video_encoder if video_mode(fmt) == "transcode" else None
+        self._args = build_encoder_args(binary, fmt, config, video_encoder)
         stall = relay_config.stall_timeout
         self._stall_timeout = stall
         self._start_stall_timeout = relay_config.start_stall_timeout
@@ -177,6 +181,7 @@ class Pipeline:
             stats=stats,
             mode=video_mode(self._format),
             input_format=self._format.description,
+            video_encoder=self._video_encoder,
         )
 
     def _remember(self, proc: FfmpegProcess) -> None:
@@ -195,7 +200,9 @@ class Pipeline:
         self._proc = proc
         self._events.on_log(
             f"encoder ffmpeg {proc.pid} started: {self._format.description}, "
-            f"video {video_mode(self._format)}, command: {' '.join(self._args[1:])}"
+            f"video {video_mode(self._format)}"
+            f"{f' ({self._video_encoder})' if self._video_encoder else ''}, "
+            f"command: {' '.join(self._args[1:])}"
         )
 
     def _on_data(self, data: bytes) -> None:
@@ -241,6 +248,15 @@ class Pipeline:
             self._events.on_log(
                 f"encoder ffmpeg {dead.pid} ended ({reason.message}); restarting it"
             )
+            if self._video_encoder not in (None, SOFTWARE):
+                # Hardware encoders fail for reasons a restart does not cure (a driver reset,
+                # the GPU's session limit): the rest of this session goes to libx264.
+                self._events.on_log(
+                    f"the hardware encoder {self._video_encoder} failed: "
+                    f"encoding with {SOFTWARE} from now on"
+                )
+                self._video_encoder = SOFTWARE
+                self._args = build_encoder_args(self._binary, self._format, self._config)
             self.hub.new_stream()
             await self._spawn()
             proc = self._proc

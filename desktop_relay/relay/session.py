@@ -43,6 +43,8 @@ class SessionHost(Protocol):
     config: RelayConfig
 
     def ffmpeg_binary(self) -> str: ...
+    @property
+    def video_encoder(self) -> str: ...
     def check_capacity(self, session: Session) -> None: ...
     async def apply_start_hook(self, session: Session, config: StartConfig) -> StartConfig: ...
     def resolve_outputs(self, session: Session, config: StartConfig) -> list[Output]: ...
@@ -338,6 +340,7 @@ class Session:
             assert self.config is not None
             self._pipeline = Pipeline(
                 binary=self.host.ffmpeg_binary(),
+                video_encoder=self.host.video_encoder,
                 fmt=fmt,
                 config=self.config,
                 relay_config=self.host.config,

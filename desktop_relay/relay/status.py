@@ -59,6 +59,7 @@ class FfmpegStatus:
     stats: FfmpegStats = field(default_factory=FfmpegStats)
     mode: str | None = None  # "copy" (H.264 passthrough) or "transcode"
     input_format: str | None = None
+    video_encoder: str | None = None  # "libx264" or a hardware encoder; None when copied
 
 
 class OutputState(StrEnum):
