@@ -14,10 +14,12 @@
 import { io, type Socket } from "socket.io-client";
 
 import { Emitter } from "./emitter";
-import { chooseMimeType, describeMimeType } from "./mime";
+import { chooseMimeType, describeAudioCodec, describeMimeType } from "./mime";
 import type {
   BrowserToRtmpClientEvents,
   BrowserToRtmpClientOptions,
+  CaptureMethod,
+  CaptureOption,
   ClientState,
   ClientToServerEvents,
   ConnectionState,
@@ -30,9 +32,11 @@ import type {
   SuspendReason,
 } from "./types";
 import { ScreenWakeLock } from "./wakelock";
+import { planWebCodecs, type Recorder, WebCodecsRecorder } from "./webcodecs";
 
 export type * from "./types";
-export { chooseMimeType, describeMimeType } from "./mime";
+export { chooseMimeType, describeAudioCodec, describeMimeType } from "./mime";
+export type { Recorder } from "./webcodecs";
 
 // The original client's defaults.
 const DEFAULT_OPTIONS = {
@@ -79,8 +83,12 @@ interface HeldChunk {
 
 /** One server session: its recorder and the ordered sends of its chunks. */
 interface Run {
-  recorder: MediaRecorder;
+  recorder: Recorder;
   mimeType: string;
+  capture: CaptureMethod;
+  // Milliseconds of media one chunk spans: MediaRecorder's timeslice, or WebCodecs' chunk
+  // interval (its chunks go out per frame).
+  chunkMs: number;
   chain: Promise<void>;
   inFlight: number;
   stopping: boolean;
@@ -106,6 +114,7 @@ export type SessionOption =
   | "rtmp"
   | "name"
   | "mimeType"
+  | "capture"
   | "timeslice"
   | "keyFrameIntervalMs"
   | "resumeBufferSeconds"
@@ -158,7 +167,7 @@ export function serverUrl(host: string | undefined, port: number | undefined): s
   return hasPort ? url : `${url}:${port ?? DEFAULT_OPTIONS.port}`;
 }
 
-function stopRecorder(recorder: MediaRecorder): Promise<void> {
+function stopRecorder(recorder: Recorder): Promise<void> {
   if (recorder.state === "inactive") return Promise.resolve();
   // The last `dataavailable` fires before `stop`.
   return new Promise((resolve) => {
@@ -214,6 +223,8 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
   private _chunksSent = 0;
   private _liveSince: number | undefined;
   private _lastConnectError: string | undefined;
+  // Why WebCodecs failed mid-stream on this page: `auto` records with MediaRecorder from then on.
+  private webCodecsFailed: string | undefined;
 
   constructor(stream: MediaStream, options: BrowserToRtmpClientOptions = {}) {
     super();
@@ -284,9 +295,10 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
   /** Seconds of recorded media kept for the relay and not yet acknowledged (while the
    * connection is down: what a resume will resend). */
   get heldSeconds(): number {
-    const held = this.run?.held;
-    if (!held || held.length === 0) return 0;
-    return (held[held.length - 1].at - held[0].at + this.timeslice) / 1000;
+    const run = this.run;
+    if (!run || run.held.length === 0) return 0;
+    const held = run.held;
+    return (held[held.length - 1].at - held[0].at + run.chunkMs) / 1000;
   }
 
   /** Whether a drop now would be bridged by a resume (our relay, buffer not overflowed). */
@@ -295,9 +307,16 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
     return run !== undefined && run.resume !== undefined && !run.overflowed && !run.ended;
   }
 
-  /** Milliseconds per chunk. */
+  /** Milliseconds of media per chunk: the `timeslice` option, or while WebCodecs records,
+   * the least time between its chunks (they go out per frame). */
   get timeslice(): number {
-    return this.options.timeslice ?? DEFAULT_TIMESLICE_MS;
+    return this.run?.chunkMs ?? this.options.timeslice ?? DEFAULT_TIMESLICE_MS;
+  }
+
+  /** What records the current stream (undefined while idle): `webcodecs` (H.264 from the
+   * browser's encoder, muxed on the page) or `mediarecorder`. */
+  get captureMethod(): CaptureMethod | undefined {
+    return this.run?.capture;
   }
 
   /** When the stream went live (epoch ms), kept across reconnections; undefined when idle. */
@@ -311,10 +330,14 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
     return run ? run.recorder.mimeType || run.mimeType : undefined;
   }
 
-  /** A short label of the recorded video codec, such as "H.264". */
+  /** A short label of the recorded codecs, such as "H.264 + Opus" (or "H.264" when the
+   * recorder does not name its audio). */
   get codecLabel(): string | undefined {
     const type = this.mimeType;
-    return type === undefined ? undefined : describeMimeType(type);
+    if (type === undefined) return undefined;
+    const audio = describeAudioCodec(type);
+    const video = describeMimeType(type);
+    return audio && !type.toLowerCase().startsWith("audio/") ? `${video} + ${audio}` : video;
   }
 
   get wakeLockHeld(): boolean {
@@ -356,7 +379,8 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
       case "starting":
         return this.startPromise ?? Promise.resolve();
       case "stopping":
-        return (this.stopPromise ?? Promise.resolve()).then(() => this.start());
+        // A stop, or a session being replaced after its encoder failed (startPromise).
+        return (this.stopPromise ?? this.startPromise ?? Promise.resolve()).then(() => this.start());
       case "idle":
         break;
     }
@@ -428,11 +452,10 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
 
   private async beginRun(generation: number, shownState: ClientState = "starting"): Promise<void> {
     this.setState(shownState);
-    let recorder: MediaRecorder;
+    let recorder: Recorder;
     let mimeType: string;
     try {
-      mimeType = chooseMimeType(this.stream, this.options.mimeType);
-      recorder = this.createRecorder(mimeType);
+      ({ recorder, mimeType } = await this.createRecorder());
       await this.waitConnected();
     } catch (err) {
       const error = asServerError(err, "CANT_START_RECORDER");
@@ -448,9 +471,12 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
     }
 
     const resumable = isStartAck(ack);
+    const webcodecs = recorder instanceof WebCodecsRecorder ? recorder : undefined;
     const run: Run = {
       recorder,
       mimeType,
+      capture: webcodecs ? "webcodecs" : "mediarecorder",
+      chunkMs: webcodecs?.chunkIntervalMs ?? this.options.timeslice ?? DEFAULT_TIMESLICE_MS,
       chain: Promise.resolve(),
       inFlight: 0,
       stopping: false,
@@ -470,13 +496,17 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
     });
     recorder.addEventListener("error", (event) => {
       const message = (event as unknown as { error?: Error }).error?.message ?? "The recorder failed";
-      if (this.run === run) {
-        this.emitError(clientError("RECORDER_ERROR", message), false);
-        void this.stop();
+      if (this.run !== run || run.stopping) return;
+      if (run.capture === "webcodecs" && this.captureOption === "auto") {
+        // Hardware encoders fail mid-stream: go on with MediaRecorder rather than end.
+        void this.fallBackToMediaRecorder(run, message);
+        return;
       }
+      this.emitError(clientError("RECORDER_ERROR", message), false);
+      void this.stop();
     });
     try {
-      recorder.start(this.timeslice);
+      recorder.start(run.chunkMs);
     } catch (err) {
       this.socket.emit("stop", () => undefined);
       const error = asServerError(err, "CANT_START_RECORDER");
@@ -490,15 +520,45 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
     this.applySuspension();
   }
 
-  private createRecorder(mimeType: string): MediaRecorder {
-    const options: MediaRecorderOptions & { videoKeyFrameIntervalDuration?: number } = {
+  /** The `capture` option in force: an explicit `mimeType` asks for MediaRecorder. */
+  private get captureOption(): CaptureOption {
+    const capture = this.options.capture ?? "auto";
+    const mimeType = this.options.mimeType;
+    const typeAsked = mimeType !== undefined && mimeType.length > 0;
+    return capture === "auto" && typeAsked ? "mediarecorder" : capture;
+  }
+
+  /** The recorder for the next session: WebCodecs where the `capture` option allows it and
+   * the browser can, else MediaRecorder with the best type it records. */
+  private async createRecorder(): Promise<{ recorder: Recorder; mimeType: string }> {
+    const capture = this.captureOption;
+    const settings = {
       audioBitsPerSecond: this.options.audioBitsPerSecond,
       videoBitsPerSecond: this.options.videoBitsPerSecond,
+      keyFrameIntervalMs: this.options.keyFrameIntervalMs ?? DEFAULT_KEYFRAME_INTERVAL_MS,
+    };
+    // `auto` leaves screens to MediaRecorder: a still screen gives no frames, and the muxer
+    // then holds the sound back until the next one (MediaRecorder sends it on).
+    const screen = this.stream.getVideoTracks().some(isScreenTrack);
+    const tryWebCodecs = capture === "webcodecs" || (capture === "auto" && !screen && !this.webCodecsFailed);
+    if (tryWebCodecs) {
+      const plan = await planWebCodecs(this.stream, settings);
+      if (typeof plan !== "string") {
+        return { recorder: new WebCodecsRecorder(this.stream, plan, settings), mimeType: plan.mimeType };
+      }
+      if (capture === "webcodecs") {
+        throw clientError("CANT_START_RECORDER", `This browser cannot capture with WebCodecs here: ${plan}`);
+      }
+    }
+    const mimeType = chooseMimeType(this.stream, this.options.mimeType);
+    const options: MediaRecorderOptions & { videoKeyFrameIntervalDuration?: number } = {
+      audioBitsPerSecond: settings.audioBitsPerSecond,
+      videoBitsPerSecond: settings.videoBitsPerSecond,
       // Chromium keyframes every ~5 s otherwise; viewers join and the relay resyncs on them.
-      videoKeyFrameIntervalDuration: this.options.keyFrameIntervalMs ?? DEFAULT_KEYFRAME_INTERVAL_MS,
+      videoKeyFrameIntervalDuration: settings.keyFrameIntervalMs,
     };
     if (mimeType) options.mimeType = mimeType;
-    return new MediaRecorder(this.stream, options);
+    return { recorder: new MediaRecorder(this.stream, options), mimeType };
   }
 
   private startPayload(mimeType: string): StartPayload {
@@ -578,8 +638,8 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
     });
   }
 
-  private onData(run: Run, event: BlobEvent): void {
-    const blob = event.data;
+  private onData(run: Run, event: Event): void {
+    const blob = (event as BlobEvent).data;
     if (!blob || blob.size === 0) return;
     const at = Date.now();
     if (run.resume) {
@@ -633,7 +693,7 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
     run.heldBytes += chunk.data.byteLength;
     const maxBytes = this.options.resumeBufferBytes ?? DEFAULT_RESUME_BUFFER_BYTES;
     const maxMs = (this.options.resumeBufferSeconds ?? DEFAULT_RESUME_BUFFER_SECONDS) * 1000;
-    const spanMs = chunk.at - run.held[0].at + this.timeslice;
+    const spanMs = chunk.at - run.held[0].at + run.chunkMs;
     if (run.heldBytes > maxBytes || spanMs > maxMs) {
       // A resume would leave a gap the relay cannot fill: give the memory back now, and
       // start a new session when the connection returns.
@@ -691,6 +751,50 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
     this.setState("idle");
     this.emit("stopped", outcome);
     if (!wasEnded) this.emit("destroyed");
+  }
+
+  /** The browser's encoder failed mid-stream (hardware encoders do). The relay cannot take a
+   * second stream header in the same session, so: end this session with everything recorded
+   * until the failure (waiting for a dropped connection as stop() does), then start a new one
+   * recorded by MediaRecorder, paused if the person had paused. `restarting` says so. */
+  private async fallBackToMediaRecorder(run: Run, reason: string): Promise<void> {
+    this.webCodecsFailed = reason;
+    const generation = ++this.generation;
+    const paused = this._state === "paused" && !this.autoPaused;
+    run.stopping = true;
+    const promise = (async (): Promise<void> => {
+      // As stop() does: a drop meanwhile leaves the session to resume and end properly.
+      this.setState("stopping");
+      this.emit("restarting", "encoder");
+      await stopRecorder(run.recorder);
+      await run.chain;
+      await this.endSession(run);
+      run.ended = true;
+      run.held = [];
+      run.heldBytes = 0;
+      if (this.run === run) this.run = undefined;
+      if (generation !== this.generation) return; // stopped meanwhile
+      try {
+        await this.beginRun(generation);
+        if (paused) await this.pause();
+      } catch (err) {
+        if (generation !== this.generation) return;
+        const name = (err as ServerError).name;
+        if ((name === "CONNECTION_LOST" || name === "CANNOT_CONNECT") && this.options.reconnect !== false) {
+          this.pausedAtDrop = paused;
+          this.setState("reconnecting"); // the next `connect` starts it
+          return;
+        }
+        this._liveSince = undefined;
+        this.setState("idle");
+        this.emit("destroyed");
+      }
+    })().finally(() => {
+      if (this.startPromise === promise) this.startPromise = undefined;
+    });
+    // stop() meanwhile waits for it, then stops the new session.
+    this.startPromise = promise;
+    await promise;
   }
 
   /** Have the relay end a stopping session once it has every chunk. While the connection is

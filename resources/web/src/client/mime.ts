@@ -67,3 +67,17 @@ export function describeMimeType(type: string): string {
   if (t.startsWith("audio/")) return "audio only";
   return type || "browser default";
 }
+
+/** A short label for the audio codec a recorder type names, such as "Opus" or "AAC";
+ * undefined when it names none. */
+export function describeAudioCodec(type: string): string | undefined {
+  const codecs = /codecs\s*=\s*"?([^";]*)/i.exec(type)?.[1] ?? "";
+  for (const codec of codecs.toLowerCase().split(",")) {
+    const name = codec.trim();
+    if (name === "opus") return "Opus";
+    if (name.startsWith("mp4a") || name === "aac") return "AAC";
+    if (name === "vorbis") return "Vorbis";
+    if (name.startsWith("pcm")) return "PCM";
+  }
+  return undefined;
+}

@@ -26,9 +26,18 @@ export type BrowserToRtmpClientOptions = {
   port?: number;
   socketio?: Partial<ManagerOptions & SocketOptions>;
   /** MediaRecorder type(s) to use, in order of preference; default: H.264 Matroska when the
-   * browser records it (the relay then copies video), else VP8/VP9 WebM, else MP4. */
+   * browser records it (the relay then copies video), else VP8/VP9 WebM, else MP4. Given,
+   * it means MediaRecorder unless `capture` is `webcodecs`. */
   mimeType?: string | string[];
-  /** Milliseconds of media per chunk (default 250, as the original). */
+  /** How to capture (default `auto`): `webcodecs` encodes H.264 (and Opus, else AAC) with the
+   * browser's WebCodecs encoders and muxes live Matroska on the page, sending each frame as
+   * soon as it is encoded; `mediarecorder` uses MediaRecorder. `auto` uses WebCodecs for a
+   * camera where the browser can (else, for a shared screen, with `mimeType`, or once its
+   * encoder failed mid-stream: MediaRecorder). `webcodecs` fails to start
+   * (`CANT_START_RECORDER`) where it cannot, and ends the stream if the encoder fails. */
+  capture?: CaptureOption;
+  /** Milliseconds of media per chunk with MediaRecorder (default 250, as the original);
+   * WebCodecs sends per frame, at most one chunk per 30 ms. */
   timeslice?: number;
   /** Keyframe interval asked of the recorder, in milliseconds (default 2000). */
   keyFrameIntervalMs?: number;
@@ -82,8 +91,9 @@ export type BrowserToRtmpClientEvents = {
   reconnected: () => void;
   /** The session went on after a drop: the relay got every chunk recorded meanwhile. */
   resumed: () => void;
-  /** The session could not go on after a drop: a new one starts (`refused`: the relay
-   * ended it; `overflow`: more was recorded during the drop than the client keeps). */
+  /** The session could not go on: a new one starts (`refused`: after a drop the relay had
+   * ended it; `overflow`: more was recorded during a drop than the client keeps; `encoder`:
+   * the browser's WebCodecs encoder failed, the new session records with MediaRecorder). */
   restarting: (reason: RestartReason) => void;
   /** One of the relay's destinations changed state (our relay only). */
   outputState: (status: OutputStateEvent) => void;
@@ -95,7 +105,15 @@ export type BrowserToRtmpClientEvents = {
   stopped: (outcome: StopOutcome) => void;
 };
 
-export type RestartReason = "refused" | "overflow";
+export type RestartReason = "refused" | "overflow" | "encoder";
+
+/** How the client may capture: `auto` (WebCodecs where the browser can, else MediaRecorder),
+ * or one of the two. */
+export type CaptureOption = "auto" | "webcodecs" | "mediarecorder";
+
+/** What records a stream: the browser's encoders through WebCodecs, muxed on the page, or
+ * MediaRecorder. */
+export type CaptureMethod = "webcodecs" | "mediarecorder";
 
 /** Why capture is suspended: `muted`, the browser stopped the camera's frames (a phone's
  * locked screen or a page in the background); `frozen`, the browser froze the page;

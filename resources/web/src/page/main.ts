@@ -1,6 +1,7 @@
 /** The join page: pick a source, preview it, and stream it through the relay. */
 import { BrowserToRtmpClient } from "../client/index";
 import type {
+  CaptureOption,
   ClientState,
   OutputStateEvent,
   RestartReason,
@@ -22,6 +23,7 @@ import {
   OUTPUT_BACK,
   outputReconnectingText,
   reconnectingText,
+  ENCODER_FAILED,
   RESTARTED,
   RESUME_OVERFLOW,
   RESUME_REFUSED,
@@ -89,6 +91,10 @@ const NAME_KEY = "desktop-relay.name";
 // A link may force the recorder type (for example `?mimeType=video/webm;codecs=vp8,opus`).
 const params = new URLSearchParams(location.search);
 const forcedMimeType = params.get("mimeType") || undefined;
+// And how to capture (`?capture=webcodecs` or `?capture=mediarecorder`; default: automatic).
+const CAPTURE_OPTIONS: readonly string[] = ["auto", "webcodecs", "mediarecorder"];
+const capture = params.get("capture") ?? "";
+const forcedCapture = CAPTURE_OPTIONS.includes(capture) ? (capture as CaptureOption) : undefined;
 // The join link carries the relay's pairing token (`?token=`, or `#token=` which no server
 // log sees); socket.io presents it in its handshake.
 const token = params.get("token") || new URLSearchParams(location.hash.slice(1)).get("token") || undefined;
@@ -265,6 +271,7 @@ async function start(): Promise<void> {
     rtmp: ui.targetField.hidden ? undefined : ui.target.value.trim() || undefined,
     framerate: frameRateOf(stream, 30),
     mimeType: forcedMimeType,
+    capture: forcedCapture,
   });
   try {
     await client.start();
@@ -302,6 +309,12 @@ function onReconnecting(): void {
 }
 
 function onRestarting(reason: RestartReason): void {
+  if (reason === "encoder") {
+    // No reconnection follows: the new session goes live by itself.
+    restartNote = undefined;
+    showMessage(ENCODER_FAILED, "warning");
+    return;
+  }
   restartNote = reason === "refused" ? RESUME_REFUSED : RESUME_OVERFLOW;
   showMessage(restartNote, "warning");
 }
@@ -379,7 +392,9 @@ function renderStats(): void {
   ui.timeLive.textContent = since === undefined ? "–" : formatDuration(Date.now() - since);
   ui.bytesSent.textContent =
     since === undefined && client.bytesSent === 0 ? "–" : formatBytes(client.bytesSent) + uploadRate();
-  const parts = [client.codecLabel, stream ? describeTracks(stream) : undefined].filter(Boolean);
+  const method = client.captureMethod;
+  const capturedBy = method === "webcodecs" ? "WebCodecs" : method === "mediarecorder" ? "MediaRecorder" : undefined;
+  const parts = [capturedBy, client.codecLabel, stream ? describeTracks(stream) : undefined].filter(Boolean);
   ui.format.textContent = parts.length ? parts.join(" · ") : "–";
 
   // While the connection is down, how much video waits for the resume.

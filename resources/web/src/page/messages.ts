@@ -50,6 +50,8 @@ export const BACK_PAUSED = "Reconnected. Press Resume to go on streaming.";
 export const RESTARTED = "Reconnected: the stream started again as a new session. Viewers may have seen a short break.";
 export const RESUME_REFUSED = "The relay ended this stream: starting a new one.";
 export const RESUME_OVERFLOW = "The break was too long to keep all the video: starting a new stream.";
+export const ENCODER_FAILED =
+  "The browser's video encoder failed, so the stream started again as a new session with the browser's recorder. Viewers may have seen a short break.";
 
 /** The relay's destination (RTMP service or recording) is reconnecting: attempt `n`. */
 export function outputReconnectingText(attempt: number): string {

@@ -1,0 +1,438 @@
+/**
+ * Capture with WebCodecs: H.264 from the browser's VideoEncoder (realtime, a keyframe every
+ * `keyFrameIntervalMs`), Opus (else AAC) from its AudioEncoder, muxed by mediabunny into a live
+ * Matroska stream, and handed out behind MediaRecorder's surface (`state`, `mimeType`,
+ * `start`/`stop`/`pause`/`resume`, events `dataavailable`, `stop`, `error`) so that the client
+ * treats both recorders alike. Unlike MediaRecorder's timeslice, bytes leave as soon as the
+ * muxer wrote them: one chunk per frame or so, coalesced to at most one per `CHUNK_INTERVAL_MS`
+ * (the relay takes at most 100 chunks/s, and Opus alone makes 50 packets/s).
+ *
+ * Frames and audio are read on the page with MediaStreamTrackProcessor, with a deeper buffer
+ * than its default so that a busy page loses no frames. Where it exists only in workers
+ * (Safari) or not at all (Firefox), capture would need a worker, and mediabunny starts its own
+ * from `blob:` URLs, which the relay's Content-Security-Policy forbids. There, and wherever an
+ * encoder is missing, `planWebCodecs` says why and the client records with MediaRecorder.
+ */
+import {
+  AudioSample,
+  AudioSampleSource,
+  canEncodeAudio,
+  canEncodeVideo,
+  MkvOutputFormat,
+  Output,
+  Quality,
+  StreamTarget,
+  type StreamTargetChunk,
+  VideoSample,
+  VideoSampleSource,
+} from "mediabunny";
+
+/** What records the stream: the browser's MediaRecorder, or WebCodecsRecorder. Both have
+ * MediaRecorder's surface (events `dataavailable` with a Blob `data`, `stop`, `error`). */
+export interface Recorder extends EventTarget {
+  readonly state: RecordingState;
+  readonly mimeType: string;
+  start(timeslice?: number): void;
+  stop(): void;
+  pause(): void;
+  resume(): void;
+}
+
+/** What a WebCodecs capture of a stream will use, as `planWebCodecs` found it supported. */
+export interface WebCodecsPlan {
+  /** The H.264 codec string the encoder takes, such as `avc1.640028`. */
+  videoCodec: string;
+  audioCodec: "opus" | "aac" | undefined;
+  /** What `start` tells the relay. */
+  mimeType: string;
+}
+
+export interface WebCodecsSettings {
+  videoBitsPerSecond: number;
+  audioBitsPerSecond: number;
+  keyFrameIntervalMs: number;
+}
+
+// At most one chunk per this many ms (about 33 a second), and never later than this after the
+// muxer wrote its bytes: a frame at 30 fps plus the Opus packets beside it.
+export const CHUNK_INTERVAL_MS = 30;
+// A timer this late was throttled (a hidden page): bytes written now leave at once instead.
+const LATE_TIMER_MS = 3 * CHUNK_INTERVAL_MS;
+
+// H.264 profiles to offer the encoder, best first: High, Main, Constrained Baseline (phones'
+// hardware encoders may have only the last).
+const AVC_PROFILES = ["6400", "4d00", "42e0"];
+
+/** The H.264 level for a picture of `width` x `height` (by macroblocks, at up to 30 fps). */
+function avcLevel(width: number, height: number): string {
+  const macroblocks = Math.ceil(width / 16) * Math.ceil(height / 16);
+  if (macroblocks <= 3600) return "1f"; // 3.1: up to 720p
+  if (macroblocks <= 8192) return "28"; // 4.0: up to 1080p
+  if (macroblocks <= 22080) return "32"; // 5.0: up to 2560x1600
+  return "33"; // 5.1: up to 4K
+}
+
+function hasGlobal(name: string): boolean {
+  return typeof (globalThis as Record<string, unknown>)[name] === "function";
+}
+
+/** The mimeType `start` sends: what Chromium's MediaRecorder calls its own H.264 Matroska
+ * (the relay reads the container from the bytes; the type names the recording's file). */
+function mimeTypeFor(audio: WebCodecsPlan["audioCodec"]): string {
+  if (audio === "aac") return "video/x-matroska;codecs=avc1,mp4a.40.2";
+  return audio === "opus" ? "video/webm;codecs=h264,opus" : "video/webm;codecs=h264";
+}
+
+/**
+ * How to capture `stream` with WebCodecs here, or why it cannot be: this browser lacks
+ * WebCodecs or MediaStreamTrackProcessor on the page, the stream has no video, or no H.264 (or
+ * no Opus and no AAC) encoder takes these settings.
+ */
+export async function planWebCodecs(stream: MediaStream, settings: WebCodecsSettings): Promise<WebCodecsPlan | string> {
+  for (const name of ["VideoEncoder", "AudioEncoder", "VideoFrame", "WritableStream", "MediaStreamTrackProcessor"]) {
+    if (!hasGlobal(name)) return `${name} is missing`;
+  }
+  const video = stream.getVideoTracks().find((track) => track.readyState === "live");
+  if (!video) return "the stream has no video";
+  const { width, height } = video.getSettings();
+  if (!width || !height) return "the video has no size yet";
+  if (width % 2 || height % 2) return `H.264 needs even dimensions, not ${width}x${height}`;
+  const level = avcLevel(width, height);
+  let videoCodec: string | undefined;
+  for (const profile of AVC_PROFILES) {
+    const codec = `avc1.${profile}${level}`;
+    const ok = await canEncodeVideo("avc", {
+      width,
+      height,
+      quality: new Quality({ bitrate: settings.videoBitsPerSecond }),
+      latencyMode: "realtime",
+      fullCodecString: codec,
+    }).catch(() => false);
+    if (ok) {
+      videoCodec = codec;
+      break;
+    }
+  }
+  if (!videoCodec) return `no H.264 encoder for ${width}x${height}`;
+
+  const audio = stream.getAudioTracks().find((track) => track.readyState === "live");
+  let audioCodec: WebCodecsPlan["audioCodec"];
+  if (audio) {
+    const { sampleRate, channelCount } = audio.getSettings();
+    for (const codec of ["opus", "aac"] as const) {
+      const ok = await canEncodeAudio(codec, {
+        sampleRate: sampleRate || 48000,
+        numberOfChannels: channelCount || 1,
+        quality: new Quality({ bitrate: settings.audioBitsPerSecond }),
+      }).catch(() => false);
+      if (ok) {
+        audioCodec = codec;
+        break;
+      }
+    }
+    if (!audioCodec) return "no Opus or AAC encoder";
+  }
+  return { videoCodec, audioCodec, mimeType: mimeTypeFor(audioCodec) };
+}
+
+/** A `dataavailable` event, as MediaRecorder's BlobEvent. */
+class DataEvent extends Event {
+  constructor(readonly data: Blob) {
+    super("dataavailable");
+  }
+}
+
+/** An `error` event, as MediaRecorder's. */
+class RecorderErrorEvent extends Event {
+  constructor(readonly error: Error) {
+    super("error");
+  }
+}
+
+// How long a stop waits for the encoders to flush before it ends without their last frames.
+const FINISH_TIMEOUT_MS = 5000;
+
+/** `promise`'s value, or undefined if it takes longer than `ms`. */
+function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+/** Chromium's MediaStreamTrackProcessor, with its `maxBufferSize`. */
+type TrackProcessor = new (init: { track: MediaStreamTrack; maxBufferSize?: number }) => {
+  readable: ReadableStream<VideoFrame | AudioData>;
+};
+
+// What a track's reader keeps while the page is busy (MediaStreamTrackProcessor's default is
+// a frame or two: the page's main thread, busy for 100 ms, loses camera frames). Half a second
+// of video at 30 fps, and of Chromium's 10 ms audio buffers.
+const VIDEO_BUFFER_FRAMES = 15;
+const AUDIO_BUFFER_CHUNKS = 50;
+
+type Source = VideoSampleSource | AudioSampleSource;
+
+/** Records a stream's first video track (H.264) and first audio track (Opus or AAC) into live
+ * Matroska with WebCodecs, as `planWebCodecs` planned it. */
+export class WebCodecsRecorder extends EventTarget implements Recorder {
+  readonly mimeType: string;
+  /** Milliseconds between chunks, at least: what one chunk spans, for buffers counting time. */
+  readonly chunkIntervalMs = CHUNK_INTERVAL_MS;
+  private _state: RecordingState = "inactive";
+  private readonly stream: MediaStream;
+  private readonly plan: WebCodecsPlan;
+  private readonly settings: WebCodecsSettings;
+  private output: Output | undefined;
+  private started: Promise<void> = Promise.resolve();
+  private stopping: Promise<void> | undefined;
+  private failed = false;
+  private readers: Array<ReadableStreamDefaultReader<VideoFrame | AudioData>> = [];
+  private feeds: Array<Promise<void>> = [];
+  // The media timeline, in seconds from the first sample: when it began (performance.now()
+  // in seconds), and the pauses in it, which the written timestamps leave out.
+  private timelineStart: number | undefined;
+  private pauses: Array<[number, number]> = [];
+  private pausedAt: number | undefined;
+  // Bytes the muxer wrote and no chunk carried yet.
+  private parts: Uint8Array[] = [];
+  private written = 0;
+  private lastChunkAt = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private unwatchTracks: (() => void) | undefined;
+
+  constructor(stream: MediaStream, plan: WebCodecsPlan, settings: WebCodecsSettings) {
+    super();
+    this.stream = stream;
+    this.plan = plan;
+    this.settings = settings;
+    this.mimeType = plan.mimeType;
+  }
+
+  get state(): RecordingState {
+    return this._state;
+  }
+
+  /** Start capturing; `timeslice` is ignored (bytes leave per frame). */
+  start(_timeslice?: number): void {
+    if (this._state !== "inactive" || this.stopping) {
+      throw new DOMException("The recorder has already started", "InvalidStateError");
+    }
+    const video = this.stream.getVideoTracks().find((track) => track.readyState === "live");
+    if (!video) throw new DOMException("The stream has no live video track", "NotSupportedError");
+    const audio = this.plan.audioCodec
+      ? this.stream.getAudioTracks().find((track) => track.readyState === "live")
+      : undefined;
+    const intervalS = this.settings.keyFrameIntervalMs / 1000;
+    const output = new Output({
+      format: new MkvOutputFormat({
+        // Append-only: clusters of unknown size whose blocks are written as they come, instead
+        // of a cluster held until it ends to write its size.
+        appendOnly: true,
+        // A cluster per keyframe (they open at one): a restarted relay encoder starts there.
+        minimumClusterDuration: Math.min(1, intervalS),
+      }),
+      target: new StreamTarget(new WritableStream<StreamTargetChunk>({ write: (chunk) => this.onWrite(chunk) })),
+    });
+    const videoSource = new VideoSampleSource({
+      codec: "avc",
+      fullCodecString: this.plan.videoCodec,
+      quality: new Quality({ bitrate: this.settings.videoBitsPerSecond }),
+      keyFrameInterval: intervalS,
+      latencyMode: "realtime",
+      // A turned phone or a resized shared window: keep the size the stream began with (the
+      // relay copies the H.264, whose size is set once).
+      sizeChangeBehavior: "contain",
+    });
+    output.addVideoTrack(videoSource);
+    const tracks: Array<[MediaStreamTrack, Source]> = [[video, videoSource]];
+    if (audio && this.plan.audioCodec) {
+      const audioSource = new AudioSampleSource({
+        codec: this.plan.audioCodec,
+        quality: new Quality({ bitrate: this.settings.audioBitsPerSecond }),
+      });
+      output.addAudioTrack(audioSource);
+      tracks.push([audio, audioSource]);
+    }
+    this.output = output;
+    this._state = "recording";
+    this.lastChunkAt = performance.now();
+    this.watchTracks(tracks.map(([track]) => track));
+    // Read here rather than by mediabunny's MediaStream sources: their readers keep a frame
+    // or two, and a page busy for 100 ms then loses frames (7 % of them on a loaded machine).
+    const Processor = (globalThis as unknown as Record<string, TrackProcessor>).MediaStreamTrackProcessor;
+    this.started = output
+      .start()
+      .then(() => {
+        if (this.stopping) return;
+        for (const [track, source] of tracks) {
+          const maxBufferSize = track.kind === "video" ? VIDEO_BUFFER_FRAMES : AUDIO_BUFFER_CHUNKS;
+          const reader = new Processor({ track, maxBufferSize }).readable.getReader();
+          this.readers.push(reader);
+          this.feeds.push(this.feed(reader, source).catch((err: unknown) => this.fail(err)));
+        }
+      })
+      .catch((err: unknown) => this.fail(err));
+  }
+
+  pause(): void {
+    if (this._state === "inactive") throw new DOMException("The recorder is not recording", "InvalidStateError");
+    if (this._state === "paused") return;
+    this._state = "paused";
+    if (this.timelineStart !== undefined) this.pausedAt = performance.now() / 1000 - this.timelineStart;
+    this.flush();
+  }
+
+  resume(): void {
+    if (this._state === "inactive") throw new DOMException("The recorder is not recording", "InvalidStateError");
+    if (this._state === "recording") return;
+    this._state = "recording";
+    if (this.pausedAt !== undefined && this.timelineStart !== undefined) {
+      this.pauses.push([this.pausedAt, performance.now() / 1000 - this.timelineStart]);
+    }
+    this.pausedAt = undefined;
+  }
+
+  /** Stop: the encoders flush, the muxer ends the stream, the last bytes go out as a last
+   * `dataavailable`, then `stop` fires. */
+  stop(): void {
+    if (this._state === "inactive" || this.stopping) return;
+    this._state = "inactive";
+    this.stopping = this.finish();
+  }
+
+  /** Give each sample of a track to its source, as the muxer's timeline places it. */
+  private async feed(reader: ReadableStreamDefaultReader<VideoFrame | AudioData>, source: Source): Promise<void> {
+    // The track's own clock to the timeline: set by its first sample (the tracks' clocks
+    // need not agree, as mediabunny's MediaStream sources assume too).
+    let offset: number | undefined;
+    let last = -Infinity;
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      const at = this.place(value.timestamp / 1e6, offset);
+      if (at === undefined || at.timestamp <= last || this.stopping) {
+        value.close();
+        continue;
+      }
+      offset = at.offset;
+      last = at.timestamp;
+      // Resolves once the encoder takes more: meanwhile the reader's buffer fills, and past
+      // it the oldest frames are dropped, as a busy MediaRecorder does.
+      if (value instanceof VideoFrame) {
+        const sample = new VideoSample(value, { timestamp: at.timestamp });
+        try {
+          await (source as VideoSampleSource).add(sample);
+        } finally {
+          sample.close();
+        }
+      } else {
+        const sample = new AudioSample(value);
+        sample.setTimestamp(at.timestamp);
+        try {
+          await (source as AudioSampleSource).add(sample);
+        } finally {
+          sample.close();
+        }
+      }
+    }
+    // The track ended (an unplugged microphone): the muxer, which interleaves the tracks,
+    // must not wait for it.
+    if (!this.stopping) source.close();
+  }
+
+  /** Where a sample captured at `captured` (its track's clock, seconds) goes on the timeline,
+   * with the track's offset; undefined to drop it (paused, or captured during a pause). */
+  private place(captured: number, offset: number | undefined): { timestamp: number; offset: number } | undefined {
+    if (this._state !== "recording") return undefined;
+    const now = performance.now() / 1000;
+    this.timelineStart ??= now;
+    const trackOffset = offset ?? now - this.timelineStart - captured;
+    const time = captured + trackOffset;
+    // Timestamps go on without the pauses, as MediaRecorder's do.
+    let paused = 0;
+    for (const [from, to] of this.pauses) {
+      if (time >= to) paused += to - from;
+      else if (time >= from) return undefined;
+    }
+    return { timestamp: time - paused, offset: trackOffset };
+  }
+
+  private async finish(): Promise<void> {
+    this.unwatchTracks?.();
+    await this.started;
+    // Readers stop at once; what they hold was not recorded. A broken encoder may never take
+    // the sample it was given: `stop` must come all the same.
+    await Promise.all(this.readers.map((reader) => reader.cancel().catch(() => undefined)));
+    await within(Promise.all(this.feeds), FINISH_TIMEOUT_MS);
+    const output = this.output;
+    if (output) {
+      try {
+        if (this.failed) throw new Error("failed");
+        if (!(await within(output.finalize().then(() => true), FINISH_TIMEOUT_MS))) throw new Error("stuck");
+      } catch {
+        // A failed encoder cannot flush: what was written is what there is.
+        await within(output.cancel().catch(() => undefined), FINISH_TIMEOUT_MS);
+      }
+    }
+    this.flush();
+    this.dispatchEvent(new Event("stop"));
+  }
+
+  /** An encoder or the muxer failed: say so, then stop with what was recorded. */
+  private fail(err: unknown): void {
+    if (this.failed || this._state === "inactive") return;
+    this.failed = true;
+    this.dispatchEvent(new RecorderErrorEvent(asError(err)));
+    this.stop();
+  }
+
+  /** As MediaRecorder does, stop once every recorded track has ended. */
+  private watchTracks(tracks: MediaStreamTrack[]): void {
+    const onEnded = (): void => {
+      if (tracks.every((track) => track.readyState === "ended")) this.stop();
+    };
+    for (const track of tracks) track.addEventListener("ended", onEnded);
+    this.unwatchTracks = () => {
+      for (const track of tracks) track.removeEventListener("ended", onEnded);
+    };
+  }
+
+  private onWrite(chunk: StreamTargetChunk): void {
+    // Append-only output writes each byte once, in order; anything else would corrupt the
+    // stream the relay reads.
+    if (chunk.position !== this.written) {
+      this.fail(new Error(`The muxer wrote at ${chunk.position}, expected ${this.written}`));
+      return;
+    }
+    this.written += chunk.data.byteLength;
+    this.parts.push(chunk.data);
+    if (this.stopping) return; // the last chunk follows when the muxer is done
+    const sinceLast = performance.now() - this.lastChunkAt;
+    if (this.timer !== undefined && sinceLast < LATE_TIMER_MS) return;
+    if (sinceLast >= LATE_TIMER_MS) {
+      this.flush();
+      return;
+    }
+    // Writes of the same moment (a frame, the audio beside it) go together.
+    this.timer = setTimeout(() => this.flush(), Math.max(0, CHUNK_INTERVAL_MS - sinceLast));
+  }
+
+  /** Hand out what the muxer wrote so far as one chunk. */
+  private flush(): void {
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    if (this.parts.length === 0) return;
+    const blob = new Blob(this.parts as BlobPart[]);
+    this.parts = [];
+    this.lastChunkAt = performance.now();
+    this.dispatchEvent(new DataEvent(blob));
+  }
+}
