@@ -69,9 +69,9 @@ def _input_and_codecs(
         # The relay has read the stream's header: codecs, sizes and rates are known, so
         # ffmpeg need not read seconds of media to guess them (it did, 1.5-2 s, before writing
         # its first frame). The frame rate it would estimate is not needed either: H.264 is
-        # copied with its timestamps and libx264 gets `-r`.
+        # copied with its timestamps and libx264 gets `-r`. 1 us, not 0: 0 means "default".
         "-analyzeduration",
-        "0",
+        "1",
         "-fpsprobesize",
         "0",
         "-f",

@@ -19,8 +19,9 @@ def _copy_from_flv(binary: str) -> list[str]:
         "0.5",
         # The relay writes the stream's metadata and both codec headers first (the cache's
         # snapshot): nothing to guess from seconds of media before the first frame goes out.
+        # 1 us, not 0: 0 means "the default" (5 s).
         "-analyzeduration",
-        "0",
+        "1",
         "-fpsprobesize",
         "0",
         "-f",
