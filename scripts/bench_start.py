@@ -7,7 +7,7 @@ Usage: .venv/bin/python scripts/bench_start.py [--sessions 1] [--fixture h264|vp
 The relay runs as its own process (this script with `--serve`), as in bench_relay.py. Each
 session has its own RTMP receiver, an `ffmpeg -listen 1` on 127.0.0.1 that copies what it
 gets to a pipe read here; the receivers start before the sessions and do not probe
-(`-analyzeduration 0 -fpsprobesize 0`), so what they add is about a packet's read.
+(`-analyzeduration 1 -fpsprobesize 0`), so what they add is about a packet's read.
 All clients connect and say `start` first; then every session sends its capture's first
 chunk at the same moment and goes on in real time (0.25 s chunks, as MediaRecorder's
 timeslice), so the relay starts N encoders and N outputs at once. Reported per round: the
@@ -103,7 +103,7 @@ class Receiver:
             # Its own probing would add ~1.2 s. Not `-fflags nobuffer`: that drops the packets
             # read while probing, the first keyframe among them, and a copy then waits for
             # the next keyframe.
-            "-analyzeduration", "0", "-fpsprobesize", "0",
+            "-analyzeduration", "1", "-fpsprobesize", "0",
             "-i", self.url, "-c", "copy", "-flush_packets", "1", "-f", "flv", "pipe:1",
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
         )
