@@ -11,7 +11,10 @@ libx264 for the rest of the session. Pure functions, plus the trial, which runs 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import signal
 from pathlib import Path
 
 from .config import StartConfig
@@ -96,6 +99,7 @@ async def _works(binary: str, encoder: str) -> bool:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,  # its own group: a stop ends all it started
         )
     except OSError as exc:
         log.info("hardware encoder %s: cannot run ffmpeg: %s", encoder, exc)
@@ -103,10 +107,14 @@ async def _works(binary: str, encoder: str) -> bool:
     try:
         _, err = await asyncio.wait_for(proc.communicate(), _TRIAL_TIMEOUT_S)
     except TimeoutError:
-        proc.kill()
-        await proc.wait()
         log.info("hardware encoder %s: no answer in %.0f s", encoder, _TRIAL_TIMEOUT_S)
         return False
+    finally:
+        # Also when the relay stops mid-trial (cancelled): no ffmpeg outlives its caller.
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            await proc.wait()
     if proc.returncode != 0:
         last = err.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no message"]
         log.info("hardware encoder %s not usable here: %s", encoder, last[0])

@@ -120,3 +120,26 @@ async def test_a_hardware_encoder_failing_for_real_falls_back_to_libx264(
     assert got.duration >= 4.0, got
     assert any("hardware encoder h264_nvenc failed" in line for line in logs), logs
     assert "libx264" in encoders
+
+
+async def test_a_relay_stopped_during_the_trial_leaves_no_trial_running(tmp_path: Path) -> None:
+    """A slow driver (a stand-in that takes 30 s to answer): stopping the relay mid-trial
+    ends the trial's process too."""
+    fake = stand_in_ffmpeg(tmp_path, "slow-driver", "sleep 30")
+
+    def trials() -> list[int]:
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    if b"ffmpeg-slow-driver" in (entry / "cmdline").read_bytes():
+                        found.append(int(entry.name))
+                except OSError:
+                    continue
+        return found
+
+    relay = RelayServer(RelayConfig(host="127.0.0.1", port=0, ffmpeg_path=str(fake)))
+    await relay.start()
+    await wait_for(trials, timeout=10)
+    await relay.stop()
+    assert trials() == []
