@@ -134,7 +134,18 @@ def state_label(row: SessionRow) -> str:
     down = [o for o in status.outputs if o.state in (OutputState.RECONNECTING, OutputState.FAILED)]
     if down and status.state in _ACTIVE:
         label += " · " + outputs_down_label(status.outputs, down)
-    return label + resume_label(status)
+    return label + resume_label(status) + health_label(status)
+
+
+def health_label(status: SessionStatus) -> str:
+    """` · ⚠ no audio`, ` · ⚠ 2 warnings`: what the stream's health checks found (the
+    tooltip has their sentences)."""
+    found = status.health
+    if not found:
+        return ""
+    if len(found) == 1:
+        return f" · \u26a0 {str(found[0].check).replace('_', ' ')}"
+    return f" · \u26a0 {len(found)} warnings"
 
 
 def resume_label(status: SessionStatus) -> str:
@@ -418,7 +429,7 @@ class SessionsModel(QAbstractTableModel):
                 for o in row.status.outputs
             )
             if row.status.state == SessionState.LIVE and not outputs_down:
-                return _LIVE_TEXT
+                return _WARN_TEXT if row.status.health else _LIVE_TEXT
             if row.status.state in (
                 SessionState.STARTING,
                 SessionState.ENDING,
@@ -443,6 +454,8 @@ class SessionsModel(QAbstractTableModel):
             error = status.error
             text = f"{error.name}: {error.message}"
             return f"{text}\n\n{error.details}" if error.details else text
+        if column == Column.STATE and status.health:
+            return "\n".join(f"\u26a0 {w.message}" for w in status.health)
         if column == Column.TARGET:
             if status.outputs:
                 # Every destination with its state: the column shows only the first.

@@ -22,6 +22,8 @@ from .status import (
     SessionState,
     SessionStatus,
 )
+from .stream_health import Check as HealthCheck
+from .stream_health import HealthThresholds, HealthWarning
 from .target_pattern import PatternError, check_pattern
 from .targets import TargetError, mask_target, split_key, validate_target
 from .tasks import TaskSet
@@ -33,6 +35,9 @@ __all__ = [
     "FfmpegState",
     "FfmpegStats",
     "FfmpegStatus",
+    "HealthCheck",
+    "HealthThresholds",
+    "HealthWarning",
     "KeyStore",
     "OutputState",
     "OutputStatus",

@@ -24,5 +24,8 @@ class ClientLink(Protocol):
     def send_output_state(self, payload: dict[str, Any]) -> None:
         """Queue an `outputState` event: one destination's state (OutputStatus.to_dict)."""
 
+    def send_health(self, payload: list[dict[str, str]]) -> None:
+        """Queue a `health` event: the stream's current warnings (HealthWarning.to_dict)."""
+
     async def close(self) -> None:
         """Deliver what is queued (briefly), then disconnect the client."""

@@ -131,6 +131,8 @@ class Relay(Observable):
         while True:
             await asyncio.sleep(self.config.stats_interval)
             self._end_idle_sessions()
+            for session in list(self._sessions.values()):
+                session.check_health()
             if self._wants_stats():
                 self._notify_stats(self.sessions())
 

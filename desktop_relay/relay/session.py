@@ -31,6 +31,7 @@ from .status import (
     SessionState,
     SessionStatus,
 )
+from .stream_health import HealthWarning
 from .targets import mask_in_text, mask_target, secrets_of
 from .validation import validate_start
 
@@ -96,6 +97,8 @@ class Session:
         self.sequence = ChunkSequence()
         self.duplicates_dropped = 0
         self.resumes = 0
+        # The stream's health warnings as last announced (stream_health.py).
+        self.health: tuple[HealthWarning, ...] = ()
         self.state_before_waiting: SessionState | None = None
         self.waiting_since: float | None = None
 
@@ -420,6 +423,27 @@ class Session:
         """Whether this session holds an ffmpeg slot."""
         return self.state in ACTIVE_STATES or self.state == SessionState.ENDING
 
+    def check_health(self) -> None:
+        """Re-run the stream's health checks; announce what starts or stops being wrong
+        (the log, the client's `health` event, the observers). Numbers alone changing in a
+        warning that holds are not news."""
+        pipeline = self._pipeline
+        found = (
+            pipeline.hub.health_warnings() if pipeline and self.state == SessionState.LIVE else ()
+        )
+        before = {w.check for w in self.health}
+        now = {w.check for w in found}
+        if now == before:
+            return
+        self.health = found
+        for warning in found:
+            if warning.check not in before:
+                self.host.session_log(self, f"Health: {warning.message}")
+        for check in sorted(before - now):
+            self.host.session_log(self, f"Health: {check.replace('_', ' ')} is fine again")
+        self.link.send_health([w.to_dict() for w in found])
+        self.host.session_changed(self)
+
     def status(self) -> SessionStatus:
         """A frozen snapshot of this session."""
         now = time.time()
@@ -456,6 +480,7 @@ class Session:
             error=self.error,
             outputs=outputs,
             resumes=self.resumes,
+            health=self.health,
             safety_copy_path=str(self._safety.path)
             if self._safety is not None and self._safety.path is not None
             else None,

@@ -44,6 +44,10 @@ class SocketLink:
         """Queue an `outputState` event (an addition the original client ignores)."""
         self._send("outputState", payload)
 
+    def send_health(self, payload: list[dict[str, str]]) -> None:
+        """Queue a `health` event (an addition the original client ignores)."""
+        self._send("health", payload)
+
     def _send(self, event: str, data: Any) -> None:
         # Each emit is its own task (never blocking the core), chained so that events reach
         # the client in the order they were sent.

@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from .errors import ServerError
+from .stream_health import HealthWarning
 
 
 class FfmpegState(StrEnum):
@@ -133,6 +134,8 @@ class SessionStatus:
     safety_copy_path: str | None = None
     # Times a client took this session over from a new socket after losing its own.
     resumes: int = 0
+    # What the stream's health checks found (stream_health.py); empty: all well.
+    health: tuple[HealthWarning, ...] = ()
 
     @property
     def skipped_s(self) -> float:
@@ -155,6 +158,7 @@ class SessionStatus:
             "error": None if self.error is None else self.error.to_wire(send_details=False),
             "outputs": [o.to_dict() for o in self.outputs],
             "resumes": self.resumes,
+            "health": [w.to_dict() for w in self.health],
             "ffmpeg": None
             if ff is None
             else {

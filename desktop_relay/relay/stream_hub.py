@@ -17,6 +17,7 @@ from .ffmpeg_args import Output
 from .flv import FlvReader
 from .status import OutputStatus
 from .stream_cache import StreamCache
+from .stream_health import HealthWarning, StreamHealth
 from .stream_output import StreamOutput
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class StreamHub:
         self.cache = StreamCache()
         # Where live outputs skip a resumed client's backlog (recordings keep it all).
         self.catch_up = CatchUp(catch_up_lag_s)
+        self.health = StreamHealth()
         self._outputs: dict[str, StreamOutput] = {}
         self._ids = itertools.count(1)
 
@@ -80,6 +82,11 @@ class StreamHub:
         """The outputs, in the order they were added."""
         return list(self._outputs.values())
 
+    def health_warnings(self) -> tuple[HealthWarning, ...]:
+        """What the stream's health checks find now (stream_health.py)."""
+        live = [o for o in self._outputs.values() if not o.is_recording]
+        return self.health.evaluate([o.output.url for o in live], [o.speed for o in live])
+
     def statuses(self) -> tuple[OutputStatus, ...]:
         """A snapshot of every output."""
         return tuple(o.status() for o in self._outputs.values())
@@ -98,6 +105,7 @@ class StreamHub:
         add = self.cache.add
         for tag in tags:
             add(tag)
+        self.health.observe(tags)
         catch_up = self.catch_up
         if not catch_up.armed:
             catch_up.observe(tags)
@@ -128,6 +136,7 @@ class StreamHub:
         self._reader = FlvReader()
         self.cache.reset()
         self.catch_up.reset()
+        self.health.reset()
         for stream_output in self._outputs.values():
             stream_output.restart()
 

@@ -214,6 +214,15 @@ class StreamOutput:
         self._restart.set()
         self._wake.set()
 
+    @property
+    def speed(self) -> float | None:
+        """How fast the live connection sends, as a factor of real time (None: not live, or
+        not known yet)."""
+        proc = self._proc
+        if self.state != OutputState.LIVE or proc is None:
+            return None
+        return proc.progress.stats.speed
+
     def status(self) -> OutputStatus:
         """A frozen snapshot of this output."""
         now = self._clock()

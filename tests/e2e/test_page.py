@@ -382,3 +382,25 @@ async def test_pairing_token_comes_from_the_join_link(running_relay: Any, browse
         paired = await open_page(browser, relay, link)
         await expect(paired.locator("#message")).to_be_hidden()
     assert len(relay.sessions()) == 2
+
+
+async def test_the_relays_health_warnings_are_shown_in_plain_words(
+    running_relay: Any, browser: Browser
+) -> None:
+    """No microphone: after the health checks' first seconds the page says the stream has no
+    sound, in the relay's words, and says nothing more once the stream has ended."""
+    relay: RelayServer = await running_relay(RelayConfig(stats_interval=0.25))
+    page = await open_page(browser, relay)
+    await page.select_option("#microphone", "none")
+    await page.wait_for_function(
+        "() => { const s = document.querySelector('#preview').srcObject;"
+        " return s && s.getVideoTracks().length === 1 && s.getAudioTracks().length === 0; }"
+    )
+    await expect(page.locator("#health")).to_be_hidden()
+    await go_live(page)
+    health = page.locator("#health li[data-check='no_audio']")
+    await expect(health).to_have_text(re.compile(r"no sound"), timeout=15_000)
+    assert relay.sessions()[0].health[0].check == "no_audio"
+    await stop(page)
+    await expect(page.locator("#health")).to_be_hidden()
+    assert browser.errors() == []

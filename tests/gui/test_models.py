@@ -23,6 +23,8 @@ from desktop_relay.relay import (
     FfmpegState,
     FfmpegStats,
     FfmpegStatus,
+    HealthCheck,
+    HealthWarning,
     RelayConfig,
     ServerError,
     SessionState,
@@ -247,3 +249,19 @@ def test_the_state_column_tells_of_waiting_and_of_outputs_reconnecting(qapp: QAp
     # A session whose outputs are down is not painted as healthy.
     assert model.index(0, Column.STATE).data(Qt.ItemDataRole.ForegroundRole) != model.index(
         2, Column.STATE).data(Qt.ItemDataRole.ForegroundRole)
+
+
+def test_health_warnings_show_in_the_state_column_with_their_sentences(qapp: QApplication) -> None:
+    model = SessionsModel()
+    silent = HealthWarning(HealthCheck.NO_AUDIO, "The stream has no sound: no microphone is being sent.")
+    slow = HealthWarning(HealthCheck.KEYFRAME_INTERVAL, "A keyframe comes only every 10 s.")
+    model.upsert(replace(snapshot("a"), health=(silent,)))
+    model.upsert(replace(snapshot("b"), health=(silent, slow)))
+    model.upsert(snapshot("c"))
+    assert [model.index(i, Column.STATE).data() for i in range(3)] == [
+        "live · \u26a0 no audio", "live · \u26a0 2 warnings", "live"]
+    tip = model.index(1, Column.STATE).data(Qt.ItemDataRole.ToolTipRole)
+    assert tip == f"\u26a0 {silent.message}\n\u26a0 {slow.message}"
+    # A stream with warnings is not painted as healthy.
+    colour = model.index(0, Column.STATE).data(Qt.ItemDataRole.ForegroundRole)
+    assert colour != model.index(2, Column.STATE).data(Qt.ItemDataRole.ForegroundRole)

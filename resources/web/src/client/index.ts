@@ -257,6 +257,7 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
     this.socket.on("error", (err) => this.onServerError(err, false));
     this.socket.on("ffmpegOutput", (message) => this.emit("ffmpegOutput", message));
     this.socket.on("outputState", (status) => this.emit("outputState", status));
+    this.socket.on("health", (warnings) => this.emit("health", Array.isArray(warnings) ? warnings : []));
     this.watchTracks(stream);
     this.watchPage();
   }

@@ -97,6 +97,9 @@ export type BrowserToRtmpClientEvents = {
   restarting: (reason: RestartReason) => void;
   /** One of the relay's destinations changed state (our relay only). */
   outputState: (status: OutputStateEvent) => void;
+  /** What the relay's health checks find wrong with the stream now (our relay only); an
+   * empty list: all well again. */
+  health: (warnings: HealthWarningEvent[]) => void;
   /** The browser suspended capture: the client paused the stream (the session stays). */
   suspended: (reason: SuspendReason) => void;
   /** The browser gave capture back: the client went on with the same session. */
@@ -138,6 +141,14 @@ export interface OutputStateEvent {
   error: string | null;
 }
 
+/** One of the relay's health warnings: `check` names it (no_audio, low_bitrate,
+ * high_bitrate, keyframe_interval, low_frame_rate, resolution_changed, output_lagging),
+ * `message` says it in plain words. */
+export interface HealthWarningEvent {
+  check: string;
+  message: string;
+}
+
 /** Our relay's `start` ack (the original server acks with nothing). */
 export interface StartAck {
   sessionId: string;
@@ -155,6 +166,7 @@ export interface ServerToClientEvents {
   error: (error: ServerError) => void;
   ffmpegOutput: (message: string) => void;
   outputState: (status: OutputStateEvent) => void;
+  health: (warnings: HealthWarningEvent[]) => void;
 }
 
 export interface StartPayload extends FfmpegConfig {

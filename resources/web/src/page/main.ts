@@ -3,6 +3,7 @@ import { BrowserToRtmpClient } from "../client/index";
 import type {
   CaptureOption,
   ClientState,
+  HealthWarningEvent,
   OutputStateEvent,
   RestartReason,
   ServerError,
@@ -59,6 +60,7 @@ const ui = {
   bytesSent: element("bytes-sent"),
   format: element("format"),
   message: element("message"),
+  health: element("health"),
   sourceCamera: element<HTMLInputElement>("source-camera"),
   sourceScreen: element<HTMLInputElement>("source-screen"),
   cameraField: element("camera-field"),
@@ -357,6 +359,19 @@ function onOutputState(status: OutputStateEvent): void {
   }
 }
 
+/** The relay's health warnings, each in its own words (an empty list clears them). */
+function showHealth(warnings: HealthWarningEvent[]): void {
+  ui.health.replaceChildren(
+    ...warnings.map((warning) => {
+      const item = document.createElement("li");
+      item.dataset.check = warning.check;
+      item.textContent = `\u26a0 ${warning.message}`;
+      return item;
+    }),
+  );
+  ui.health.hidden = warnings.length === 0;
+}
+
 // ---- rendering --------------------------------------------------------------------------
 
 function render(): void {
@@ -369,6 +384,8 @@ function render(): void {
   ui.connection.title = client.lastConnectError ?? "";
 
   ui.streamState.textContent = STATE_TEXT[state];
+  // Warnings are about a live stream: none once it has ended.
+  if (state === "idle" && !ui.health.hidden) showHealth([]);
   ui.liveBadge.hidden = state !== "live";
   const busy = state !== "idle";
   ui.start.hidden = state === "live" || state === "paused" || state === "stopping";
@@ -484,6 +501,7 @@ function main(): void {
   });
   client.on("restarting", onRestarting);
   client.on("outputState", onOutputState);
+  client.on("health", showHealth);
   client.on("suspended", onSuspended);
   client.on("unsuspended", onUnsuspended);
   client.on("stopped", (outcome) => {
