@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 
 def format_duration(seconds: float | None) -> str:
     """`0:07`, `12:03`, `1:02:03`; empty for no value."""
@@ -27,6 +29,17 @@ def format_kbps(kbps: float | None) -> str:
 def format_speed(speed: float | None) -> str:
     """ffmpeg's speed as a factor of real time: `1.00x`."""
     return "" if speed is None else f"{speed:.2f}x"
+
+
+_FULL, _EMPTY = "\u25ae", "\u25af"  # a filled and an empty vertical rectangle
+
+
+def format_level(db: float) -> str:
+    """An RMS level as a 6-step bar from -60 to 0 dBFS, then its value (3 of 6 at -27 dB)."""
+    if math.isinf(db):
+        return f"{_EMPTY * 6} -\u221e dB"
+    steps = max(0, min(6, round((db + 60) / 10)))
+    return f"{_FULL * steps}{_EMPTY * (6 - steps)} {db:.0f} dB"
 
 
 def format_fps(fps: float | None) -> str:

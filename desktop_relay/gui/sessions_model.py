@@ -23,7 +23,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor
 
 from ..relay import ErrorName, OutputState, OutputStatus, SessionState, SessionStatus
-from .formatting import format_duration, format_fps, format_kbps, format_speed
+from .formatting import format_duration, format_fps, format_kbps, format_level, format_speed
 from .user_agent import describe_user_agent
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -61,6 +61,7 @@ class Column(IntEnum):
     SPEED = 7
     DROPPED = 8
     LIVE = 9
+    AUDIO = 10
 
 
 HEADERS = {
@@ -74,6 +75,7 @@ HEADERS = {
     Column.SPEED: "Speed",
     Column.DROPPED: "Dropped",
     Column.LIVE: "Live",
+    Column.AUDIO: "Audio",
 }
 
 _COLUMNS = len(Column)  # Enum.__len__ is slow enough to show in a paint profile
@@ -146,6 +148,18 @@ def health_label(status: SessionStatus) -> str:
     if len(found) == 1:
         return f" · \u26a0 {str(found[0].check).replace('_', ' ')}"
     return f" · \u26a0 {len(found)} warnings"
+
+
+def audio_label(status: SessionStatus) -> str:
+    """The Audio column: a level bar and the RMS level, `silent 12 s`, or `no audio`."""
+    if any(w.check == "no_audio" for w in status.health):
+        return "no audio"
+    level = status.audio
+    if level is None:
+        return ""
+    if level.silent_s >= 1.0:
+        return f"{format_level(level.rms_db)} silent {level.silent_s:.0f} s"
+    return format_level(level.rms_db)
 
 
 def resume_label(status: SessionStatus) -> str:
@@ -381,6 +395,8 @@ class SessionsModel(QAbstractTableModel):
             if status.recording_path:
                 return f"file: {os.path.basename(status.recording_path)}"
             return ""
+        if column == Column.AUDIO:
+            return audio_label(status) if live else ""
         if ff is None:
             return format_duration(row.live_s) if column == Column.LIVE else ""
         stats = ff.stats

@@ -49,6 +49,7 @@ class SessionsView(QTableView):
             Column.SPEED: 55,
             Column.DROPPED: 65,
             Column.LIVE: 55,
+            Column.AUDIO: 120,
         }
         for column, width in widths.items():
             self.setColumnWidth(column, width)

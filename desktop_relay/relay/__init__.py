@@ -4,6 +4,7 @@ This package's names are its public API: the window (desktop_relay.gui) imports 
 a contract import-linter checks (see pyproject.toml).
 """
 
+from .audio_meter import AudioLevel
 from .auth import save_token
 from .config import RelayConfig, StartConfig
 from .core import Relay
@@ -30,6 +31,7 @@ from .tasks import TaskSet
 from .tls import TlsFiles, fingerprint
 
 __all__ = [
+    "AudioLevel",
     "BaseObserver",
     "ErrorName",
     "FfmpegState",

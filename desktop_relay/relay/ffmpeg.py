@@ -189,9 +189,12 @@ class FfmpegProcess:
         on_line: Callable[[str], None],
         on_stats: Callable[[FfmpegStats], None],
         on_data: Callable[[bytes], None] | None = None,
+        take_line: Callable[[str], bool] | None = None,
     ) -> None:
         self.args = args
         self._on_line = on_line
+        # Lines it takes (returns True for) are not log lines: the audio meter's readings.
+        self._take_line = take_line
         self._on_stats = on_stats
         # With `on_data`, stdout is ffmpeg's media output (its args end in `pipe:1`), handed
         # over as read; `-progress` then goes to a pipe of its own, added by start().
@@ -319,6 +322,8 @@ class FfmpegProcess:
             self._line(pending)
 
     def _line(self, line: str) -> None:
+        if self._take_line is not None and self._take_line(line):
+            return
         if line.strip():
             self.last_lines.append(line)
             self._on_line(line)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .audio_meter import METER_FILTER
 from .config import StartConfig
 from .container import InputFormat
 from .video_encoders import SOFTWARE, device_args, video_args
@@ -30,7 +31,11 @@ def send_buffer_size(config: StartConfig) -> int:
 
 
 def build_encoder_args(
-    binary: str, fmt: InputFormat, config: StartConfig, video_encoder: str = SOFTWARE
+    binary: str,
+    fmt: InputFormat,
+    config: StartConfig,
+    video_encoder: str = SOFTWARE,
+    meter: bool = True,
 ) -> list[str]:
     """The session's encoder: the browser's stream in, one normalized FLV on stdout (H.264
     copied or encoded once by `video_encoder`, see video_encoders.py; audio AAC), flushed per
@@ -39,16 +44,17 @@ def build_encoder_args(
     `-progress` is not here: FfmpegProcess gives it a pipe of its own (stdout is the stream).
     Nothing here runs anything.
     """
-    return [
-        *_input_and_codecs(binary, fmt, config, video_encoder),
-        "-f",
-        "flv",
-        "-flvflags",
-        "no_duration_filesize",
-        "-flush_packets",
-        "1",
-        "pipe:1",
-    ]
+    metered = meter and fmt.audio_codec is not None
+    args = _input_and_codecs(binary, fmt, config, video_encoder)
+    if metered:
+        # The sound meter (audio_meter.py): a side branch of the decoded audio, its levels
+        # printed to the log, its samples to a null output; the stream itself is untouched.
+        at = args.index("-map")
+        args[at:at] = ["-filter_complex", METER_FILTER]
+    args += ["-f", "flv", "-flvflags", "no_duration_filesize", "-flush_packets", "1", "pipe:1"]
+    if metered:
+        args += ["-map", "[meter]", "-c:a", "pcm_s16le", "-f", "null", "-"]
+    return args
 
 
 def _input_and_codecs(

@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .audio_meter import AudioMeter
 from .config import RelayConfig, StartConfig
 from .container import InputFormat
 from .errors import ErrorName, RelayError, ServerError
@@ -91,6 +92,7 @@ class Pipeline:
         self._keyframes = (
             KeyframeTracker(video_track_number(fmt.header)) if fmt.container == "matroska" else None
         )
+        self.meter = AudioMeter()
         self._proc: FfmpegProcess | None = None
         self._lock = asyncio.Lock()
         self._restarts: deque[float] = deque()
@@ -195,6 +197,7 @@ class Pipeline:
             on_line=self._events.on_line,
             on_stats=self._events.on_stats,
             on_data=self._on_data,
+            take_line=self.meter.feed_line,
         )
         await proc.start()
         self._proc = proc

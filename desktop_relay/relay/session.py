@@ -428,9 +428,10 @@ class Session:
         (the log, the client's `health` event, the observers). Numbers alone changing in a
         warning that holds are not news."""
         pipeline = self._pipeline
-        found = (
-            pipeline.hub.health_warnings() if pipeline and self.state == SessionState.LIVE else ()
-        )
+        found: tuple[HealthWarning, ...] = ()
+        if pipeline is not None and self.state == SessionState.LIVE:
+            level = pipeline.meter.level
+            found = pipeline.hub.health_warnings(level.silent_s if level is not None else 0.0)
         before = {w.check for w in self.health}
         now = {w.check for w in found}
         if now == before:
@@ -481,6 +482,7 @@ class Session:
             outputs=outputs,
             resumes=self.resumes,
             health=self.health,
+            audio=pipeline.meter.level if pipeline is not None else None,
             safety_copy_path=str(self._safety.path)
             if self._safety is not None and self._safety.path is not None
             else None,

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from .audio_meter import AudioLevel
 from .errors import ServerError
 from .stream_health import HealthWarning
 
@@ -136,6 +137,8 @@ class SessionStatus:
     resumes: int = 0
     # What the stream's health checks found (stream_health.py); empty: all well.
     health: tuple[HealthWarning, ...] = ()
+    # The sound's latest levels (audio_meter.py); None: no audio, or not measured yet.
+    audio: AudioLevel | None = None
 
     @property
     def skipped_s(self) -> float:
@@ -159,6 +162,7 @@ class SessionStatus:
             "outputs": [o.to_dict() for o in self.outputs],
             "resumes": self.resumes,
             "health": [w.to_dict() for w in self.health],
+            "audio": None if self.audio is None else self.audio.to_dict(),
             "ffmpeg": None
             if ff is None
             else {

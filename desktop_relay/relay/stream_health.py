@@ -26,6 +26,7 @@ class Check(StrEnum):
     """What a warning is about (stable names: the page and the window key on them)."""
 
     NO_AUDIO = "no_audio"
+    AUDIO_SILENT = "audio_silent"
     LOW_BITRATE = "low_bitrate"
     HIGH_BITRATE = "high_bitrate"
     KEYFRAME_INTERVAL = "keyframe_interval"
@@ -60,6 +61,8 @@ class HealthThresholds:
     # gauge" rule of thumb for low motion (width x height x fps x 0.07). 300 kbit/s is fine
     # for 640x480 at 20 fps (0.05) and blocky for 1280x720 at 30 (0.011).
     min_bits_per_pixel: float = 0.023
+    # Sound under audio_meter.SILENCE_DB this long: a muted or dead microphone.
+    silent_audio_s: float = 10.0
     # An RTMP output sending slower than real time falls behind and will drop.
     min_output_speed: float = 0.95
 
@@ -180,7 +183,10 @@ class StreamHealth:
         return span if span >= 1.0 else None
 
     def evaluate(
-        self, destinations: Sequence[str] = (), output_speeds: Sequence[float | None] = ()
+        self,
+        destinations: Sequence[str] = (),
+        output_speeds: Sequence[float | None] = (),
+        silent_s: float = 0.0,
     ) -> tuple[HealthWarning, ...]:
         """The warnings that hold now, for a stream going to `destinations` (RTMP URLs) whose
         outputs run at `output_speeds` (None: not known yet)."""
@@ -192,6 +198,13 @@ class StreamHealth:
             out.append(
                 HealthWarning(
                     Check.NO_AUDIO, "The stream has no sound: no microphone is being sent."
+                )
+            )
+        if self._audio and silent_s >= t.silent_audio_s:
+            out.append(
+                HealthWarning(
+                    Check.AUDIO_SILENT,
+                    f"No sound for {silent_s:.0f} s: is the microphone muted or turned down?",
                 )
             )
         kbps = self.video_kbps()

@@ -82,10 +82,13 @@ class StreamHub:
         """The outputs, in the order they were added."""
         return list(self._outputs.values())
 
-    def health_warnings(self) -> tuple[HealthWarning, ...]:
-        """What the stream's health checks find now (stream_health.py)."""
+    def health_warnings(self, silent_s: float = 0.0) -> tuple[HealthWarning, ...]:
+        """What the stream's health checks find now (stream_health.py), the audio having been
+        silent for `silent_s` (audio_meter.py)."""
         live = [o for o in self._outputs.values() if not o.is_recording]
-        return self.health.evaluate([o.output.url for o in live], [o.speed for o in live])
+        return self.health.evaluate(
+            [o.output.url for o in live], [o.speed for o in live], silent_s=silent_s
+        )
 
     def statuses(self) -> tuple[OutputStatus, ...]:
         """A snapshot of every output."""

@@ -265,3 +265,21 @@ def test_health_warnings_show_in_the_state_column_with_their_sentences(qapp: QAp
     # A stream with warnings is not painted as healthy.
     colour = model.index(0, Column.STATE).data(Qt.ItemDataRole.ForegroundRole)
     assert colour != model.index(2, Column.STATE).data(Qt.ItemDataRole.ForegroundRole)
+
+
+def test_the_audio_column_shows_the_level_silence_or_no_audio(qapp: QApplication) -> None:
+    from desktop_relay.relay import AudioLevel
+
+    model = SessionsModel()
+    no_audio = HealthWarning(HealthCheck.NO_AUDIO, "The stream has no sound.")
+    model.upsert(replace(snapshot("a"), audio=AudioLevel(-15.0, -27.0, 0.0)))
+    model.upsert(replace(snapshot("b"), audio=AudioLevel(float("-inf"), float("-inf"), 12.4)))
+    model.upsert(replace(snapshot("c"), health=(no_audio,)))
+    model.upsert(snapshot("d"))  # not measured yet
+    assert [model.index(i, Column.AUDIO).data() for i in range(4)] == [
+        "\u25ae\u25ae\u25ae\u25af\u25af\u25af -27 dB",
+        "\u25af\u25af\u25af\u25af\u25af\u25af -\u221e dB silent 12 s",
+        "no audio",
+        "",
+    ]
+    assert model.headerData(Column.AUDIO, Qt.Orientation.Horizontal) == "Audio"
