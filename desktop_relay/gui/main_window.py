@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..relay import RelayConfig
+from .cpu_usage import CpuUsage
 from .error_banner import ErrorBanner
 from .help_menu import add_help_menu
 from .join_panel import JoinPanel
@@ -62,6 +63,7 @@ class MainWindow(QMainWindow):
         self.controller = controller
         self.store = store
         self.model = SessionsModel(self)
+        self.cpu = CpuUsage()
         self.logs = LogStore()
         self.pending_question: QMessageBox | None = None
         self.dialog: SettingsDialog | TargetDialog | None = None
@@ -212,7 +214,12 @@ class MainWindow(QMainWindow):
         """Pull snapshots from the relay (the timer calls this at 2 Hz)."""
         if self.controller.running:
             self.model.refresh(self.controller.sessions())
-        self.status.set_counts(self.model.live_count(), self.model.total_ingest_kbps())
+        self.status.set_counts(
+            self.model.live_count(),
+            self.model.total_ingest_kbps(),
+            self.model.total_outgoing_kbps(),
+            self.cpu.sample(self.model.ffmpeg_pids()),
+        )
         # The log's title follows the row (a session gets its name only at `start`).
         self._session_selected(self.view.current_session())
         self._update_actions()

@@ -93,6 +93,8 @@ class SessionRow:
     ended: bool = False
     live_s: float = 0.0  # the longest uptime seen: the final snapshot no longer has one
     ingest_kbps: float = 0.0  # from bytes received between refreshes
+    outgoing_kbps: float = 0.0  # from bytes every output sent between refreshes
+    sampled_out_bytes: int = 0
     sampled_bytes: int = 0
     sampled_at: float = 0.0
     # What the view asks for on every paint, computed once per snapshot: a repaint then
@@ -350,6 +352,22 @@ class SessionsModel(QAbstractTableModel):
         """What browsers send us, all sessions together."""
         return sum(row.ingest_kbps for row in self._rows if not row.ended)
 
+    def total_outgoing_kbps(self) -> float:
+        """What the outputs send to their servers and files, all sessions together."""
+        return sum(row.outgoing_kbps for row in self._rows if not row.ended)
+
+    def ffmpeg_pids(self) -> list[int]:
+        """The running encoders' and outputs' process ids (for the CPU figure)."""
+        pids = []
+        for row in self._rows:
+            if row.ended:
+                continue
+            ff = row.status.ffmpeg
+            if ff is not None and ff.pid is not None:
+                pids.append(ff.pid)
+            pids += [o.pid for o in row.status.outputs if o.pid is not None]
+        return pids
+
     # ---- internals -------------------------------------------------------------------
 
     def _reindex(self) -> None:
@@ -376,6 +394,13 @@ class SessionsModel(QAbstractTableModel):
         previous = row.ingest_kbps
         row.ingest_kbps = rate if previous == 0 else 0.7 * previous + 0.3 * rate
         row.sampled_bytes, row.sampled_at = status.bytes_received, now
+        # What the outputs sent (ffmpeg's counters: they come every half second).
+        sent = sum(o.bytes_sent for o in status.outputs)
+        out_rate = max(0, sent - row.sampled_out_bytes) * 8 / 1000 / elapsed
+        row.outgoing_kbps = (
+            out_rate if row.outgoing_kbps == 0 else (0.7 * row.outgoing_kbps + 0.3 * out_rate)
+        )
+        row.sampled_out_bytes = sent
         return abs(row.ingest_kbps - previous) > 0.5
 
     @staticmethod

@@ -283,3 +283,44 @@ def test_the_audio_column_shows_the_level_silence_or_no_audio(qapp: QApplication
         "",
     ]
     assert model.headerData(Column.AUDIO, Qt.Orientation.Horizontal) == "Audio"
+
+
+def test_the_status_bar_totals_outgoing_bitrate_and_cpu(qapp: QApplication) -> None:
+    import subprocess
+    import sys
+    import time
+
+    from desktop_relay.gui.cpu_usage import CpuUsage
+    from desktop_relay.gui.status_bar import RelayStatusBar
+    from desktop_relay.relay import OutputState, OutputStatus
+
+    def with_sent(uuid: str, sent: int) -> SessionStatus:
+        out = OutputStatus(id="out1", target="rtmp://host/app/****abcd", state=OutputState.LIVE,
+                           bytes_sent=sent, uptime_s=1.0, reconnects=0, attempts=0,
+                           next_attempt_in_s=None, last_error=None, pid=4321)
+        return replace(snapshot(uuid), outputs=(out,))
+
+    model = SessionsModel()
+    model.upsert(with_sent("a", 0), now=10.0)
+    model.upsert(with_sent("a", 125_000), now=11.0)  # 1000 kbit/s over that second
+    assert round(model.total_outgoing_kbps()) == 1000
+    assert model.ffmpeg_pids() == [1234, 4321]  # the encoder's and the output's
+
+    # A real busy child, measured as `top` would: most of one core.
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        cpu = CpuUsage()
+        assert cpu.available
+        assert cpu.sample([busy.pid]) is None  # the first sample has nothing to compare to
+        time.sleep(1.0)
+        figures = cpu.sample([busy.pid, 999_999_999])  # a pid that is gone counts nothing
+        assert figures is not None
+        own, children = figures
+        assert children > 50 and 0 <= own < 50, figures
+    finally:
+        busy.kill()
+        busy.wait()
+    bar = RelayStatusBar()
+    bar.set_counts(2, 800.0, 1000.0, (12.4, 61.0))
+    assert bar.outgoing_label.text() == "Out 1.00 Mbit/s"
+    assert bar.cpu_label.text() == "CPU app 12 % \u00b7 ffmpeg 61 %"
