@@ -40,16 +40,16 @@ class SessionsView(QTableView):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(Column.STATE, QHeaderView.ResizeMode.Stretch)
         widths = {
-            Column.SESSION: 105,
-            Column.CLIENT: 205,
-            Column.TARGET: 195,
-            Column.FRAMES: 65,
+            Column.SESSION: 100,
+            Column.CLIENT: 175,
+            Column.TARGET: 165,
+            Column.FRAMES: 60,
             Column.FPS: 45,
-            Column.BITRATE: 90,
+            Column.BITRATE: 85,
             Column.SPEED: 55,
             Column.DROPPED: 65,
-            Column.LIVE: 55,
-            Column.AUDIO: 120,
+            Column.LIVE: 50,
+            Column.AUDIO: 110,
         }
         for column, width in widths.items():
             self.setColumnWidth(column, width)
