@@ -42,6 +42,15 @@ const builds = [
     outExtension: { ".js": ".mjs" },
     outdir,
   },
+  // The AudioWorklet that WebCodecs capture reads audio through where the page has no
+  // MediaStreamTrackProcessor: a module of its own, loaded from the relay (the page's CSP
+  // allows no blob: script).
+  {
+    ...common,
+    entryPoints: { "capture-audio-worklet": join(here, "src/client/capture-audio-worklet.ts") },
+    format: "esm",
+    outdir,
+  },
 ];
 
 await rm(outdir, { recursive: true, force: true });

@@ -1,11 +1,14 @@
 """WebCodecs capture in real headless Chromium (fake camera and microphone): the page encodes
 H.264 and Opus with the browser's encoders, muxes live Matroska with mediabunny and sends it
-frame by frame; the relay copies the H.264 to a real RTMP receiver. Without WebCodecs, or once
-its encoder fails mid-stream, the page records with MediaRecorder, and says which it uses."""
+frame by frame; the relay copies the H.264 to a real RTMP receiver. Without
+MediaStreamTrackProcessor (as Safari and Firefox pages) it reads the tracks through a video
+element and an AudioWorklet. Without WebCodecs, or once its encoder fails mid-stream, the page
+records with MediaRecorder, and says which it uses."""
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +18,7 @@ from playwright.async_api import Page, expect
 
 from desktop_relay.relay import RelayConfig, RelayServer
 
-from ..media import probe
+from ..media import probe, require_tool
 from ..netfaults import TcpProxy
 from .helpers import Browser, until
 from .test_page import (
@@ -40,6 +43,31 @@ for (const name of ["VideoEncoder", "AudioEncoder", "VideoDecoder", "AudioDecode
   delete window[name];
 }
 """
+# Before any page script, on the page only (workers and worklets keep theirs): WebCodecs
+# without MediaStreamTrackProcessor, as Safari 26+ and Firefox have it on the page.
+NO_TRACK_PROCESSOR = "delete window.MediaStreamTrackProcessor;"
+# Every AudioContext the page makes, kept in `audioContexts`.
+KEEP_AUDIO_CONTEXTS = """
+window.audioContexts = [];
+window.AudioContext = class extends AudioContext {
+  constructor(...args) { super(...args); window.audioContexts.push(this); }
+};
+"""
+# The capture AudioWorklet does not load (as a blocked or missing module would).
+WORKLET_FAILS = """
+AudioWorklet.prototype.addModule = () => Promise.reject(new DOMException("blocked", "AbortError"));
+"""
+# The capture's AudioContext stops for 2 s, as Safari's does for a phone call ("interrupted"):
+# the capture's own resume() is held back that long.
+INTERRUPT_AUDIO = """() => {
+  const context = audioContexts[audioContexts.length - 1];
+  const resume = context.resume.bind(context);
+  context.resume = () => new Promise((done) => setTimeout(() => {
+    context.resume = resume;
+    resume().then(done);
+  }, 2000));
+  return context.suspend();
+}"""
 # The encoder fails as a hardware one does mid-stream: every encode from now on throws.
 BREAK_ENCODER = """() => {
   VideoEncoder.prototype.encode = function () { throw new Error("the GPU went away"); };
@@ -58,6 +86,24 @@ def assert_all_frames(path: Path, seconds: float) -> None:
     assert (got.video_codec, got.audio_codec) == ("h264", "aac"), got
     assert got.video_frames >= 0.95 * seconds * FAKE_CAMERA_FPS, (got, seconds)
     assert got.duration >= 0.95 * seconds, (got, seconds)
+
+
+def audio_seconds(path: Path) -> float:
+    """How long the audio stream of `path` lasts: its first packet to its last one's end."""
+    ffprobe = require_tool("ffprobe")
+    entries = ["-show_entries", "packet=pts_time,duration_time", "-of", "csv=p=0"]
+    command = [ffprobe, "-v", "error", "-select_streams", "a:0", *entries, str(path)]
+    out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=60)
+    packets = [[float(x) for x in line.split(",")[:2]] for line in out.stdout.split()]
+    assert packets, f"no audio packets in {path}"
+    return packets[-1][0] + packets[-1][1] - packets[0][0]
+
+
+async def chunks_per_second(relay: RelayServer, seconds: float = 2.0) -> float:
+    """Chunks the relay received per second from the first session, over `seconds`."""
+    before = relay.sessions()[0].chunks_received
+    await asyncio.sleep(seconds)
+    return (relay.sessions()[0].chunks_received - before) / seconds
 
 
 async def test_webcodecs_h264_opus_is_copied_frame_by_frame(
@@ -88,6 +134,93 @@ async def test_webcodecs_h264_opus_is_copied_frame_by_frame(
     await stop(page)
     await wait_receiver(receiver)
     assert_all_frames(receiver.path, seconds)
+    assert browser.errors() == []
+
+
+async def test_webcodecs_without_track_processor_reads_a_video_element(
+    running_relay: Any, rtmp_receiver: Any, browser: Browser
+) -> None:
+    """Safari 26+ and Firefox have WebCodecs but no MediaStreamTrackProcessor on the page:
+    the page reads the camera from a hidden video element (requestVideoFrameCallback) and the
+    microphone through its AudioWorklet, loaded from the relay under the page's CSP. Chromium
+    without the processor stands in for them here (no Apple device or Firefox in this setup):
+    the path is the same, the browser's quirks are not."""
+    receiver = rtmp_receiver()
+    relay: RelayServer = await running_relay(RelayConfig(default_target=receiver.url))
+    await browser.context.add_init_script(NO_TRACK_PROCESSOR)
+    page = await open_page(browser, relay)
+    assert await page.evaluate("typeof MediaStreamTrackProcessor") == "undefined"
+    await go_live(page)
+
+    status = await ffmpeg_status(relay)
+    assert status.ffmpeg is not None
+    assert status.ffmpeg.mode == "copy", status.ffmpeg
+    assert status.ffmpeg.input_format == "matroska h264+opus"
+    assert await page.evaluate("window.relayClient.captureMethod") == "webcodecs"
+    assert await page.evaluate("window.relayClient.captureSource") == "video-element"
+    await expect(page.locator("#format")).to_contain_text(
+        "WebCodecs (video element) · H.264 + Opus · "
+    )
+    # Per frame (20 fps) and per Opus packet, coalesced, as with the processor.
+    rate = await chunks_per_second(relay)
+    assert 15 <= rate <= 40, rate
+    await asyncio.sleep(STREAM_SECONDS - 2)
+
+    seconds = await recorded_seconds(page)
+    await stop(page)
+    await wait_receiver(receiver)
+    assert_all_frames(receiver.path, seconds)
+    audio = audio_seconds(receiver.path)
+    assert abs(audio - seconds) <= 1.0, (audio, seconds)
+    assert browser.errors() == []
+
+
+async def test_video_element_capture_keeps_audio_in_step_through_an_audio_interruption(
+    running_relay: Any, rtmp_receiver: Any, browser: Browser
+) -> None:
+    """The AudioContext's sample clock stops while it is suspended; time does not. The audio
+    after the stop must go that much later (silence in between), or it ends early and drifts
+    from the video."""
+    receiver = rtmp_receiver()
+    relay: RelayServer = await running_relay(RelayConfig(default_target=receiver.url))
+    await browser.context.add_init_script(NO_TRACK_PROCESSOR + KEEP_AUDIO_CONTEXTS)
+    page = await open_page(browser, relay)
+    await go_live(page)
+    await ffmpeg_status(relay)
+    assert await page.evaluate("window.relayClient.captureSource") == "video-element"
+    await asyncio.sleep(1)
+    await page.evaluate(INTERRUPT_AUDIO)
+    await page.wait_for_function("() => audioContexts.at(-1).state === 'running'", timeout=5_000)
+    await asyncio.sleep(1.5)
+
+    seconds = await recorded_seconds(page)
+    await stop(page)
+    await wait_receiver(receiver)
+    audio = audio_seconds(receiver.path)
+    assert abs(audio - seconds) <= 1.0, (audio, seconds)
+    assert browser.errors() == []
+
+
+async def test_a_video_element_capture_that_cannot_start_falls_back_to_mediarecorder(
+    running_relay: Any, browser: Browser
+) -> None:
+    relay: RelayServer = await running_relay(RelayConfig())
+    await browser.context.add_init_script(NO_TRACK_PROCESSOR + KEEP_AUDIO_CONTEXTS + WORKLET_FAILS)
+
+    forced = await open_page(browser, relay, "?capture=webcodecs")
+    await forced.click("#start")
+    await expect(forced.locator("#message")).to_contain_text("could not start recording")
+    await forced.close()
+
+    page = await open_page(browser, relay)
+    await go_live(page)
+    await expect(page.locator("#format")).to_contain_text("MediaRecorder · H.264")
+    assert await page.evaluate("window.relayClient.captureSource") is None
+    # The trial released what it opened.
+    await page.wait_for_function(
+        "() => audioContexts.length > 0 && audioContexts.every((c) => c.state === 'closed')"
+    )
+    await stop(page)
     assert browser.errors() == []
 
 

@@ -31,12 +31,13 @@ import type {
   StopOutcome,
   SuspendReason,
 } from "./types";
+import { captureWorkletUrl } from "./element-capture";
 import { ScreenWakeLock } from "./wakelock";
-import { planWebCodecs, type Recorder, WebCodecsRecorder } from "./webcodecs";
+import { type FrameSource, planWebCodecs, type Recorder, WebCodecsRecorder } from "./webcodecs";
 
 export type * from "./types";
 export { chooseMimeType, describeAudioCodec, describeMimeType } from "./mime";
-export type { Recorder } from "./webcodecs";
+export type { FrameSource, Recorder } from "./webcodecs";
 
 // The original client's defaults.
 const DEFAULT_OPTIONS = {
@@ -225,6 +226,9 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
   private _lastConnectError: string | undefined;
   // Why WebCodecs failed mid-stream on this page: `auto` records with MediaRecorder from then on.
   private webCodecsFailed: string | undefined;
+  // The capture AudioWorklet, from the relay as socket.io is (WebCodecs without a
+  // MediaStreamTrackProcessor reads audio through it).
+  private readonly audioWorkletUrl: string | undefined;
 
   constructor(stream: MediaStream, options: BrowserToRtmpClientOptions = {}) {
     super();
@@ -243,6 +247,7 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
     };
     const url = serverUrl(options.host, options.port);
     this.socket = url === undefined ? io(socketOptions) : io(url, socketOptions);
+    this.audioWorkletUrl = captureWorkletUrl(url);
 
     this.socket.on("connect", () => this.onConnect());
     this.socket.on("disconnect", (reason) => this.onDisconnect(reason));
@@ -318,6 +323,13 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
    * browser's encoder, muxed on the page) or `mediarecorder`. */
   get captureMethod(): CaptureMethod | undefined {
     return this.run?.capture;
+  }
+
+  /** How WebCodecs reads the tracks while it records (undefined otherwise):
+   * `track-processor`, or `video-element` where the page has no MediaStreamTrackProcessor. */
+  get captureSource(): FrameSource | undefined {
+    const recorder = this.run?.recorder;
+    return recorder instanceof WebCodecsRecorder ? recorder.source : undefined;
   }
 
   /** When the stream went live (epoch ms), kept across reconnections; undefined when idle. */
@@ -537,6 +549,7 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
       audioBitsPerSecond: this.options.audioBitsPerSecond,
       videoBitsPerSecond: this.options.videoBitsPerSecond,
       keyFrameIntervalMs: this.options.keyFrameIntervalMs ?? DEFAULT_KEYFRAME_INTERVAL_MS,
+      audioWorkletUrl: this.audioWorkletUrl,
     };
     // `auto` leaves screens to MediaRecorder: a still screen gives no frames, and the muxer
     // then holds the sound back until the next one (MediaRecorder sends it on).

@@ -9,9 +9,12 @@
  *
  * Frames and audio are read on the page with MediaStreamTrackProcessor, with a deeper buffer
  * than its default so that a busy page loses no frames. Where it exists only in workers
- * (Safari) or not at all (Firefox), capture would need a worker, and mediabunny starts its own
- * from `blob:` URLs, which the relay's Content-Security-Policy forbids. There, and wherever an
- * encoder is missing, `planWebCodecs` says why and the client records with MediaRecorder.
+ * (Safari) or not at all (Firefox), they are read on the page from a hidden `<video>` element
+ * and an AudioWorklet instead (element-capture.ts); past the point where a VideoFrame or an
+ * AudioData exists, both ways share everything. (mediabunny's own MediaStream sources would
+ * start workers from `blob:` URLs there, which the relay's Content-Security-Policy forbids.)
+ * Where neither way works, or an encoder is missing, `planWebCodecs` says why and the client
+ * records with MediaRecorder.
  */
 import {
   AudioSample,
@@ -27,6 +30,13 @@ import {
   VideoSampleSource,
 } from "mediabunny";
 
+import {
+  type ElementAudioFormat,
+  ElementCapture,
+  type ElementCaptureOptions,
+  elementCaptureMissing,
+} from "./element-capture";
+
 /** What records the stream: the browser's MediaRecorder, or WebCodecsRecorder. Both have
  * MediaRecorder's surface (events `dataavailable` with a Blob `data`, `stop`, `error`). */
 export interface Recorder extends EventTarget {
@@ -38,6 +48,10 @@ export interface Recorder extends EventTarget {
   resume(): void;
 }
 
+/** How a WebCodecs capture reads the tracks: MediaStreamTrackProcessor (Chromium), or a
+ * `<video>` element and an AudioWorklet (browsers without the processor on the page). */
+export type FrameSource = "track-processor" | "video-element";
+
 /** What a WebCodecs capture of a stream will use, as `planWebCodecs` found it supported. */
 export interface WebCodecsPlan {
   /** The H.264 codec string the encoder takes, such as `avc1.640028`. */
@@ -45,12 +59,15 @@ export interface WebCodecsPlan {
   audioCodec: "opus" | "aac" | undefined;
   /** What `start` tells the relay. */
   mimeType: string;
+  source: FrameSource;
 }
 
 export interface WebCodecsSettings {
   videoBitsPerSecond: number;
   audioBitsPerSecond: number;
   keyFrameIntervalMs: number;
+  /** The capture AudioWorklet module, which the `video-element` source needs for audio. */
+  audioWorkletUrl?: string;
 }
 
 // At most one chunk per this many ms (about 33 a second), and never later than this after the
@@ -85,13 +102,15 @@ function mimeTypeFor(audio: WebCodecsPlan["audioCodec"]): string {
 
 /**
  * How to capture `stream` with WebCodecs here, or why it cannot be: this browser lacks
- * WebCodecs or MediaStreamTrackProcessor on the page, the stream has no video, or no H.264 (or
- * no Opus and no AAC) encoder takes these settings.
+ * WebCodecs, or both MediaStreamTrackProcessor on the page and a working `<video>` element and
+ * AudioWorklet to read frames with (tried: opened, then closed), the stream has no video, or no
+ * H.264 (or no Opus and no AAC) encoder takes these settings.
  */
 export async function planWebCodecs(stream: MediaStream, settings: WebCodecsSettings): Promise<WebCodecsPlan | string> {
-  for (const name of ["VideoEncoder", "AudioEncoder", "VideoFrame", "WritableStream", "MediaStreamTrackProcessor"]) {
+  for (const name of ["VideoEncoder", "AudioEncoder", "VideoFrame", "WritableStream"]) {
     if (!hasGlobal(name)) return `${name} is missing`;
   }
+  const source: FrameSource = hasGlobal("MediaStreamTrackProcessor") ? "track-processor" : "video-element";
   const video = stream.getVideoTracks().find((track) => track.readyState === "live");
   if (!video) return "the stream has no video";
   const { width, height } = video.getSettings();
@@ -116,13 +135,20 @@ export async function planWebCodecs(stream: MediaStream, settings: WebCodecsSett
   if (!videoCodec) return `no H.264 encoder for ${width}x${height}`;
 
   const audio = stream.getAudioTracks().find((track) => track.readyState === "live");
+  // The PCM an AudioContext delivers, which may differ from what the track says.
+  let elementAudio: ElementAudioFormat | undefined;
+  if (source === "video-element") {
+    const why = await elementCaptureUnusable(video, audio, settings);
+    if (typeof why === "string") return `MediaStreamTrackProcessor is missing, and ${why}`;
+    elementAudio = why;
+  }
   let audioCodec: WebCodecsPlan["audioCodec"];
   if (audio) {
     const { sampleRate, channelCount } = audio.getSettings();
     for (const codec of ["opus", "aac"] as const) {
       const ok = await canEncodeAudio(codec, {
-        sampleRate: sampleRate || 48000,
-        numberOfChannels: channelCount || 1,
+        sampleRate: elementAudio?.sampleRate ?? (sampleRate || 48000),
+        numberOfChannels: elementAudio?.channels ?? (channelCount || 1),
         quality: new Quality({ bitrate: settings.audioBitsPerSecond }),
       }).catch(() => false);
       if (ok) {
@@ -132,7 +158,29 @@ export async function planWebCodecs(stream: MediaStream, settings: WebCodecsSett
     }
     if (!audioCodec) return "no Opus or AAC encoder";
   }
-  return { videoCodec, audioCodec, mimeType: mimeTypeFor(audioCodec) };
+  return { videoCodec, audioCodec, mimeType: mimeTypeFor(audioCodec), source };
+}
+
+/** Why frames cannot be read from a `<video>` element (and audio through the AudioWorklet)
+ * here, or the audio format they come in: the capture is opened, then closed at once. */
+async function elementCaptureUnusable(
+  video: MediaStreamTrack,
+  audio: MediaStreamTrack | undefined,
+  settings: WebCodecsSettings,
+): Promise<ElementAudioFormat | undefined | string> {
+  const missing = elementCaptureMissing(audio !== undefined);
+  if (missing) return missing;
+  const workletUrl = settings.audioWorkletUrl;
+  if (audio && !workletUrl) return "no AudioWorklet module is given";
+  try {
+    return await ElementCapture.probe(video, audio, elementOptions(workletUrl));
+  } catch (err) {
+    return `reading the tracks through a video element failed (${asError(err).message})`;
+  }
+}
+
+function elementOptions(workletUrl: string | undefined): ElementCaptureOptions {
+  return { workletUrl: workletUrl ?? "", videoBufferFrames: VIDEO_BUFFER_FRAMES, audioBufferBlocks: AUDIO_BUFFER_CHUNKS };
 }
 
 /** A `dataavailable` event, as MediaRecorder's BlobEvent. */
@@ -178,12 +226,17 @@ const AUDIO_BUFFER_CHUNKS = 50;
 
 type Source = VideoSampleSource | AudioSampleSource;
 
+/** What a track's samples are read from: a processor's stream reader, or a SampleQueue. */
+type SampleReader = Pick<ReadableStreamDefaultReader<VideoFrame | AudioData>, "read" | "cancel">;
+
 /** Records a stream's first video track (H.264) and first audio track (Opus or AAC) into live
  * Matroska with WebCodecs, as `planWebCodecs` planned it. */
 export class WebCodecsRecorder extends EventTarget implements Recorder {
   readonly mimeType: string;
   /** Milliseconds between chunks, at least: what one chunk spans, for buffers counting time. */
   readonly chunkIntervalMs = CHUNK_INTERVAL_MS;
+  /** How the tracks are read. */
+  readonly source: FrameSource;
   private _state: RecordingState = "inactive";
   private readonly stream: MediaStream;
   private readonly plan: WebCodecsPlan;
@@ -192,7 +245,9 @@ export class WebCodecsRecorder extends EventTarget implements Recorder {
   private started: Promise<void> = Promise.resolve();
   private stopping: Promise<void> | undefined;
   private failed = false;
-  private readers: Array<ReadableStreamDefaultReader<VideoFrame | AudioData>> = [];
+  private readers: SampleReader[] = [];
+  // The `video-element` source's element and AudioWorklet, while they run.
+  private capture: ElementCapture | undefined;
   private feeds: Array<Promise<void>> = [];
   // The media timeline, in seconds from the first sample: when it began (performance.now()
   // in seconds), and the pauses in it, which the written timestamps leave out.
@@ -212,6 +267,7 @@ export class WebCodecsRecorder extends EventTarget implements Recorder {
     this.plan = plan;
     this.settings = settings;
     this.mimeType = plan.mimeType;
+    this.source = plan.source;
   }
 
   get state(): RecordingState {
@@ -263,21 +319,43 @@ export class WebCodecsRecorder extends EventTarget implements Recorder {
     this._state = "recording";
     this.lastChunkAt = performance.now();
     this.watchTracks(tracks.map(([track]) => track));
+    this.started = output
+      .start()
+      .then(() => (this.source === "video-element" ? this.readElement(tracks) : this.readProcessors(tracks)))
+      .catch((err: unknown) => this.fail(err));
+  }
+
+  /** Feed each track's samples to its source from a MediaStreamTrackProcessor. */
+  private readProcessors(tracks: Array<[MediaStreamTrack, Source]>): void {
+    if (this.stopping) return;
     // Read here rather than by mediabunny's MediaStream sources: their readers keep a frame
     // or two, and a page busy for 100 ms then loses frames (7 % of them on a loaded machine).
     const Processor = (globalThis as unknown as Record<string, TrackProcessor>).MediaStreamTrackProcessor;
-    this.started = output
-      .start()
-      .then(() => {
-        if (this.stopping) return;
-        for (const [track, source] of tracks) {
-          const maxBufferSize = track.kind === "video" ? VIDEO_BUFFER_FRAMES : AUDIO_BUFFER_CHUNKS;
-          const reader = new Processor({ track, maxBufferSize }).readable.getReader();
-          this.readers.push(reader);
-          this.feeds.push(this.feed(reader, source).catch((err: unknown) => this.fail(err)));
-        }
-      })
-      .catch((err: unknown) => this.fail(err));
+    for (const [track, source] of tracks) {
+      const maxBufferSize = track.kind === "video" ? VIDEO_BUFFER_FRAMES : AUDIO_BUFFER_CHUNKS;
+      const reader = new Processor({ track, maxBufferSize }).readable.getReader();
+      this.readSamples(reader, source);
+    }
+  }
+
+  /** Feed each track's samples to its source from a `<video>` element and the AudioWorklet. */
+  private readElement(tracks: Array<[MediaStreamTrack, Source]>): void {
+    if (this.stopping) return;
+    const [[video, videoSource], audio] = tracks;
+    const capture = new ElementCapture(video, audio?.[0], elementOptions(this.settings.audioWorkletUrl));
+    this.capture = capture;
+    // Read from the start, as a processor is: the first samples are fresh, as the timeline
+    // placing each track by its first sample wants.
+    this.readSamples(capture.video, videoSource);
+    if (audio && capture.audio) this.readSamples(capture.audio, audio[1]);
+    // It started in planWebCodecs' trial; if it does not now, fail as an encoder does (the
+    // client goes on with MediaRecorder).
+    capture.ready.catch((err: unknown) => this.fail(err));
+  }
+
+  private readSamples(reader: SampleReader, source: Source): void {
+    this.readers.push(reader);
+    this.feeds.push(this.feed(reader, source).catch((err: unknown) => this.fail(err)));
   }
 
   pause(): void {
@@ -307,7 +385,7 @@ export class WebCodecsRecorder extends EventTarget implements Recorder {
   }
 
   /** Give each sample of a track to its source, as the muxer's timeline places it. */
-  private async feed(reader: ReadableStreamDefaultReader<VideoFrame | AudioData>, source: Source): Promise<void> {
+  private async feed(reader: SampleReader, source: Source): Promise<void> {
     // The track's own clock to the timeline: set by its first sample (the tracks' clocks
     // need not agree, as mediabunny's MediaStream sources assume too).
     let offset: number | undefined;
@@ -323,7 +401,8 @@ export class WebCodecsRecorder extends EventTarget implements Recorder {
       offset = at.offset;
       last = at.timestamp;
       // Resolves once the encoder takes more: meanwhile the reader's buffer fills, and past
-      // it the oldest frames are dropped, as a busy MediaRecorder does.
+      // it frames are dropped, as a busy MediaRecorder does (a processor drops the oldest
+      // silently; a SampleQueue the newest, counted and logged).
       if (value instanceof VideoFrame) {
         const sample = new VideoSample(value, { timestamp: at.timestamp });
         try {
@@ -369,6 +448,8 @@ export class WebCodecsRecorder extends EventTarget implements Recorder {
     // Readers stop at once; what they hold was not recorded. A broken encoder may never take
     // the sample it was given: `stop` must come all the same.
     await Promise.all(this.readers.map((reader) => reader.cancel().catch(() => undefined)));
+    this.capture?.close();
+    this.capture = undefined;
     await within(Promise.all(this.feeds), FINISH_TIMEOUT_MS);
     const output = this.output;
     if (output) {

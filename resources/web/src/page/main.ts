@@ -410,7 +410,8 @@ function renderStats(): void {
   ui.bytesSent.textContent =
     since === undefined && client.bytesSent === 0 ? "–" : formatBytes(client.bytesSent) + uploadRate();
   const method = client.captureMethod;
-  const capturedBy = method === "webcodecs" ? "WebCodecs" : method === "mediarecorder" ? "MediaRecorder" : undefined;
+  const webcodecs = client.captureSource === "video-element" ? "WebCodecs (video element)" : "WebCodecs";
+  const capturedBy = method === "webcodecs" ? webcodecs : method === "mediarecorder" ? "MediaRecorder" : undefined;
   const parts = [capturedBy, client.codecLabel, stream ? describeTracks(stream) : undefined].filter(Boolean);
   ui.format.textContent = parts.length ? parts.join(" · ") : "–";
 
