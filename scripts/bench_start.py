@@ -35,7 +35,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from desktop_relay.relay.flv import FlvReader  # noqa: E402
-from tests.media import FIXTURE_SECONDS, H264_FIXTURE, MP4_FIXTURE, VP8_FIXTURE  # noqa: E402
+from tests.media import (  # noqa: E402
+    FIXTURE_SECONDS,
+    H264_FIXTURE,
+    MP4_FIXTURE,
+    VP8_FIXTURE,
+    free_port,
+)
 from tests.replay import Streamer  # noqa: E402
 
 FIXTURES = {"h264": H264_FIXTURE, "vp8": VP8_FIXTURE, "mp4": MP4_FIXTURE}
@@ -128,20 +134,12 @@ class Receiver:
             await asyncio.gather(self._task, return_exceptions=True)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def bench(args: argparse.Namespace) -> None:
     data = FIXTURES[args.fixture].read_bytes()
     with tempfile.TemporaryDirectory(prefix="bench-start-") as tmp:
         results: list[list[float]] = []
         for _ in range(args.rounds):
-            receivers_ports = [_free_port() for _ in range(args.sessions)]
+            receivers_ports = [free_port() for _ in range(args.sessions)]
             urls = [f"rtmp://127.0.0.1:{p}/live/start-{p}" for p in receivers_ports]
             relay = await asyncio.create_subprocess_exec(
                 sys.executable, __file__, "--serve", tmp, "--targets", json.dumps(urls),

@@ -22,7 +22,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QColor
 
-from ..relay import ErrorName, OutputState, OutputStatus, SessionState, SessionStatus
+from ..relay import ErrorName, HealthCheck, OutputState, OutputStatus, SessionState, SessionStatus
 from .formatting import format_duration, format_fps, format_kbps, format_level, format_speed
 from .user_agent import describe_user_agent
 
@@ -154,7 +154,7 @@ def health_label(status: SessionStatus) -> str:
 
 def audio_label(status: SessionStatus) -> str:
     """The Audio column: a level bar and the RMS level, `silent 12 s`, or `no audio`."""
-    if any(w.check == "no_audio" for w in status.health):
+    if any(w.check == HealthCheck.NO_AUDIO for w in status.health):
         return "no audio"
     level = status.audio
     if level is None:
