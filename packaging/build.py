@@ -8,6 +8,10 @@ Outputs, all under dist/ (gitignored):
   dist/desktop-relay_VERSION_ARCH.deb          installs to /opt/desktop-relay
   dist/desktop-relay-VERSION-linux-MACHINE.tar.gz
   dist/build-figures.json                      sizes and times, also printed
+
+Third-party notices: the spec writes build/notices/ (packaging/notices.py) and bundles
+THIRD-PARTY-NOTICES.txt; this puts it at the top of the one-folder app too (so the tarball
+shows it), and in the .deb as /usr/share/doc/desktop-relay/ with the DEP-5 `copyright`.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from notices import COPYRIGHT_FILE, NOTICES_FILE, SOURCE_OFFER_CONTACT, debian_package_of
+
 ROOT = Path(__file__).resolve().parent.parent
 DIST = ROOT / "dist"
 BUILD = ROOT / "build"
@@ -34,6 +40,7 @@ WEB = ROOT / "resources" / "web"
 WEB_DIST = ROOT / "desktop_relay" / "web" / "dist"
 ICONS = ROOT / "resources" / "icons"
 ICON_SIZES = (16, 24, 32, 48, 64, 128, 256, 512)
+NOTICES_DIR = BUILD / "notices"  # written by the spec (packaging/notices.py)
 INSTALL_DIR = Path("/opt") / APP
 
 # What Qt's xcb platform plugin needs from the system on a user's desktop. The build machine
@@ -135,7 +142,20 @@ def build_app(figures: Figures) -> Path:
     figures.page_included = (
         app / "_internal" / "desktop_relay" / "web" / "dist" / "index.html"
     ).is_file()
+    ship_notices(app)
     return app
+
+
+def ship_notices(app: Path) -> None:
+    """Check the spec bundled the notices it wrote; copy them to the top of the one-folder
+    app, where someone who unpacks the tarball sees them."""
+    written = NOTICES_DIR / NOTICES_FILE
+    bundled = app / "_internal" / NOTICES_FILE
+    if not written.is_file() or not bundled.is_file():
+        raise SystemExit(f"the spec did not write and bundle {NOTICES_FILE}: see its output")
+    if bundled.read_bytes() != written.read_bytes():
+        raise SystemExit(f"{bundled} differs from {written}: a stale build folder?")
+    shutil.copyfile(written, app / NOTICES_FILE)
 
 
 def _elf_files(folder: Path) -> list[Path]:
@@ -190,17 +210,11 @@ def debian_packages(paths: set[str]) -> set[str]:
     """The installed Debian packages that own `paths` (dpkg -S)."""
     packages: set[str] = set()
     for path in sorted(paths):
-        # usrmerge: dpkg may know the file under /lib while ldd prints /usr/lib, or back.
-        candidates = {path, str(Path(path).resolve())}
-        candidates |= {c.removeprefix("/usr") for c in list(candidates) if c.startswith("/usr/")}
-        candidates |= {"/usr" + c for c in list(candidates) if not c.startswith("/usr/")}
-        for candidate in candidates:
-            out = subprocess.run(["dpkg", "-S", candidate], capture_output=True, text=True)
-            if out.returncode == 0:
-                packages.add(out.stdout.split(":")[0].split(",")[0].strip())
-                break
-        else:
+        package = debian_package_of(path)
+        if package is None:
             print(f"WARNING: no Debian package owns {path}")
+        else:
+            packages.add(package)
     return packages
 
 
@@ -231,13 +245,10 @@ def build_deb(app: Path, figures: Figures, depends: list[str], fast: bool = Fals
     _install(ROOT / "resources" / f"{APP}.svg", icons / "scalable" / "apps" / f"{APP}.svg")
     for size in ICON_SIZES:
         _install(ICONS / f"{APP}-{size}.png", icons / f"{size}x{size}" / "apps" / f"{APP}.png")
+    # Debian's place for licences: the DEP-5 summary and the full notices beside it.
     doc = usr / "share" / "doc" / APP
-    doc.mkdir(parents=True)
-    (doc / "copyright").write_text(
-        "Desktop Relay: MIT licence (see pyproject.toml).\n"
-        f"Bundled: CPython, Qt 6 and PySide6 (LGPLv3), python-socketio, aiohttp, and the static\n"
-        f"ffmpeg of imageio-ffmpeg (GPL, with libx264) under {INSTALL_DIR}/_internal.\n"
-    )
+    _install(NOTICES_DIR / COPYRIGHT_FILE, doc / "copyright")
+    _install(NOTICES_DIR / NOTICES_FILE, doc / NOTICES_FILE)
     # dpkg-deb takes modes from the tree: make them the usual ones whatever the umask was.
     for path in stage.rglob("*"):
         if path.is_symlink():
@@ -253,7 +264,7 @@ def build_deb(app: Path, figures: Figures, depends: list[str], fast: bool = Fals
         f"Package: {APP}\n"
         f"Version: {figures.version}\n"
         f"Architecture: {arch}\n"
-        "Maintainer: Desktop Relay developers <desktop-relay@localhost>\n"
+        f"Maintainer: {SOURCE_OFFER_CONTACT}\n"
         f"Installed-Size: {installed_kb}\n"
         f"Depends: {', '.join(depends)}\n"
         "Section: video\n"

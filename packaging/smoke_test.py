@@ -6,7 +6,8 @@ Usage: `.venv/bin/python packaging/smoke_test.py [--no-build] [--fast] [--tarbal
 tests/media.py), ffmpeg/ffprobe on PATH for the RTMP receiver and the checks, and root for
 `dpkg -i` (otherwise, or with --tarball, the tarball is unpacked into a temporary folder).
 
-Steps: build (packaging/build.py); install; `--version`; headless on 127.0.0.1 with the page,
+Steps: build (packaging/build.py); the licences and notices in the .deb and the tarball;
+install; `--version`; headless on 127.0.0.1 with the page,
 /api/info and a fixture stream to an RTMP receiver (checked with ffprobe, and that the bundled
 ffmpeg did the work); the window offscreen with a live session, quit by SIGTERM (the window's
 quit path), with no ffmpeg left; the window on Xvfb (when installed) to time the cold start to
@@ -192,6 +193,91 @@ class AppProcess:
         return "\n".join(line for _, line in self.lines[-lines:])
 
 
+# ---- notices -----------------------------------------------------------------------------
+
+NOTICES = "THIRD-PARTY-NOTICES.txt"
+DEP5_FORMAT = "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/"
+
+
+def check_notices_text(text: str, where: str, page: bool) -> None:
+    """The notices name what the app bundles under its licence, with the texts the GPL and
+    LGPL require and FFmpeg's build and source."""
+    for needle in (
+        "GNU GENERAL PUBLIC LICENSE",
+        "GNU LESSER GENERAL PUBLIC LICENSE",
+        "Replacing Qt",
+        "ffmpeg version",
+        "configuration: ",
+        "Written offer",
+        "Corresponding source",
+        "PySide6",
+        "aiohttp",
+        "python-socketio",
+        *(["mediabunny", "socket.io-client"] if page else []),
+    ):
+        check(needle in text, f"{where} lacks {needle!r}")
+
+
+def check_dep5(text: str, where: str) -> None:
+    """A Debian machine-readable copyright file: its header, and every Files paragraph has a
+    Copyright and a License."""
+    paragraphs = [p for p in text.split("\n\n") if p.strip()]
+    check(paragraphs and paragraphs[0].startswith(DEP5_FORMAT), f"{where} is not DEP-5")
+    files = [p for p in paragraphs if p.startswith("Files:")]
+    check(len(files) >= 3, f"{where} has {len(files)} Files paragraphs")
+    for paragraph in files:
+        fields = {line.split(":", 1)[0] for line in paragraph.splitlines() if line[:1] != " "}
+        check({"Copyright", "License"} <= fields, f"{where}: incomplete {paragraph[:80]!r}")
+    check("GPL-3.0-or-later" in text and "LGPL-3.0-only" in text, f"{where}: GPL/LGPL missing")
+
+
+def deb_member(deb: Path, member: str) -> str:
+    """A file's text out of a .deb, without installing it."""
+    tar = subprocess.run(
+        ["dpkg-deb", "--fsys-tarfile", str(deb)], capture_output=True, check=True
+    ).stdout
+    out = subprocess.run(["tar", "-xO", f"./{member}"], input=tar, capture_output=True, check=True)
+    return out.stdout.decode()
+
+
+def check_notices(page: bool) -> None:
+    """Notices in the .deb (/usr/share/doc and in the app) and in the tarball."""
+    step("licences and notices in the .deb and the tarball")
+    debs = sorted(DIST.glob(f"{APP}_*.deb"))
+    if debs and shutil.which("dpkg-deb"):
+        deb = debs[-1]
+        listing = subprocess.run(
+            ["dpkg-deb", "-c", str(deb)], capture_output=True, text=True, check=True
+        ).stdout
+        for member in (
+            f"./usr/share/doc/{APP}/copyright",
+            f"./usr/share/doc/{APP}/{NOTICES}",
+            f"./opt/{APP}/_internal/{NOTICES}",  # what the app's About dialog reads
+        ):
+            check(member in listing, f"{deb.name} lacks {member}")
+        copyright_text = deb_member(deb, f"usr/share/doc/{APP}/copyright")
+        check_dep5(copyright_text, f"{deb.name}: copyright")
+        check_notices_text(deb_member(deb, f"usr/share/doc/{APP}/{NOTICES}"), deb.name, page)
+        print(f"   {deb.name}: /usr/share/doc/{APP}/copyright (DEP-5) and {NOTICES}")
+    else:
+        print("   (no .deb or no dpkg-deb: .deb not checked)")
+    tarball = next(iter(sorted(DIST.glob(f"{APP}-*-linux-*.tar.gz"))), None)
+    check(tarball is not None, "no tarball in dist/: build first")
+    assert tarball is not None
+    names = set(
+        subprocess.run(
+            ["tar", "-tzf", str(tarball)], capture_output=True, text=True, check=True
+        ).stdout.split()
+    )
+    for member in (f"{APP}/{NOTICES}", f"{APP}/_internal/{NOTICES}"):
+        check(member in names, f"{tarball.name} lacks {member}")
+    text = subprocess.run(
+        ["tar", "-xzOf", str(tarball), f"{APP}/{NOTICES}"], capture_output=True, check=True
+    ).stdout.decode()
+    check_notices_text(text, tarball.name, page)
+    print(f"   {tarball.name}: {APP}/{NOTICES} ({len(text) / 1e3:.0f} kB)")
+
+
 # ---- install -----------------------------------------------------------------------------
 
 
@@ -234,6 +320,9 @@ def installed(use_tarball: bool, keep: bool, workdir: Path, figures: Figures) ->
             f"{launcher} points to {launcher.resolve()}",
         )
         check_desktop_entry(Path("/usr/share/applications") / f"{APP}.desktop")
+        doc = Path("/usr/share/doc") / APP
+        check((doc / "copyright").is_file(), f"{doc}/copyright was not installed")
+        check((doc / NOTICES).is_file(), f"{doc}/{NOTICES} was not installed")
         for icon in ("scalable/apps/desktop-relay.svg", "256x256/apps/desktop-relay.png"):
             check((Path("/usr/share/icons/hicolor") / icon).is_file(), f"no icon {icon}")
         yield launcher
@@ -626,6 +715,11 @@ def main(argv: list[str] | None = None) -> int:
         figures.seconds["build"] = round(time.monotonic() - t0, 1)
     build = json.loads((DIST / "build-figures.json").read_text())
     page = bool(build.get("page_included"))
+    try:
+        check_notices(page)
+    except SmokeFailure as failure:
+        print(f"\nSMOKE TEST FAILED: {failure}", file=sys.stderr)
+        return 1
     with tempfile.TemporaryDirectory(prefix="desktop-relay-smoke-") as tmp:
         workdir = Path(tmp)
         try:

@@ -1,14 +1,17 @@
-"""The Help menu: the app's log file and folder, and what version runs."""
+"""The Help menu: the app's log file and folder, and About (version, ffmpeg, licences)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QUrl
+from PySide6.QtCore import QSettings, Qt, QUrl
 from PySide6.QtGui import QAction, QDesktopServices
-from PySide6.QtWidgets import QMainWindow, QMenu, QMessageBox
+from PySide6.QtWidgets import QMainWindow, QMenu
 
-from .. import __version__, paths
+from .. import paths
+from ..relay import RelayConfig
+from .about_dialog import AboutDialog
+from .relay_controller import RelayController
 
 
 def log_file() -> Path:
@@ -18,6 +21,34 @@ def log_file() -> Path:
 
 def _open(path: Path) -> bool:
     return QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+
+
+def relay_config_of(window: QMainWindow) -> RelayConfig:
+    """The config of the relay `window` runs (its controller's), else the defaults."""
+    controller = getattr(window, "controller", None)
+    return controller.config if isinstance(controller, RelayController) else RelayConfig()
+
+
+def settings_file_of(window: QMainWindow) -> Path | None:
+    """Where the window's settings store writes, if it says."""
+    store = getattr(window, "store", None)
+    path = getattr(store, "path", None)
+    if isinstance(path, str | Path):
+        return Path(path)
+    qsettings = getattr(store, "qsettings", None)
+    return Path(qsettings.fileName()) if isinstance(qsettings, QSettings) else None
+
+
+def show_about(window: QMainWindow) -> AboutDialog:
+    """Open the About dialog (non-modal), or raise the one already open."""
+    dialog = window.findChild(AboutDialog)
+    if dialog is None or not dialog.isVisible():  # a closed one is being deleted
+        dialog = AboutDialog(relay_config_of(window), settings_file_of(window), window)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    dialog.show()
+    dialog.raise_()
+    dialog.activateWindow()
+    return dialog
 
 
 def add_help_menu(window: QMainWindow) -> QMenu:
@@ -32,14 +63,9 @@ def add_help_menu(window: QMainWindow) -> QMenu:
     open_folder.setToolTip(str(log_file().parent))
     open_folder.triggered.connect(lambda: _open(log_file().parent))
     about = QAction("About Desktop Relay", window)
-    about.triggered.connect(
-        lambda: QMessageBox.about(
-            window,
-            "About Desktop Relay",
-            f"Desktop Relay {__version__}\n\nBrowsers on your network stream to RTMP(S) "
-            f"through ffmpeg.\n\nLog file: {log_file()}",
-        )
-    )
+    about.setObjectName("aboutAction")
+    about.setMenuRole(QAction.MenuRole.AboutRole)  # macOS: in the application menu
+    about.triggered.connect(lambda: show_about(window))
     menu.addActions([open_file, open_folder])
     menu.addSeparator()
     menu.addAction(about)

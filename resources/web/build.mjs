@@ -57,7 +57,12 @@ await rm(outdir, { recursive: true, force: true });
 await mkdir(outdir, { recursive: true });
 for (const file of ["index.html", "icon.svg"]) await copyFile(join(here, "src/page", file), join(outdir, file));
 
-/** The licences of the npm packages inside the bundles (MIT asks to ship their notices). */
+/**
+ * The licences of the npm packages inside the bundles (MIT asks to ship their notices), taken
+ * from esbuild's metafile: exactly what was bundled, not every production dependency (socket.io's
+ * Node-only `ws` never reaches the page). THIRD_PARTY_LICENSES.txt is served with the page;
+ * THIRD_PARTY_LICENSES.json is the same for packaging/notices.py, which ships it in the app.
+ */
 async function writeThirdPartyLicenses(results) {
   const packages = new Set();
   for (const result of results) {
@@ -66,15 +71,21 @@ async function writeThirdPartyLicenses(results) {
       if (match) packages.add(match[1]);
     }
   }
-  const sections = [];
+  const entries = [];
   for (const name of [...packages].sort()) {
     const dir = join(here, "node_modules", name);
-    const { version, license } = JSON.parse(await readFile(join(dir, "package.json"), "utf8"));
-    const file = (await readdir(dir)).find((f) => /^licen[cs]e/i.test(f));
-    const text = file ? await readFile(join(dir, file), "utf8") : `License: ${license}`;
-    sections.push(`${name} ${version}\n\n${text.trim()}\n`);
+    const { version, license, homepage } = JSON.parse(await readFile(join(dir, "package.json"), "utf8"));
+    const files = (await readdir(dir)).filter((f) => /^(licen[cs]e|copying|notice)/i.test(f)).sort();
+    const texts = [];
+    for (const file of files) texts.push({ file, text: (await readFile(join(dir, file), "utf8")).trim() });
+    entries.push({ name, version, license: license ?? null, homepage: homepage ?? null, texts });
   }
+  const sections = entries.map(({ name, version, license, texts }) => {
+    const body = texts.length ? texts.map((t) => t.text).join("\n\n") : `License: ${license}`;
+    return `${name} ${version}\n\n${body}\n`;
+  });
   await writeFile(join(outdir, "THIRD_PARTY_LICENSES.txt"), sections.join("\n" + "-".repeat(72) + "\n\n"));
+  await writeFile(join(outdir, "THIRD_PARTY_LICENSES.json"), JSON.stringify(entries, null, 2) + "\n");
 }
 
 if (watch) {
