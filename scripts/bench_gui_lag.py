@@ -276,7 +276,7 @@ def run_window(args: argparse.Namespace) -> int:
             )
             controller = RelayController(config)
             window = MainWindow(controller, store)
-            window.resize(1480, 900)
+            window.resize(1280, 800)
             window.show()
             if not await controller.start():
                 return 1

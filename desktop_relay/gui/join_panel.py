@@ -63,6 +63,7 @@ class JoinPanel(QGroupBox):
         self.fingerprint_label.setToolTip("SHA-256 of the certificate devices should trust")
         self.token_label = QLabel()
         self.token_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.token_label.setWordWrap(True)  # the token on its own line: the panel is narrow
         self.rotate_button = QPushButton("New token")
         self.rotate_button.setToolTip(
             "Make a new pairing token: browsers already streaming stay; new ones need the new "
@@ -90,7 +91,7 @@ class JoinPanel(QGroupBox):
     ) -> None:
         """The relay's listening address (None: not listening), scheme and pairing token."""
         self._clear_rows()
-        self.token_label.setText(f"Pairing token: {token}" if token else "Pairing token: off")
+        self.token_label.setText(f"Pairing token:\n{token}" if token else "Pairing token: off")
         self.rotate_button.setVisible(address is not None and token is not None)
         if address is None:
             self.urls = []
@@ -106,6 +107,7 @@ class JoinPanel(QGroupBox):
         for number, url in enumerate(self.urls):
             field = QLineEdit(url)
             field.setReadOnly(True)
+            field.setMinimumWidth(120)  # long with its token: it scrolls, the panel stays narrow
             field.setCursorPosition(0)
             field.setToolTip(url)
             copy = QToolButton()

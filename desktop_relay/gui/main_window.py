@@ -120,12 +120,13 @@ class MainWindow(QMainWindow):
         # The side panel's fields must not be clipped: never narrower than its content, and
         # wide enough that a join URL with its token stays mostly readable.
         scrollbar = scroll.verticalScrollBar().sizeHint().width()
-        scroll.setMinimumWidth(max(380, side.sizeHint().width() + scrollbar))
+        scroll.setMinimumWidth(max(330, side.sizeHint().width() + scrollbar))
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
         main = QSplitter(Qt.Orientation.Horizontal)
         main.addWidget(left)
         main.addWidget(scroll)
+        self.side_panel = scroll
         main.setStretchFactor(0, 1)
         main.setStretchFactor(1, 0)
         main.setContentsMargins(6, 6, 6, 0)

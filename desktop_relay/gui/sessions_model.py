@@ -2,15 +2,13 @@
 
 The relay forgets a session when its socket goes; this model keeps it (as ended or failed, with
 its final snapshot) until the operator dismisses it, so a failure's reason stays visible.
+What each column shows is defined in `session_columns`.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from enum import IntEnum
 from typing import Any
 
 from PySide6.QtCore import (
@@ -20,178 +18,36 @@ from PySide6.QtCore import (
     QPersistentModelIndex,
     Qt,
 )
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QImage
 
-from ..relay import ErrorName, HealthCheck, OutputState, OutputStatus, SessionState, SessionStatus
-from .formatting import format_duration, format_fps, format_kbps, format_level, format_speed
+from ..relay import SessionStatus
+from .session_columns import COLUMNS, FAILED_BACKGROUND, Column, foreground
+from .session_row import SessionRow, session_label
 from .user_agent import describe_user_agent
+
+__all__ = ["SORT_ROLE", "UUID_ROLE", "Column", "SessionRow", "SessionsModel", "session_label"]
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 UUID_ROLE = Qt.ItemDataRole.UserRole + 2
 
-_ACTIVE = (SessionState.STARTING, SessionState.LIVE, SessionState.ENDING)
-# Semi-transparent so that they read on light and dark palettes alike.
-_FAILED_BACKGROUND = QColor(220, 50, 47, 45)
-_FAILED_TEXT = QColor(200, 30, 30)
-_LIVE_TEXT = QColor(30, 140, 60)
-_STARTING_TEXT = QColor(190, 120, 0)
-_ENDED_TEXT = QColor(128, 128, 128)
-_WARN_TEXT = QColor(200, 110, 0)
-
 Index = QModelIndex | QPersistentModelIndex
 _DISPLAY = Qt.ItemDataRole.DisplayRole
+_DECORATION = Qt.ItemDataRole.DecorationRole
 _FOREGROUND = Qt.ItemDataRole.ForegroundRole
 _BACKGROUND = Qt.ItemDataRole.BackgroundRole
 _ALIGNMENT = Qt.ItemDataRole.TextAlignmentRole
 _TOOLTIP = Qt.ItemDataRole.ToolTipRole
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+_LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
 _ROOT = QModelIndex()
 
-
-class Column(IntEnum):
-    """The table's columns, in display order."""
-
-    SESSION = 0
-    CLIENT = 1
-    STATE = 2
-    TARGET = 3
-    FRAMES = 4
-    FPS = 5
-    BITRATE = 6
-    SPEED = 7
-    DROPPED = 8
-    LIVE = 9
-    AUDIO = 10
-
-
-HEADERS = {
-    Column.SESSION: "Session",
-    Column.CLIENT: "Client",
-    Column.STATE: "State",
-    Column.TARGET: "Target",
-    Column.FRAMES: "Frames",
-    Column.FPS: "FPS",
-    Column.BITRATE: "Bitrate",
-    Column.SPEED: "Speed",
-    Column.DROPPED: "Dropped",
-    Column.LIVE: "Live",
-    Column.AUDIO: "Audio",
-}
-
 _COLUMNS = len(Column)  # Enum.__len__ is slow enough to show in a paint profile
-_NUMERIC = frozenset(
-    {Column.FRAMES, Column.FPS, Column.BITRATE, Column.SPEED, Column.DROPPED, Column.LIVE}
+_SPECS = [COLUMNS[column] for column in Column]
+_ALIGNMENTS = [_RIGHT if spec.numeric else _LEFT for spec in _SPECS]
+_HEADERS = [spec.header for spec in _SPECS]
+_ROLES = frozenset(
+    {_DISPLAY, _DECORATION, _FOREGROUND, _BACKGROUND, _ALIGNMENT, _TOOLTIP, SORT_ROLE, UUID_ROLE}
 )
-_ROLES = frozenset({_DISPLAY, _FOREGROUND, _BACKGROUND, _ALIGNMENT, _TOOLTIP, SORT_ROLE, UUID_ROLE})
-
-
-@dataclass
-class SessionRow:
-    """One row: the latest snapshot plus what the window derives or must remember."""
-
-    status: SessionStatus
-    ended: bool = False
-    live_s: float = 0.0  # the longest uptime seen: the final snapshot no longer has one
-    ingest_kbps: float = 0.0  # from bytes received between refreshes
-    outgoing_kbps: float = 0.0  # from bytes every output sent between refreshes
-    sampled_out_bytes: int = 0
-    sampled_bytes: int = 0
-    sampled_at: float = 0.0
-    # What the view asks for on every paint, computed once per snapshot: a repaint then
-    # costs list look-ups, not Python formatting (16 rows x 10 columns x several roles).
-    texts: list[str] = field(default_factory=list)
-    colours: list[QColor | None] = field(default_factory=list)
-    background: QColor | None = None
-    client: str = ""  # "Chrome 126 on Android": the user agent never changes
-
-    @property
-    def failed(self) -> bool:
-        """Ended (or stopped) on an error other than the operator's own kill."""
-        error = self.status.error
-        return (
-            self.status.state == SessionState.FAILED
-            and error is not None
-            and error.name != ErrorName.KILLED_BY_OPERATOR
-        )
-
-    @property
-    def active(self) -> bool:
-        """Streaming or about to: counts as live for the status bar and the close question."""
-        return not self.ended and self.status.state in _ACTIVE
-
-
-def state_label(row: SessionRow) -> str:
-    """What the State column says, with the reason of a failure."""
-    status = row.status
-    error = status.error
-    if status.state == SessionState.FAILED and error is not None:
-        if error.name == ErrorName.KILLED_BY_OPERATOR:
-            return "killed"
-        return f"failed: {error.message}"
-    if row.ended:
-        return "ended"
-    if status.state == SessionState.CONNECTED:
-        return "connected" if status.started_at is None else "stopped"
-    if status.state == SessionState.WAITING:
-        return "waiting for browser"
-    label = str(status.state)
-    down = [o for o in status.outputs if o.state in (OutputState.RECONNECTING, OutputState.FAILED)]
-    if down and status.state in _ACTIVE:
-        label += " · " + outputs_down_label(status.outputs, down)
-    return label + resume_label(status) + health_label(status)
-
-
-def health_label(status: SessionStatus) -> str:
-    """` · ⚠ no audio`, ` · ⚠ 2 warnings`: what the stream's health checks found (the
-    tooltip has their sentences)."""
-    found = status.health
-    if not found:
-        return ""
-    if len(found) == 1:
-        return f" · \u26a0 {str(found[0].check).replace('_', ' ')}"
-    return f" · \u26a0 {len(found)} warnings"
-
-
-def audio_label(status: SessionStatus) -> str:
-    """The Audio column: a level bar and the RMS level, `silent 12 s`, or `no audio`."""
-    if any(w.check == HealthCheck.NO_AUDIO for w in status.health):
-        return "no audio"
-    level = status.audio
-    if level is None:
-        return ""
-    if level.silent_s >= 1.0:
-        return f"{format_level(level.rms_db)} silent {level.silent_s:.0f} s"
-    return format_level(level.rms_db)
-
-
-def resume_label(status: SessionStatus) -> str:
-    """` · 2 reconnects · 4 s skipped`: the browser's reconnections, and what the audience
-    missed while the live outputs caught up (empty for a session never resumed)."""
-    if not status.resumes:
-        return ""
-    plural = "s" if status.resumes > 1 else ""
-    text = f" · {status.resumes} reconnect{plural}"
-    skipped = status.skipped_s
-    if skipped >= 0.5:
-        text += f" · {skipped:.0f} s skipped"
-    return text
-
-
-def outputs_down_label(outputs: tuple[OutputStatus, ...], down: list[OutputStatus]) -> str:
-    """Short, such as `1/2 outputs retrying in 4 s`: the State column is narrow (the Target
-    column's tooltip has each output's state and reason)."""
-    which = "output" if len(outputs) == 1 else f"{len(down)}/{len(outputs)} outputs"
-    failed = [o for o in down if o.state == OutputState.FAILED]
-    if failed and len(failed) == len(down):
-        return f"{which} failed"
-    waits = [o.next_attempt_in_s for o in down if o.next_attempt_in_s is not None]
-    when = f" in {min(waits):.0f} s" if waits else ""
-    return f"{which} retrying{when}"
-
-
-def session_label(status: SessionStatus) -> str:
-    """The session's name from the browser, else the start of its id."""
-    return status.name or status.uuid[:8]
 
 
 class SessionsModel(QAbstractTableModel):
@@ -221,12 +77,16 @@ class SessionsModel(QAbstractTableModel):
         role: int = Qt.ItemDataRole.DisplayRole,
     ) -> Any:
         """Column titles."""
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return HEADERS[Column(section)]
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < _COLUMNS:
+            return None
+        if role == _DISPLAY:
+            return _HEADERS[section]
+        if role == _TOOLTIP:
+            return _SPECS[section].header_tooltip or None
         return None
 
     def data(self, index: Index, role: int = _DISPLAY) -> Any:
-        """A cell's text, sort key, colour, tooltip or the row's session id."""
+        """A cell's text, picture, sort key, colour, tooltip or the row's session id."""
         # Called for every role of every visible cell on each paint: cheapest checks first.
         if role not in _ROLES:
             return None
@@ -240,13 +100,15 @@ class SessionsModel(QAbstractTableModel):
             return row.colours[column]
         if role == _BACKGROUND:
             return row.background
+        if role == _DECORATION:
+            return row.thumbnail if column == Column.PICTURE else None
         if role == _ALIGNMENT:
-            return _RIGHT if column in _NUMERIC else None
+            return _ALIGNMENTS[column]
         if role == UUID_ROLE:
             return row.status.uuid
         if role == SORT_ROLE:
-            return self._sort_key(row, Column(column))
-        return self._tooltip(row, Column(column))
+            return _SPECS[column].sort(row)
+        return _SPECS[column].tooltip(row)
 
     # ---- updates ---------------------------------------------------------------------
 
@@ -373,15 +235,24 @@ class SessionsModel(QAbstractTableModel):
     def _reindex(self) -> None:
         self._index = {row.status.uuid: i for i, row in enumerate(self._rows)}
 
+    def set_thumbnail(self, session_id: str, image: QImage) -> None:
+        """A new picture of a session (already at the cell's size): repaints that cell only."""
+        position = self._index.get(session_id)
+        if position is None or self._rows[position].ended:
+            return
+        self._rows[position].thumbnail = image
+        cell = self.index(position, Column.PICTURE)
+        self.dataChanged.emit(cell, cell, [_DECORATION])
+
     def _row_changed(self, position: int) -> None:
         self._render(self._rows[position])
         self.dataChanged.emit(self.index(position, 0), self.index(position, len(Column) - 1))
 
-    @classmethod
-    def _render(cls, row: SessionRow) -> None:
-        row.texts = [cls._display(row, column) for column in Column]
-        row.colours = [cls._foreground(row, column) for column in Column]
-        row.background = _FAILED_BACKGROUND if row.failed else None
+    @staticmethod
+    def _render(row: SessionRow) -> None:
+        row.texts = [spec.text(row) for spec in _SPECS]
+        row.colours = [foreground(row, column) for column in Column]
+        row.background = FAILED_BACKGROUND if row.failed else None
 
     @staticmethod
     def _sample(row: SessionRow, status: SessionStatus, now: float) -> bool:
@@ -402,122 +273,3 @@ class SessionsModel(QAbstractTableModel):
         )
         row.sampled_out_bytes = sent
         return abs(row.ingest_kbps - previous) > 0.5
-
-    @staticmethod
-    def _display(row: SessionRow, column: Column) -> str:
-        status = row.status
-        ff = status.ffmpeg
-        live = not row.ended and status.state == SessionState.LIVE
-        if column == Column.SESSION:
-            return session_label(status)
-        if column == Column.CLIENT:
-            return f"{status.remote_address} · {row.client}"
-        if column == Column.STATE:
-            return state_label(row)
-        if column == Column.TARGET:
-            if status.target:
-                return status.target
-            if status.recording_path:
-                return f"file: {os.path.basename(status.recording_path)}"
-            return ""
-        if column == Column.AUDIO:
-            return audio_label(status) if live else ""
-        if ff is None:
-            return format_duration(row.live_s) if column == Column.LIVE else ""
-        stats = ff.stats
-        if column == Column.FRAMES:
-            return f"{ff.frames_sent:,}"
-        if column == Column.FPS:
-            return format_fps(stats.fps) if live else ""
-        if column == Column.BITRATE:
-            return format_kbps(stats.bitrate_kbps) if live else ""
-        if column == Column.SPEED:
-            return format_speed(stats.speed) if live else ""
-        if column == Column.DROPPED:
-            return f"{stats.dropped_frames:,}"
-        return format_duration(row.live_s)
-
-    @staticmethod
-    def _sort_key(row: SessionRow, column: Column) -> Any:
-        status = row.status
-        ff = status.ffmpeg
-        if column in (Column.SESSION, Column.CLIENT, Column.STATE, Column.TARGET):
-            return SessionsModel._display(row, column).lower()
-        if column == Column.LIVE:
-            return row.live_s
-        if ff is None:
-            return -1.0
-        stats = ff.stats
-        values = {
-            Column.FRAMES: float(ff.frames_sent),
-            Column.FPS: stats.fps,
-            Column.BITRATE: stats.bitrate_kbps,
-            Column.SPEED: stats.speed,
-            Column.DROPPED: float(stats.dropped_frames),
-        }
-        value = values.get(column)
-        return -1.0 if value is None else float(value)
-
-    @staticmethod
-    def _foreground(row: SessionRow, column: Column) -> QColor | None:
-        if row.failed:
-            return _FAILED_TEXT if column == Column.STATE else None
-        if row.ended or row.status.state == SessionState.FAILED:
-            return _ENDED_TEXT
-        if column == Column.STATE:
-            outputs_down = any(
-                o.state in (OutputState.RECONNECTING, OutputState.FAILED)
-                for o in row.status.outputs
-            )
-            if row.status.state == SessionState.LIVE and not outputs_down:
-                return _WARN_TEXT if row.status.health else _LIVE_TEXT
-            if row.status.state in (
-                SessionState.STARTING,
-                SessionState.ENDING,
-                SessionState.WAITING,
-            ):
-                return _STARTING_TEXT
-            if outputs_down:
-                return _WARN_TEXT
-        ff = row.status.ffmpeg
-        if column == Column.DROPPED and ff is not None and ff.stats.dropped_frames > 0:
-            return _WARN_TEXT
-        return None
-
-    @staticmethod
-    def _tooltip(row: SessionRow, column: Column) -> str | None:
-        status = row.status
-        if column == Column.SESSION:
-            return f"Session {status.uuid}"
-        if column == Column.CLIENT:
-            return status.user_agent or None
-        if column == Column.STATE and status.error is not None:
-            error = status.error
-            text = f"{error.name}: {error.message}"
-            return f"{text}\n\n{error.details}" if error.details else text
-        if column == Column.STATE and status.health:
-            return "\n".join(f"\u26a0 {w.message}" for w in status.health)
-        if column == Column.TARGET:
-            if status.outputs:
-                # Every destination with its state: the column shows only the first.
-                return "\n".join(_output_line(o) for o in status.outputs)
-            return status.recording_path or status.target
-        if column == Column.BITRATE and not row.ended:
-            return f"Received from the browser: {format_kbps(row.ingest_kbps)}"
-        return None
-
-
-def _output_line(output: OutputStatus) -> str:
-    where = (
-        f"file: {os.path.basename(output.recording_path)}"
-        if output.recording_path
-        else (output.target)
-    )
-    line = f"{where}: {output.state}"
-    if output.state == OutputState.RECONNECTING and output.next_attempt_in_s is not None:
-        line += f", next try in {output.next_attempt_in_s:.0f} s"
-    if output.reconnects:
-        line += f", {output.reconnects} reconnect(s)"
-    if output.last_error and output.state != OutputState.LIVE:
-        line += f" ({output.last_error})"
-    return line

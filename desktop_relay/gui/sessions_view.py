@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QPoint, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPoint, QSize, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QMenu, QTableView, QWidget
 
-from .sessions_model import SORT_ROLE, UUID_ROLE, Column, SessionsModel
+from .session_columns import COLUMNS, THUMBNAIL_HEIGHT, THUMBNAIL_WIDTH, Column
+from .sessions_model import SORT_ROLE, UUID_ROLE, SessionsModel
 
 
 class SessionsView(QTableView):
@@ -34,25 +35,18 @@ class SessionsView(QTableView):
         self.setAlternatingRowColors(True)
         self.setWordWrap(False)
         self.verticalHeader().hide()
-        self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 10)
+        # Two lines of text, or a 16:9 picture, whichever is taller.
+        line = self.fontMetrics().lineSpacing()
+        self.verticalHeader().setDefaultSectionSize(max(2 * line + 10, THUMBNAIL_HEIGHT + 6))
+        self.setIconSize(QSize(THUMBNAIL_WIDTH, THUMBNAIL_HEIGHT))
         header = self.horizontalHeader()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setSectionResizeMode(Column.STATE, QHeaderView.ResizeMode.Stretch)
-        widths = {
-            Column.SESSION: 100,
-            Column.CLIENT: 175,
-            Column.TARGET: 165,
-            Column.FRAMES: 60,
-            Column.FPS: 45,
-            Column.BITRATE: 85,
-            Column.SPEED: 55,
-            Column.DROPPED: 65,
-            Column.LIVE: 50,
-            Column.AUDIO: 110,
-        }
-        for column, width in widths.items():
-            self.setColumnWidth(column, width)
+        for column, spec in COLUMNS.items():
+            self.setColumnWidth(column, spec.width)
+            if spec.stretch:
+                header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(Column.PICTURE, QHeaderView.ResizeMode.Fixed)
 
         self.change_target_action = QAction("Change target…", self)
         self.kill_action = QAction("Kill", self)

@@ -71,6 +71,11 @@ class TargetWidget(QWidget):
     def __init__(self, *, allow_recording: bool = True, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.preset_combo = QComboBox()
+        # Narrow side panel: long service names are cut in the closed box, not the panel.
+        self.preset_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.preset_combo.setMinimumContentsLength(14)
         for preset in PRESETS:
             if preset is RECORDING and not allow_recording:
                 continue

@@ -69,8 +69,8 @@ def test_model_signals_only_changed_rows(qapp: QApplication) -> None:
     assert changed == [(1, 1)]
     assert model.data(model.index(1, Column.FRAMES)) == "50"
     assert model.data(model.index(1, Column.SESSION), UUID_ROLE) == b.uuid
-    assert model.data(model.index(0, Column.TARGET)) == "rtmp://live.example/app/****abcd"
-    assert "Chrome 126 on Linux" in model.data(model.index(0, Column.CLIENT))
+    assert model.data(model.index(0, Column.OUTPUTS)) == "rtmp://live.example/app/****abcd"
+    assert "Chrome 126 on Linux" in model.data(model.index(0, Column.SESSION))
     assert model.rowCount(model.index(0, 0)) == 0  # a table: no children
     assert model.columnCount(QModelIndex()) == len(Column)
 
@@ -233,12 +233,12 @@ def test_the_state_column_tells_of_waiting_and_of_outputs_reconnecting(qapp: QAp
     model.upsert(replace(snapshot("c"), outputs=(live,)))
     state = [model.index(i, Column.STATE).data() for i in range(3)]
     assert state == [
-        "live · 1/2 outputs retrying in 4 s",
+        "live\n1/2 outputs retrying in 4 s",  # (two lines: the state, then what is wrong)
         "waiting for browser",
         "live",
     ]
     # The target's tooltip lists every destination with its state.
-    tip = model.index(0, Column.TARGET).data(Qt.ItemDataRole.ToolTipRole)
+    tip = model.index(0, Column.OUTPUTS).data(Qt.ItemDataRole.ToolTipRole)
     assert "rtmp://host1/app/****abcd: live, 1 reconnect(s)" in tip
     assert "rtmp://host2/app/****abcd: reconnecting, next try in 4 s" in tip
     # A resumed session says how often, and what the audience missed while catching up.
@@ -259,7 +259,7 @@ def test_health_warnings_show_in_the_state_column_with_their_sentences(qapp: QAp
     model.upsert(replace(snapshot("b"), health=(silent, slow)))
     model.upsert(snapshot("c"))
     assert [model.index(i, Column.STATE).data() for i in range(3)] == [
-        "live · \u26a0 no audio", "live · \u26a0 2 warnings", "live"]
+        "live\n\u26a0 no audio", "live\n\u26a0 2 warnings", "live"]
     tip = model.index(1, Column.STATE).data(Qt.ItemDataRole.ToolTipRole)
     assert tip == f"\u26a0 {silent.message}\n\u26a0 {slow.message}"
     # A stream with warnings is not painted as healthy.

@@ -33,7 +33,8 @@ async def test_row_appears_and_frame_counter_rises(open_window: OpenWindow) -> N
         first = frames(only_row(window))
         await until(lambda: frames(only_row(window)) >= first + 20, 5, "the counter to rise")
         assert str(only_row(window).status.state) == "live"
-        assert window.model.data(window.model.index(0, Column.SESSION)) == "stage-cam"
+        name = window.model.data(window.model.index(0, Column.SESSION)).split("\n")[0]
+        assert name == "stage-cam"  # (its second line: address and browser)
         assert window.model.data(window.model.index(0, Column.STATE)) == "live"
         shown = window.model.data(window.model.index(0, Column.FRAMES))
         assert int(shown.replace(",", "")) >= first
