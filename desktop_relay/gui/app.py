@@ -22,6 +22,7 @@ from .relay_controller import RelayController
 from .settings import APPLICATION, ORGANIZATION, SettingsStore, apply_log_level
 from .settings import command_line_overrides as _overrides
 from .target_panel import saved_default_target
+from .theme import ColorSchemeFollower
 
 
 def startup_config(
@@ -76,8 +77,10 @@ def run_window(config: RelayConfig, given: Collection[str] | None = None) -> int
         app.setWindowIcon(QIcon(str(icon)))
     # The window decides when the app ends: after the relay has stopped, not at close.
     app.setQuitOnLastWindowClosed(False)
+    scheme = ColorSchemeFollower(app)  # light or dark as the desktop is, also when it changes
     store = SettingsStore.for_user()
     config = startup_config(store, config, given)
     apply_log_level(config.log_level)
     result: int = qasync.run(run_app(config, store))
+    del scheme
     return result

@@ -90,6 +90,11 @@ class LogPane(QWidget):
         """The session shown."""
         return self._session_id
 
+    def focus_filter(self) -> None:
+        """Put the cursor in the filter field, its text selected (Ctrl+F)."""
+        self.filter_edit.setFocus()
+        self.filter_edit.selectAll()
+
     def show_session(self, session_id: str | None, title: str = "") -> None:
         """Show another session's log (None: none)."""
         if session_id == self._session_id:

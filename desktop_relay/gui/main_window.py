@@ -32,6 +32,7 @@ from .sessions_model import SessionsModel, session_label
 from .sessions_view import SessionsView
 from .settings import GuiSettings, SettingsStore, apply_log_level, restart_reasons
 from .settings_dialog import SettingsDialog
+from .shortcuts import key_of, shortcuts_html
 from .status_bar import RelayStatusBar
 from .target_dialog import TargetDialog
 from .target_panel import TargetPanel
@@ -153,17 +154,29 @@ class MainWindow(QMainWindow):
             act = QAction(text, self)
             act.triggered.connect(slot)
             if shortcut:
-                act.setShortcut(QKeySequence(shortcut))
+                act.setShortcut(key_of(shortcut))
+                act.setToolTip(f"{text.rstrip('…')} ({act.shortcut().toString()})")
             return act
 
-        self.settings_action = action("Settings…", self.open_settings, "Ctrl+,")
-        self.restart_action = action("Restart relay", self.restart_relay)
-        self.quit_action = action("Quit", self.close, "Ctrl+Q")
-        self.change_target_action = action("Change target…", self.view.request_change_target)
-        self.kill_action = action("Kill", self.view.request_kill)
-        self.kill_all_action = action("Kill all…", self.ask_kill_all)
-        self.dismiss_action = action("Dismiss", self.view.request_dismiss)
-        self.clear_ended_action = action("Clear ended", self.clear_ended)
+        self.settings_action = action("Settings…", self.open_settings, "settings")
+        self.restart_action = action("Restart relay", self.restart_relay, "restart")
+        self.quit_action = action("Quit", self.close, "quit")
+        self.change_target_action = action(
+            "Change target…", self.view.request_change_target, "change_target"
+        )
+        self.kill_action = action("Kill", self.view.request_kill, "kill")
+        self.kill_all_action = action("Kill all…", self.ask_kill_all, "kill_all")
+        self.dismiss_action = action("Dismiss", self.view.request_dismiss, "dismiss")
+        self.clear_ended_action = action("Clear ended", self.clear_ended, "clear_ended")
+        self.copy_link_action = action("Copy join link", self.copy_join_link, "copy_join_link")
+        self.find_action = action("Find in log", self.log_pane.focus_filter, "find_in_log")
+        self.shortcuts_action = action("Keyboard shortcuts", self.show_shortcuts, "shortcuts")
+        self.addActions([self.copy_link_action, self.find_action])
+        for number in range(1, 10):
+            select = QAction(self)
+            select.setShortcut(QKeySequence(f"Alt+{number}"))
+            select.triggered.connect(lambda _=False, n=number: self.select_nth_session(n))
+            self.addAction(select)
 
         relay_menu = self.menuBar().addMenu("&Relay")
         relay_menu.addActions([self.settings_action, self.restart_action])
@@ -176,6 +189,7 @@ class MainWindow(QMainWindow):
         sessions_menu.addSeparator()
         sessions_menu.addActions([self.dismiss_action, self.clear_ended_action])
         self.help_menu = add_help_menu(self)
+        self.help_menu.insertAction(self.help_menu.actions()[0], self.shortcuts_action)
 
         toolbar = QToolBar("Sessions")
         toolbar.setObjectName("sessionsToolbar")
@@ -265,6 +279,28 @@ class MainWindow(QMainWindow):
         )
 
     # ---- operator actions ------------------------------------------------------------
+
+    def select_nth_session(self, number: int) -> bool:
+        """Select the table's row `number` (1-based, as shown)."""
+        proxy = self.view.proxy
+        if not 1 <= number <= proxy.rowCount():
+            return False
+        self.view.selectRow(number - 1)
+        self.view.setFocus()
+        return True
+
+    def copy_join_link(self) -> None:
+        """Copy the first join link (with its pairing token) to the clipboard."""
+        if self.join_panel.urls:
+            self.join_panel.copy(self.join_panel.urls[0])
+
+    def show_shortcuts(self) -> QMessageBox:
+        """List the keyboard shortcuts (non-modal)."""
+        box = QMessageBox(QMessageBox.Icon.NoIcon, "Keyboard shortcuts", shortcuts_html())
+        box.setParent(self, box.windowFlags())
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        return box
 
     def dismiss(self, session_id: str) -> None:
         """Remove an ended session's row and its log."""

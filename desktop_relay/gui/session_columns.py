@@ -26,13 +26,13 @@ from .session_row import (
     state_label,
 )
 
-# Semi-transparent or mid-tone so that they read on light and dark palettes alike.
+# Mid-tones chosen to keep WCAG's 3:1 on light and dark palettes alike (tests/gui/test_theme).
 FAILED_BACKGROUND = QColor(220, 50, 47, 45)
-FAILED_TEXT = QColor(220, 50, 47)
-LIVE_TEXT = QColor(40, 160, 70)
-STARTING_TEXT = QColor(200, 130, 0)
-ENDED_TEXT = QColor(128, 128, 128)
-WARN_TEXT = QColor(215, 120, 0)
+FAILED_TEXT = QColor(224, 82, 82)
+LIVE_TEXT = QColor(37, 147, 64)
+STARTING_TEXT = QColor(178, 119, 0)
+ENDED_TEXT = QColor(130, 130, 130)
+WARN_TEXT = QColor(199, 106, 0)
 
 THUMBNAIL_WIDTH, THUMBNAIL_HEIGHT = 96, 54  # 16:9, the Picture column's image
 

@@ -67,7 +67,7 @@ class SettingsDialog(QDialog):
         self.level_combo.addItems(LOG_LEVELS)
         self.level_combo.setCurrentText(settings.log_level)
         self.error_label = QLabel()
-        self.error_label.setStyleSheet("color: #c81e1e;")
+        self.error_label.setStyleSheet("color: #dc3c3c;")  # reads on light and dark
         self.error_label.setWordWrap(True)
         self.error_label.hide()
         note = QLabel(

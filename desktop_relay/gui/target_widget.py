@@ -88,7 +88,7 @@ class TargetWidget(QWidget):
         self.show_key = QCheckBox("Show")
         self.show_key.setToolTip("Show the stream key")
         self.error_label = QLabel()
-        self.error_label.setStyleSheet("color: #c81e1e;")
+        self.error_label.setStyleSheet("color: #dc3c3c;")  # reads on light and dark
         self.error_label.setWordWrap(True)
         self.error_label.hide()
 
