@@ -88,6 +88,8 @@ class MainWindow(QMainWindow):
         self.timer.timeout.connect(self.refresh)
         self.timer.start()
         self._restore_state()
+        for problem in store.problems:  # e.g. an unreadable settings file set aside
+            self.banner.report(problem)
         if controller.running:
             self._relay_started()
         else:

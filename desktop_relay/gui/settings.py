@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import shutil
+import time
 from collections.abc import Collection
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -148,6 +150,8 @@ def _optional(value: object) -> str | None:
     return text or None
 
 
+SETTINGS_FILE = "settings.ini"
+
 # The default target's stream key lives in the KeyStore, never in the settings file.
 STREAM_KEY_NAME = "default-target-key"
 
@@ -159,19 +163,51 @@ class SettingsStore:
     def __init__(self, qsettings: QSettings, keys: KeyStore) -> None:
         self.qsettings = qsettings
         self.keys = keys
+        # What went wrong opening the file (set aside, defaults used): the window shows it.
+        self.problems: list[str] = []
+
+    @property
+    def path(self) -> Path:
+        """The settings file."""
+        return Path(self.qsettings.fileName())
 
     @classmethod
     def for_user(cls) -> SettingsStore:
-        """The user's settings file (INI, in the platform's config folder) and keyring."""
-        return cls(
-            QSettings(
-                QSettings.Format.IniFormat,
-                QSettings.Scope.UserScope,
-                ORGANIZATION,
-                APPLICATION,
-            ),
+        """The user's settings file, `settings.ini` in the platform's config folder beside the
+        relay's own files (not where Qt would put it), and the keyring for stream keys."""
+        legacy = QSettings(
+            QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORGANIZATION, APPLICATION
+        ).fileName()
+        return cls.open(
+            paths.config_dir() / SETTINGS_FILE,
             KeyStore(paths.data_dir() / "stream-keys.json"),
+            legacy=Path(legacy),
         )
+
+    @classmethod
+    def open(cls, path: Path, keys: KeyStore, *, legacy: Path | None = None) -> SettingsStore:
+        """The settings in the INI file `path` (created when saved). A file left where older
+        versions kept it (`legacy`) is copied over once; a file that cannot be read is set
+        aside (renamed, never deleted) and the defaults are used, with `problems` saying so."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if legacy is not None and not path.exists() and legacy.is_file():
+            shutil.copy2(legacy, path)
+            log.info("settings moved from %s to %s", legacy, path)
+        qsettings = QSettings(str(path), QSettings.Format.IniFormat)
+        problems = []
+        if qsettings.status() != QSettings.Status.NoError:
+            aside = path.with_name(f"{path.name}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}")
+            del qsettings
+            path.replace(aside)
+            log.warning("unreadable settings file %s set aside as %s", path, aside)
+            problems.append(
+                f"The settings file could not be read: it was set aside as {aside} and the "
+                "defaults are used."
+            )
+            qsettings = QSettings(str(path), QSettings.Format.IniFormat)
+        store = cls(qsettings, keys)
+        store.problems = problems
+        return store
 
     def load(self) -> GuiSettings:
         """The saved settings, defaults for what is missing or unreadable."""
