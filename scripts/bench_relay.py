@@ -1,7 +1,7 @@
 """Benchmark: N browser sessions through a relay, each sent to M outputs; prints one table.
 
 Usage: .venv/bin/python scripts/bench_relay.py [--sessions 8] [--outputs 1] [--seconds 10]
-                                               [--transcode]
+                                               [--transcode] [--thumbnails]
 
 The relay runs as its own process (this script with `--serve`: the headless relay's
 RelayServer, in-process there) so that its CPU and memory are measured apart from the clients,
@@ -17,7 +17,9 @@ is used.
 Reported: the relay process's CPU (in all and per session) and peak RSS; the encoder ffmpegs'
 and the output ffmpegs' CPU and peak RSS, apart; nginx's CPU; chunk ack latency; video frames
 through the encoders against the frames sent, output bytes against encoder bytes, tags the
-outputs dropped and output reconnects.
+outputs dropped and output reconnects. With `--thumbnails` the relay decodes live thumbnails of
+every session (`Relay.set_thumbnails(True)`, as the window does while it shows them), and their
+ffmpegs' CPU (in all and per session) and the pictures made are reported too.
 """
 
 from __future__ import annotations
@@ -74,16 +76,22 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def _is_encoder(pid: int) -> bool | None:
-    """True for a session's encoder ffmpeg (it flushes its FLV per packet to the relay), False
-    for an output's `-c copy` ffmpeg; None once gone or not yet ffmpeg (forked, not exec'd)."""
+ENCODER, OUTPUT, THUMBNAILS = "encoder", "output", "thumbnails"
+
+
+def _kind(pid: int) -> str | None:
+    """ENCODER for a session's encoder ffmpeg (it flushes its FLV per packet to the relay),
+    THUMBNAILS for a thumbnail tap's (it writes raw video), OUTPUT for an output's `-c copy`
+    ffmpeg; None once gone or not yet ffmpeg (forked, not exec'd)."""
     try:
         args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return None
     if b"ffmpeg" not in Path(args[0].decode(errors="replace")).name.encode():
         return None
-    return b"-flush_packets" in args
+    if b"-flush_packets" in args:
+        return ENCODER
+    return THUMBNAILS if b"rawvideo" in args else OUTPUT
 
 
 # ---- the relay's side (--serve) ----------------------------------------------------------
@@ -91,7 +99,7 @@ def _is_encoder(pid: int) -> bool | None:
 
 async def serve(args: argparse.Namespace) -> None:
     """Run the relay until SIGTERM, then print what the ended sessions' snapshots say."""
-    from desktop_relay.relay import RelayConfig, RelayServer
+    from desktop_relay.relay import BaseObserver, RelayConfig, RelayServer, Thumbnail
     from desktop_relay.relay.config import StartConfig
     from desktop_relay.relay.ffmpeg_args import Output
     from desktop_relay.relay.session import Session
@@ -125,7 +133,12 @@ async def serve(args: argparse.Namespace) -> None:
         "reconnects": 0,
         "failed_outputs": 0,
         "errors": [],
+        "thumbnails": 0,
     }
+
+    class CountPictures(BaseObserver):
+        def thumbnail(self, session_id: str, thumbnail: Thumbnail) -> None:
+            totals["thumbnails"] += 1
 
     def on_destroyed(session_id: str, status: SessionStatus) -> None:
         totals["sessions"] += 1
@@ -142,6 +155,8 @@ async def serve(args: argparse.Namespace) -> None:
             totals["errors"].append(str(status.error.name))
 
     relay.add_listener("destroyed", on_destroyed)
+    relay.add_observer(CountPictures())
+    relay.set_thumbnails(args.thumbnails)
     await relay.start()
     print(f"listening on 127.0.0.1:{relay.port}", flush=True)
     stop = asyncio.Event()
@@ -217,6 +232,7 @@ async def bench(args: argparse.Namespace) -> None:
                 "--outputs",
                 str(args.outputs),
                 *extra,
+                *(["--thumbnails"] if args.thumbnails else []),
                 stdout=asyncio.subprocess.PIPE,
             )
             assert proc.stdout is not None
@@ -232,8 +248,8 @@ async def bench(args: argparse.Namespace) -> None:
             assert base is not None
             latencies: list[float] = []
             peak_relay = 0
-            encoders, outputs = Usage(), Usage()
-            kinds: dict[int, bool] = {}
+            usage = {ENCODER: Usage(), OUTPUT: Usage(), THUMBNAILS: Usage()}
+            kinds: dict[int, str] = {}
             tasks = [
                 asyncio.create_task(session(f"http://127.0.0.1:{port}", data, total, latencies))
                 for _ in range(args.sessions)
@@ -244,11 +260,11 @@ async def bench(args: argparse.Namespace) -> None:
                 if relay:
                     peak_relay = max(peak_relay, relay[1])
                 for child in _children(proc.pid):
-                    if child not in kinds and (kind := _is_encoder(child)) is not None:
+                    if child not in kinds and (kind := _kind(child)) is not None:
                         kinds[child] = kind
                 children = [c for c in kinds if Path(f"/proc/{c}").exists()]
-                encoders.sample([c for c in children if kinds[c]])
-                outputs.sample([c for c in children if not kinds[c]])
+                for kind, used in usage.items():
+                    used.sample([c for c in children if kinds[c] == kind])
                 await asyncio.sleep(0.25)
             await asyncio.gather(*tasks)
             wall = time.monotonic() - started
@@ -284,19 +300,20 @@ async def bench(args: argparse.Namespace) -> None:
             f"{relay_cpu:.1f} % of one core; {relay_cpu / args.sessions:.2f} % per session",
         ),
         ("relay process peak RSS", f"{peak_relay / 2**20:.1f} MiB"),
-        (
-            "encoder ffmpegs",
-            f"{len([k for k in kinds.values() if k])} processes, CPU "
-            f"{100 * sum(encoders.cpu.values()) / wall:.1f} % of one core, "
-            f"peak RSS {encoders.peak_rss / 2**20:.0f} MiB in all",
-        ),
-        (
-            "output ffmpegs",
-            f"{len([k for k in kinds.values() if not k])} processes, CPU "
-            f"{100 * sum(outputs.cpu.values()) / wall:.1f} % of one core, "
-            f"peak RSS {outputs.peak_rss / 2**20:.0f} MiB in all",
-        ),
+        _usage_row(ENCODER, kinds, usage[ENCODER], wall),
+        _usage_row(OUTPUT, kinds, usage[OUTPUT], wall),
     ]
+    if args.thumbnails:
+        tap_cpu = 100 * sum(usage[THUMBNAILS].cpu.values()) / wall
+        rows += [
+            _usage_row(THUMBNAILS, kinds, usage[THUMBNAILS], wall),
+            (
+                "thumbnails per session",
+                f"CPU {tap_cpu / args.sessions:.2f} % of one core (relay process: "
+                f"{relay_cpu / args.sessions:.2f} %, with its share of the taps' feeding); "
+                f"{summary['thumbnails'] / args.sessions:.1f} pictures each",
+            ),
+        ]
     if nginx_base and nginx_end:
         rows.append(
             (
@@ -331,6 +348,15 @@ async def bench(args: argparse.Namespace) -> None:
         print(f"{key.ljust(width)} | {value}")
 
 
+def _usage_row(kind: str, kinds: dict[int, str], usage: Usage, wall: float) -> tuple[str, str]:
+    return (
+        f"{kind} ffmpegs",
+        f"{sum(1 for k in kinds.values() if k == kind)} processes, CPU "
+        f"{100 * sum(usage.cpu.values()) / wall:.1f} % of one core, "
+        f"peak RSS {usage.peak_rss / 2**20:.0f} MiB in all",
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--sessions", type=int, default=8)
@@ -347,6 +373,9 @@ def main() -> None:
         help=f"seconds of the capture each session sends (at most {FIXTURE_S:g})",
     )
     parser.add_argument("--transcode", action="store_true", help="VP8 input (libx264 encode)")
+    parser.add_argument(
+        "--thumbnails", action="store_true", help="decode live thumbnails of every session"
+    )
     # The relay's own process (started by the benchmark): its recordings folder.
     parser.add_argument("--serve", metavar="DIR", help=argparse.SUPPRESS)
     parser.add_argument("--rtmp-base", help=argparse.SUPPRESS)

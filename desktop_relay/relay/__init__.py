@@ -28,6 +28,7 @@ from .stream_health import HealthThresholds, HealthWarning
 from .target_pattern import PatternError, check_pattern
 from .targets import TargetError, mask_target, split_key, validate_target
 from .tasks import TaskSet
+from .thumbnails import Thumbnail
 from .tls import TlsFiles, fingerprint
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "StartConfig",
     "TargetError",
     "TaskSet",
+    "Thumbnail",
     "TlsFiles",
     "check_pattern",
     "default_recordings_dir",

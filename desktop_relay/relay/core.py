@@ -32,6 +32,7 @@ from .status import OutputStatus, SessionState, SessionStatus
 from .target_pattern import TargetPattern
 from .targets import TargetError, mask_target, validate_target
 from .tasks import TaskSet
+from .thumbnails import Thumbnail
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,8 @@ class Relay(Observable):
         self._repeats = RepeatLimiter()
         # Grace timers of sessions waiting for their client to come back, by session id.
         self._grace: dict[str, asyncio.Task[Any]] = {}
+        # Off by default: a headless relay never pays for pictures nobody looks at.
+        self._thumbnails = False
 
     # ---- life cycle ------------------------------------------------------------------
 
@@ -236,6 +239,23 @@ class Relay(Observable):
         if url is not None:
             return session, Output(validate_target(url))
         return session, self._recording_output(session, session.config or StartConfig())
+
+    @property
+    def thumbnails(self) -> bool:
+        """Whether live sessions are decoded into thumbnails (see `set_thumbnails`)."""
+        return self._thumbnails
+
+    def set_thumbnails(self, enabled: bool) -> None:
+        """Decode every live session's keyframes into small pictures (observers hear each as
+        `thumbnail`), for live sessions now and every later one; or stop: every thumbnail
+        ffmpeg is stopped and reaped in the background. Off by default."""
+        enabled = bool(enabled)
+        if enabled == self._thumbnails:
+            return
+        self._thumbnails = enabled
+        log.info("live thumbnails %s", "on" if enabled else "off")
+        for session in list(self._sessions.values()):
+            session.set_thumbnails(enabled)
 
     async def kill(self, session_id: str, reason: str = "The operator ended this stream") -> bool:
         """End a session now: tell its client, stop its ffmpeg, disconnect it."""
@@ -471,6 +491,10 @@ class Relay(Observable):
     def output_changed(self, session: Session, status: OutputStatus) -> None:
         """One of a session's outputs changed state."""
         self._notify_output(session.uuid, status)
+
+    def session_thumbnail(self, session: Session, thumbnail: Thumbnail) -> None:
+        """A new picture of one session's stream (while thumbnails are on)."""
+        self._notify_thumbnail(session.uuid, thumbnail)
 
     def session_log(self, session: Session, message: str) -> None:
         """A relay event about one session, for the operator's log."""

@@ -10,6 +10,7 @@ from typing import Protocol
 from .errors import ServerError
 from .events import EventEmitter
 from .status import OutputStatus, SessionStatus
+from .thumbnails import Thumbnail
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,11 @@ class RelayObserver(Protocol):
 
     def stats(self, statuses: list[SessionStatus]) -> None:
         """Every `stats_interval` seconds: every session's snapshot."""
+        return None
+
+    def thumbnail(self, session_id: str, thumbnail: Thumbnail) -> None:
+        """A new picture of a live session (only while `Relay.set_thumbnails(True)`; about
+        one per keyframe, at most one a second)."""
         return None
 
 
@@ -139,6 +145,9 @@ class Observable(EventEmitter):
     def _notify_stats(self, statuses: list[SessionStatus]) -> None:
         self._each("stats", statuses)
         self.emit("stats", statuses)
+
+    def _notify_thumbnail(self, session_id: str, thumbnail: Thumbnail) -> None:
+        self._each("thumbnail", session_id, thumbnail)
 
     def _wants_stats(self) -> bool:
         return bool(self._observers) or self.has_listeners("stats")

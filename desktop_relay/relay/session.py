@@ -33,6 +33,7 @@ from .status import (
 )
 from .stream_health import HealthWarning
 from .targets import mask_in_text, mask_target, secrets_of
+from .thumbnails import Thumbnail, ThumbnailTap
 from .validation import validate_start
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ class SessionHost(Protocol):
     def ffmpeg_binary(self) -> str: ...
     @property
     def video_encoder(self) -> str: ...
+    @property
+    def thumbnails(self) -> bool: ...
     def check_capacity(self, session: Session) -> None: ...
     async def apply_start_hook(self, session: Session, config: StartConfig) -> StartConfig: ...
     def resolve_outputs(self, session: Session, config: StartConfig) -> list[Output]: ...
@@ -55,6 +58,7 @@ class SessionHost(Protocol):
     def session_log(self, session: Session, message: str) -> None: ...
     def session_changed(self, session: Session) -> None: ...
     def output_changed(self, session: Session, status: OutputStatus) -> None: ...
+    def session_thumbnail(self, session: Session, thumbnail: Thumbnail) -> None: ...
     def spawn(self, coro: Any, name: str | None = None) -> asyncio.Task[Any]: ...
 
 
@@ -82,6 +86,8 @@ class Session:
         self.chunks_received = 0
         self._probe = InputProbe()
         self._pipeline: Pipeline | None = None
+        # Live pictures of the stream, while the relay wants them (thumbnails.py).
+        self._tap: ThumbnailTap | None = None
         self._safety: SafetyCopy | None = None
         self._last_ffmpeg_status: FfmpegStatus | None = None
         self._last_outputs: tuple[OutputStatus, ...] = ()
@@ -259,6 +265,17 @@ class Session:
             self.outputs.remove(stream_output.output)
         return await self._pipeline.remove_output(output_id)
 
+    def set_thumbnails(self, enabled: bool) -> None:
+        """Decode live thumbnails of this session's stream (from now on, and for every
+        stream it starts), or stop doing so: the tap's ffmpeg is stopped in the background."""
+        if enabled:
+            if self._pipeline is not None and self._tap is None:
+                self._attach_tap(self._pipeline)
+            return
+        tap = self._detach_tap()
+        if tap is not None:
+            self.host.spawn(tap.stop(), name=f"thumbnails-off-{self.uuid}")
+
     async def fail(self, error: ServerError) -> None:
         """End the session's stream on an error, tell the client and the operator."""
         if self.state in (SessionState.FAILED, SessionState.ENDED) and self.error is not None:
@@ -355,11 +372,34 @@ class Session:
                     on_failed=self._on_pipeline_failed,
                 ),
             )
+            if self.host.thumbnails:
+                self._attach_tap(self._pipeline)
             await self._pipeline.start(self.outputs, self._probe.take_buffered())
         else:
             await self._pipeline.write(data)
 
+    def _attach_tap(self, pipeline: Pipeline) -> None:
+        tap = ThumbnailTap(
+            pipeline.hub.cache,
+            ffmpeg_binary=self.host.ffmpeg_binary(),
+            on_thumbnail=lambda thumbnail: self.host.session_thumbnail(self, thumbnail),
+            name=f"thumbnails {self.uuid[:8]}",
+        )
+        pipeline.hub.add_tap(tap)
+        self._tap = tap
+        tap.start()
+
+    def _detach_tap(self) -> ThumbnailTap | None:
+        tap, self._tap = self._tap, None
+        if tap is not None and self._pipeline is not None:
+            self._pipeline.hub.remove_tap(tap)
+        return tap
+
     async def _stop_pipeline(self, timeout: float, terminate_grace: float = 3.0) -> None:
+        # The thumbnails first: nothing of the stream's tail is for them.
+        tap = self._detach_tap()
+        if tap is not None:
+            await tap.stop()
         pipeline = self._pipeline
         if pipeline is None:
             return

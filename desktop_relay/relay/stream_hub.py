@@ -11,16 +11,25 @@ import asyncio
 import itertools
 import logging
 from collections.abc import Callable
+from typing import Protocol
 
 from .catch_up import CatchUp
 from .ffmpeg_args import Output
-from .flv import FlvReader
+from .flv import FlvReader, FlvTag
 from .status import OutputStatus
 from .stream_cache import StreamCache
 from .stream_health import HealthWarning, StreamHealth
 from .stream_output import StreamOutput
 
 log = logging.getLogger(__name__)
+
+
+class StreamTap(Protocol):
+    """A reader of the live stream that is not an output (thumbnails.ThumbnailTap): fed each
+    read's live tags after the outputs, told when a new stream begins; no status, no state."""
+
+    def feed_batch(self, tags: list[FlvTag], raw: bytes) -> None: ...
+    def restart(self) -> None: ...
 
 
 class StreamHub:
@@ -48,6 +57,7 @@ class StreamHub:
         self.catch_up = CatchUp(catch_up_lag_s)
         self.health = StreamHealth()
         self._outputs: dict[str, StreamOutput] = {}
+        self._taps: list[StreamTap] = []
         self._ids = itertools.count(1)
 
     # ---- outputs ------------------------------------------------------------------------
@@ -77,6 +87,16 @@ class StreamHub:
             return False
         await stream_output.stop(timeout)
         return True
+
+    def add_tap(self, tap: StreamTap) -> None:
+        """Also feed `tap` the live stream (it starts from `cache` on its own)."""
+        if tap not in self._taps:
+            self._taps.append(tap)
+
+    def remove_tap(self, tap: StreamTap) -> None:
+        """Stop feeding `tap`."""
+        if tap in self._taps:
+            self._taps.remove(tap)
 
     def outputs(self) -> list[StreamOutput]:
         """The outputs, in the order they were added."""
@@ -115,6 +135,8 @@ class StreamHub:
             # The whole read at once: per tag and output this is the relay's hottest path.
             for stream_output in self._outputs.values():
                 stream_output.feed_batch(tags, raw)
+            for tap in self._taps:
+                tap.feed_batch(tags, raw)
             return
         cut = catch_up.cut(tags)
         live_tags = cut.release
@@ -127,6 +149,9 @@ class StreamHub:
                 stream_output.feed_batch(live_tags, live_raw)
             if cut.skipped_s > 0:
                 stream_output.note_skipped(cut.skipped_s)
+        if live_tags:
+            for tap in self._taps:
+                tap.feed_batch(live_tags, live_raw)
         if cut.skipped_s > 0:
             log.info("live outputs skipped %.1f s of backlog to be back to live", cut.skipped_s)
 
@@ -142,6 +167,8 @@ class StreamHub:
         self.health.reset()
         for stream_output in self._outputs.values():
             stream_output.restart()
+        for tap in self._taps:
+            tap.restart()
 
     async def stop(self, timeout: float = 5.0, terminate_grace: float = 2.0) -> None:
         """Stop every output (gracefully: each sends what it has), all at once."""
