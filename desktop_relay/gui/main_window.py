@@ -6,8 +6,16 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QScreen
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QGuiApplication,
+    QHideEvent,
+    QKeySequence,
+    QScreen,
+    QShowEvent,
+)
 from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
@@ -25,6 +33,7 @@ from .help_menu import add_help_menu
 from .join_panel import JoinPanel
 from .log_pane import LogPane
 from .log_store import LogStore
+from .preview_panel import PreviewPanel
 from .questions import ask
 from .relay_controller import RelayController
 from .session_events import SessionEvents
@@ -78,6 +87,7 @@ class MainWindow(QMainWindow):
         self.banner = ErrorBanner()
         self.target_panel = TargetPanel(store)
         self.join_panel = JoinPanel()
+        self.preview = PreviewPanel()
         self.status = RelayStatusBar()
         self.setStatusBar(self.status)
         self._build_layout()
@@ -113,6 +123,7 @@ class MainWindow(QMainWindow):
         side = QWidget()
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(0, 0, 0, 0)
+        side_layout.addWidget(self.preview)
         side_layout.addWidget(self.target_panel)
         side_layout.addWidget(self.join_panel)
         side_layout.addStretch(1)
@@ -210,6 +221,7 @@ class MainWindow(QMainWindow):
         c = self.controller
         self.events = SessionEvents(c, self.model, self.logs, self.banner, self.status, self)
         self.events.ended.connect(lambda _session_id: self._update_actions())
+        self.events.thumbnail_changed.connect(self._thumbnail_changed)
         c.started.connect(self._relay_started)
         c.start_failed.connect(self._relay_start_failed)
         c.stopped.connect(lambda: self.status.set_address(None))
@@ -269,8 +281,15 @@ class MainWindow(QMainWindow):
         self.join_panel.set_address(None)
         self.banner.report(f"{message}. Change the port or address in Settings.")
 
+    def _thumbnail_changed(self, session_id: str) -> None:
+        if session_id == self.view.current_session():
+            row = self.model.row(session_id)
+            self.preview.show_thumbnail(row.picture if row else None)
+
     def _session_selected(self, session_id: str | None) -> None:
         row = self.model.row(session_id) if session_id else None
+        if (row.picture if row else None) is not self.preview.thumbnail:
+            self.preview.show_thumbnail(row.picture if row else None)
         if row is None:
             self.log_pane.show_session(None)
             return
@@ -412,6 +431,28 @@ class MainWindow(QMainWindow):
             self.controller.set_default_target(url)
         except ValueError as exc:  # TargetError: the panel validated, but be safe
             self.banner.report(f"The default target was not changed: {exc}")
+
+    # ---- visibility --------------------------------------------------------------------
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """Pictures are decoded only while someone can see them."""
+        super().showEvent(event)
+        self._update_thumbnails()
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        """Hidden (or closed): no thumbnails."""
+        super().hideEvent(event)
+        self._update_thumbnails()
+
+    def changeEvent(self, event: QEvent) -> None:
+        """Minimized: no thumbnails; restored: thumbnails again."""
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.WindowStateChange:
+            self._update_thumbnails()
+
+    def _update_thumbnails(self) -> None:
+        wanted = self.isVisible() and not self.isMinimized() and not self._quitting
+        self.controller.set_thumbnails(wanted)
 
     # ---- closing ---------------------------------------------------------------------
 

@@ -35,6 +35,7 @@ class PreviewPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._image: QImage | None = None
+        self._thumbnail: Thumbnail | None = None
         self._scaled: QPixmap | None = None
         policy = QSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         policy.setHeightForWidth(True)
@@ -47,8 +48,14 @@ class PreviewPanel(QWidget):
         """The picture shown now (None: the placeholder)."""
         return self._image
 
+    @property
+    def thumbnail(self) -> Thumbnail | None:
+        """The relay's picture shown now."""
+        return self._thumbnail
+
     def show_thumbnail(self, thumbnail: Thumbnail | None) -> None:
         """Show `thumbnail` (converted once, here), or the placeholder for None."""
+        self._thumbnail = thumbnail
         self._image = thumbnail_image(thumbnail) if thumbnail is not None else None
         self._scaled = None
         self.update()

@@ -22,6 +22,7 @@ from ..relay import (
     SessionStatus,
     TargetError,
     TaskSet,
+    Thumbnail,
     fingerprint,
     save_token,
 )
@@ -54,6 +55,7 @@ class RelayController(QObject):
     session_ended = Signal(str, object)  # session id, final SessionStatus
     session_changed = Signal(object)  # SessionStatus: its state changed (waiting, live...)
     connection_refused = Signal(str, object)  # remote address, ServerError (e.g. bad token)
+    thumbnail = Signal(str, object)  # session id, Thumbnail (while thumbnails are on)
     # The controller's own life cycle.
     started = Signal()
     start_failed = Signal(str)
@@ -72,6 +74,7 @@ class RelayController(QObject):
         self._busy = False
         self._closed = False
         self._life = asyncio.Lock()  # one start, stop or restart at a time
+        self._thumbnails = False  # whether the window wants pictures (it is visible)
 
     # ---- state -----------------------------------------------------------------------
 
@@ -252,8 +255,15 @@ class RelayController(QObject):
 
     # ---- internals -------------------------------------------------------------------
 
+    def set_thumbnails(self, enabled: bool) -> None:
+        """Decode live sessions into thumbnails (now, and in relays started later) or stop."""
+        self._thumbnails = enabled
+        if self._relay is not None:
+            self._relay.set_thumbnails(enabled)
+
     def _subscribe(self, relay: RelayServer) -> None:
         relay.add_observer(_SignalObserver(self))
+        relay.set_thumbnails(self._thumbnails)
 
     def _check_ffmpeg(self, relay: RelayServer) -> None:
         # Sessions would fail one by one without it: say so once, at start.
@@ -298,3 +308,6 @@ class _SignalObserver(BaseObserver):
 
     def connection_refused(self, remote_address: str, error: ServerError) -> None:
         self._c.connection_refused.emit(remote_address, error)
+
+    def thumbnail(self, session_id: str, thumbnail: Thumbnail) -> None:
+        self._c.thumbnail.emit(session_id, thumbnail)

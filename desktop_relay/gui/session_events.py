@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
-from ..relay import ErrorName, ServerError, SessionStatus
+from ..relay import ErrorName, ServerError, SessionStatus, Thumbnail
 from .error_banner import ErrorBanner
 from .log_store import LineKind, LogStore
 from .relay_controller import RelayController
@@ -18,6 +18,7 @@ class SessionEvents(QObject):
     """Routes `RelayController` signals into the model, the log store and the banner."""
 
     ended = Signal(str)  # a session ended (its row may stay, as ended or failed)
+    thumbnail_changed = Signal(str)  # a session's row has a new picture
 
     def __init__(
         self,
@@ -39,6 +40,7 @@ class SessionEvents(QObject):
         controller.session_error.connect(self.failed)
         controller.session_ended.connect(self.destroyed_session)
         controller.connection_refused.connect(self.refused)
+        controller.thumbnail.connect(self.picture)
 
     def connected(self, status: SessionStatus) -> None:
         """A browser connected: its row appears at once, not at the next refresh."""
@@ -71,6 +73,11 @@ class SessionEvents(QObject):
         if self.model.row(session_id) is None:
             self.logs.forget(session_id)
         self.ended.emit(session_id)
+
+    def picture(self, session_id: str, thumbnail: Thumbnail) -> None:
+        """A new thumbnail: into the session's row, and the preview if it is selected."""
+        if self.model.set_thumbnail(session_id, thumbnail):
+            self.thumbnail_changed.emit(session_id)
 
     def refused(self, remote_address: str, error: ServerError) -> None:
         """A socket refused at connect (wrong or missing pairing token)."""

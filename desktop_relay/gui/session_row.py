@@ -7,7 +7,15 @@ from dataclasses import dataclass, field
 
 from PySide6.QtGui import QColor, QImage
 
-from ..relay import ErrorName, HealthCheck, OutputState, OutputStatus, SessionState, SessionStatus
+from ..relay import (
+    ErrorName,
+    HealthCheck,
+    OutputState,
+    OutputStatus,
+    SessionState,
+    SessionStatus,
+    Thumbnail,
+)
 from .formatting import format_level
 
 ACTIVE_STATES = (SessionState.STARTING, SessionState.LIVE, SessionState.ENDING)
@@ -31,7 +39,8 @@ class SessionRow:
     colours: list[QColor | None] = field(default_factory=list)
     background: QColor | None = None
     client: str = ""  # "Chrome 126 on Android": the user agent never changes
-    thumbnail: QImage | None = None  # the latest picture, already at the cell's size
+    picture: Thumbnail | None = None  # the latest picture from the relay (for the preview)
+    thumbnail: QImage | None = None  # the same, already at the cell's size
 
     @property
     def failed(self) -> bool:

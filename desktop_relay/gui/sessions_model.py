@@ -18,10 +18,17 @@ from PySide6.QtCore import (
     QPersistentModelIndex,
     Qt,
 )
-from PySide6.QtGui import QImage
 
-from ..relay import SessionStatus
-from .session_columns import COLUMNS, FAILED_BACKGROUND, Column, foreground
+from ..relay import SessionStatus, Thumbnail
+from .preview_panel import thumbnail_image
+from .session_columns import (
+    COLUMNS,
+    FAILED_BACKGROUND,
+    THUMBNAIL_HEIGHT,
+    THUMBNAIL_WIDTH,
+    Column,
+    foreground,
+)
 from .session_row import SessionRow, session_label
 from .user_agent import describe_user_agent
 
@@ -235,14 +242,23 @@ class SessionsModel(QAbstractTableModel):
     def _reindex(self) -> None:
         self._index = {row.status.uuid: i for i, row in enumerate(self._rows)}
 
-    def set_thumbnail(self, session_id: str, image: QImage) -> None:
-        """A new picture of a session (already at the cell's size): repaints that cell only."""
+    def set_thumbnail(self, session_id: str, thumbnail: Thumbnail) -> bool:
+        """A new picture of a session: kept for the preview, scaled once for its cell, and
+        only that cell repainted. False for a session without a live row."""
         position = self._index.get(session_id)
         if position is None or self._rows[position].ended:
-            return
-        self._rows[position].thumbnail = image
+            return False
+        row = self._rows[position]
+        row.picture = thumbnail
+        row.thumbnail = thumbnail_image(thumbnail).scaled(
+            THUMBNAIL_WIDTH,
+            THUMBNAIL_HEIGHT,
+            Qt.AspectRatioMode.KeepAspectRatio,
+            Qt.TransformationMode.SmoothTransformation,
+        )
         cell = self.index(position, Column.PICTURE)
         self.dataChanged.emit(cell, cell, [_DECORATION])
+        return True
 
     def _row_changed(self, position: int) -> None:
         self._render(self._rows[position])

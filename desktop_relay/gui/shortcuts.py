@@ -38,5 +38,6 @@ def shortcuts_html() -> str:
             if "…" in keys
             else QKeySequence(keys).toString(QKeySequence.SequenceFormat.NativeText)
         )
-        rows.append(f"<tr><td><b>{escape(shown, quote=False)}</b>&nbsp;&nbsp;</td><td>{escape(what, quote=False)}</td></tr>")
+        keys_cell = f"<b>{escape(shown, quote=False)}</b>&nbsp;&nbsp;"
+        rows.append(f"<tr><td>{keys_cell}</td><td>{escape(what, quote=False)}</td></tr>")
     return "<table>" + "".join(rows) + "</table>"
