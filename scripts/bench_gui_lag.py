@@ -177,6 +177,8 @@ async def measure(window: Any, args: argparse.Namespace, folder: Path) -> int:
     wall = time.monotonic() - wall0
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     live_during = live()
+    pictures = sum(1 for r in window.model.rows() if r.thumbnail is not None)
+    thumbnails_on = window.controller.relay is not None and window.controller.relay.thumbnails
     frames = sum(r.status.ffmpeg.frames_sent for r in window.model.rows() if r.status.ffmpeg)
     cpu = (cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime) / wall * 100
 
@@ -190,6 +192,10 @@ async def measure(window: Any, args: argparse.Namespace, folder: Path) -> int:
     load = os.getloadavg()[0]
     print(f"machine: {os.cpu_count()} CPUs, load average {load:.1f} at the end of the run")
     print(f"sessions live: {live_during} of {args.sessions} ({frames} frames sent so far)")
+    print(
+        f"thumbnails: {'on' if thumbnails_on else 'off'}, {pictures} of {args.sessions} rows "
+        "with a picture; audio meters on"
+    )
     print(f"measured: {wall:.1f} s, {len(lags)} probes of asyncio.sleep({PROBE_S})")
     print(
         "event-loop lag (ms): "
@@ -223,7 +229,9 @@ async def screenshot_live(window: Any, path: Path) -> None:
         # The suite's capture has a keyframe every 5 s: past the checks' first 5 s, its
         # keyframe-interval warning shows too.
         warned = shown is not None and bool(shown.status.health)
-        return retrying and warned and shown is not None and shown.status.audio is not None
+        pictures = all(r.thumbnail is not None for r in window.model.rows())
+        heard = shown is not None and shown.status.audio is not None
+        return retrying and warned and pictures and heard
 
     for _ in range(120):
         if ready():
