@@ -244,6 +244,19 @@ async def screenshot_live(window: Any, path: Path) -> None:
     print(f"screenshot: {path}")
 
 
+def show_destinations(store: Any) -> None:
+    """For the screenshot: the recording on (where the sessions go) and a service saved but
+    off (nothing leaves this machine; the key is a stand-in)."""
+    from desktop_relay.gui.destinations import Destination, DestinationStore, new_id
+
+    destinations = DestinationStore(store)
+    destinations.put(Destination(new_id(), "Recordings", service="recording"), "")
+    twitch = Destination(
+        new_id(), "Twitch", service="twitch", server="rtmp://live.twitch.tv/app", enabled=False
+    )
+    destinations.put(twitch, "live_000000000_standinkeyforscreenshot")
+
+
 def run_window(args: argparse.Namespace) -> int:
     """The window and its relay, as `desktop-relay` runs them, with temporary settings."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -282,6 +295,8 @@ def run_window(args: argparse.Namespace) -> int:
                 QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat),
                 KeyStore(folder / "keys.json", use_keyring=False),
             )
+            if args.screenshot is not None:
+                show_destinations(store)
             controller = RelayController(config)
             window = MainWindow(controller, store)
             window.resize(1280, 800)

@@ -17,22 +17,37 @@ from PySide6.QtWidgets import QApplication
 from .. import paths
 from ..relay import RelayConfig
 from . import log_bridge
+from .destinations import DefaultOutputs, DestinationStore
 from .main_window import MainWindow
 from .relay_controller import RelayController
 from .settings import APPLICATION, ORGANIZATION, SettingsStore, apply_log_level
 from .settings import command_line_overrides as _overrides
-from .target_panel import saved_default_target
 from .theme import ColorSchemeFollower
 
 
 def startup_config(
     store: SettingsStore, command_line: RelayConfig, given: Collection[str] | None = None
 ) -> RelayConfig:
-    """Saved settings and default target, with what the command line gave on top
-    (`given`: the fields it set explicitly; see settings.command_line_overrides)."""
-    saved = store.load().to_config(RelayConfig())
-    saved = replace(saved, default_target=saved_default_target(store))
-    return _overrides(saved, command_line, given)
+    """Saved settings and the enabled destinations, with what the command line gave on top
+    (`given`: the fields it set explicitly; see settings.command_line_overrides). Targets
+    given on the command line (`--rtmp-url`) replace the destinations, as a whole."""
+    outputs = DestinationStore(store).defaults()
+    saved = _with_destinations(store.load().to_config(RelayConfig()), outputs)
+    merged = _overrides(saved, command_line, given)
+    from_command_line = (
+        "default_target" in given if given is not None else command_line.default_target is not None
+    )
+    if from_command_line:
+        # Its targets as a whole: none of the destinations' extra targets or recording.
+        return replace(merged, extra_targets=command_line.extra_targets, record=command_line.record)
+    # Only `default_target` is a window setting there: the extra targets and `record` would
+    # come from the command line (none) even when it named no target.
+    return _with_destinations(merged, outputs)
+
+
+def _with_destinations(config: RelayConfig, outputs: DefaultOutputs) -> RelayConfig:
+    first, rest = (outputs.urls[0], outputs.urls[1:]) if outputs.urls else (None, ())
+    return replace(config, default_target=first, extra_targets=rest, record=outputs.record)
 
 
 async def run_app(config: RelayConfig, store: SettingsStore) -> int:

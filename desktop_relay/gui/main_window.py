@@ -28,6 +28,8 @@ from PySide6.QtWidgets import (
 
 from ..relay import RelayConfig
 from .cpu_usage import CpuUsage
+from .destinations import DefaultOutputs, DestinationStore
+from .destinations_panel import DestinationsPanel
 from .error_banner import ErrorBanner
 from .help_menu import add_help_menu
 from .join_panel import JoinPanel
@@ -44,7 +46,6 @@ from .settings_dialog import SettingsDialog
 from .shortcuts import key_of, shortcuts_html
 from .status_bar import RelayStatusBar
 from .target_dialog import TargetDialog
-from .target_panel import TargetPanel
 from .user_agent import describe_user_agent
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ class MainWindow(QMainWindow):
         self.view = SessionsView(self.model)
         self.log_pane = LogPane(self.logs)
         self.banner = ErrorBanner()
-        self.target_panel = TargetPanel(store)
+        self.destinations_panel = DestinationsPanel(DestinationStore(store), self.model)
         self.join_panel = JoinPanel()
         self.preview = PreviewPanel()
         self.status = RelayStatusBar()
@@ -124,7 +125,7 @@ class MainWindow(QMainWindow):
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(0, 0, 0, 0)
         side_layout.addWidget(self.preview)
-        side_layout.addWidget(self.target_panel)
+        side_layout.addWidget(self.destinations_panel)
         side_layout.addWidget(self.join_panel)
         side_layout.addStretch(1)
         scroll = QScrollArea()
@@ -232,8 +233,11 @@ class MainWindow(QMainWindow):
         self.view.dismiss_requested.connect(self.dismiss)
         self.view.change_target_requested.connect(self.ask_session_target)
         self.banner.show_session.connect(self.view.select_session)
-        self.target_panel.applied.connect(self._default_target_applied)
-        self.target_panel.message.connect(self.banner.report)
+        self.destinations_panel.applied.connect(self._default_target_applied)
+        self.destinations_panel.message.connect(self.banner.report)
+        self.view.destinations = self.destinations_panel.destinations
+        self.view.add_output_requested.connect(self.controller.add_output)
+        self.view.remove_output_requested.connect(self.controller.remove_output)
         self.join_panel.copied.connect(lambda url: self.status.showMessage(f"Copied {url}", 4000))
         self.join_panel.rotate_token_requested.connect(self.rotate_token)
 
@@ -274,7 +278,7 @@ class MainWindow(QMainWindow):
             token=self.controller.auth_token,
             fingerprint=self.controller.certificate_fingerprint,
         )
-        self.target_panel.show_target(self.controller.config.default_target)
+        self.destinations_panel.show_relay_defaults(self.controller.config)
 
     def _relay_start_failed(self, message: str) -> None:
         self.status.set_address(None, "Not listening")
@@ -426,11 +430,11 @@ class MainWindow(QMainWindow):
         dialog.finished.connect(dialog.deleteLater)
         dialog.open()
 
-    def _default_target_applied(self, url: str | None) -> None:
+    def _default_target_applied(self, outputs: DefaultOutputs) -> None:
         try:
-            self.controller.set_default_target(url)
-        except ValueError as exc:  # TargetError: the panel validated, but be safe
-            self.banner.report(f"The default target was not changed: {exc}")
+            self.controller.set_default_targets(list(outputs.urls), record=outputs.record)
+        except ValueError as exc:  # TargetError: the store validated, but be safe
+            self.banner.report(f"The destinations were not applied: {exc}")
 
     # ---- visibility --------------------------------------------------------------------
 

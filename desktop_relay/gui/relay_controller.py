@@ -219,6 +219,35 @@ class RelayController(QObject):
         # Kept in our config too, so that a restart keeps the operator's target.
         self._config = replace(self._config, default_target=url)
 
+    def set_default_targets(self, urls: list[str], *, record: bool = False) -> None:
+        """Every target sessions that start from now on go to, and whether they are also
+        recorded beside them ([] records them anyway); raises TargetError."""
+        if self._relay is not None:
+            self._relay.set_default_targets(urls, record=record)
+        first, rest = (urls[0], tuple(urls[1:])) if urls else (None, ())
+        # Kept in our config too, so that a restart keeps the operator's destinations.
+        self._config = replace(
+            self._config, default_target=first, extra_targets=rest, record=record
+        )
+
+    def add_output(self, session_id: str, url: str | None) -> None:
+        """Also send one session to `url` (None: a local recording); its other outputs and
+        its encoder are not touched."""
+        if self._relay is not None:
+            self.run(self._relay.add_output(session_id, url), "Add destination")
+
+    def remove_output(self, session_id: str, output_id: str) -> None:
+        """Stop sending one session to one of its outputs; the others go on."""
+        relay = self._relay
+        if relay is None:
+            return
+
+        async def remove() -> None:
+            if not await relay.remove_output(session_id, output_id):
+                raise LookupError("that destination had already stopped")
+
+        self.run(remove(), "Remove destination")
+
     def kill(self, session_id: str) -> None:
         """End one session now."""
         if self._relay is not None:

@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from PySide6.QtCore import QModelIndex, QPoint, QSize, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QMenu, QTableView, QWidget
 
+from ..relay import OutputState, OutputStatus, SessionState, SessionStatus
 from .session_columns import COLUMNS, THUMBNAIL_HEIGHT, THUMBNAIL_WIDTH, Column
+from .session_row import output_place
 from .sessions_model import SORT_ROLE, UUID_ROLE, SessionsModel
+
+# Sessions whose outputs can change: their stream (encoder and outputs) is up.
+_STREAMING = (SessionState.STARTING, SessionState.LIVE, SessionState.WAITING)
+
+
+class DestinationMenus(Protocol):
+    """Where "Add destination" and "Remove destination" get their entries."""
+
+    def choices_for(self, status: SessionStatus) -> list[tuple[str, str | None]]:
+        """(name, URL or None for a recording) of the saved destinations it may add."""
+        ...
+
+    def label_of(self, output: OutputStatus) -> str:
+        """How the menu names one of its outputs."""
+        ...
 
 
 class SessionsView(QTableView):
@@ -17,10 +36,14 @@ class SessionsView(QTableView):
     kill_requested = Signal(str)
     dismiss_requested = Signal(str)
     change_target_requested = Signal(str)
+    add_output_requested = Signal(str, object)  # session id, URL (None: a local recording)
+    remove_output_requested = Signal(str, str)  # session id, output id
 
     def __init__(self, model: SessionsModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.sessions = model
+        # The saved destinations, for the context menu (None: no such submenus' entries).
+        self.destinations: DestinationMenus | None = None
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(model)
         self.proxy.setSortRole(SORT_ROLE)
@@ -113,16 +136,55 @@ class SessionsView(QTableView):
         index = self.indexAt(position)
         if index.isValid():
             self.selectRow(index.row())
+        self.build_menu().popup(self.viewport().mapToGlobal(position))
+
+    def build_menu(self) -> QMenu:
+        """The context menu for the selected session (deleted once closed)."""
         self.update_actions()
         menu = QMenu(self)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         menu.addAction(self.change_target_action)
+        self._add_destination_menus(menu)
         kill = menu.addAction("Kill")
         kill.setEnabled(self.change_target_action.isEnabled())
         kill.triggered.connect(self.request_kill)
         menu.addAction(self.dismiss_action)
         menu.addSeparator()
         menu.addAction(self.copy_id_action)
-        menu.popup(self.viewport().mapToGlobal(position))
+        return menu
+
+    def _add_destination_menus(self, menu: QMenu) -> None:
+        """The submenus Add destination (saved destinations it does not go to yet) and
+        Remove destination (its outputs): each entry only asks, through a signal."""
+        add = menu.addMenu("Add destination")
+        remove = menu.addMenu("Remove destination")
+        remove.setToolTipsVisible(True)
+        session_id = self.current_session()
+        row = self.sessions.row(session_id) if session_id else None
+        if session_id is None or row is None or row.ended or row.status.state not in _STREAMING:
+            add.setEnabled(False)
+            remove.setEnabled(False)
+            return
+        status = row.status
+        choices = self.destinations.choices_for(status) if self.destinations else []
+        for name, url in choices:
+            action = add.addAction(name)
+            action.triggered.connect(
+                lambda _=False, u=url: self.add_output_requested.emit(session_id, u)
+            )
+        add.setEnabled(bool(choices))
+        outputs = [o for o in status.outputs if o.state != OutputState.STOPPED]
+        for output in outputs:
+            label = self.destinations.label_of(output) if self.destinations else None
+            action = remove.addAction(label or output_place(output))
+            action.triggered.connect(
+                lambda _=False, o=output.id: self.remove_output_requested.emit(session_id, o)
+            )
+            if len(outputs) == 1:
+                # Its only destination: going nowhere is what Kill is for, or Change target.
+                action.setEnabled(False)
+                action.setToolTip("The session's only destination: use Change target…")
+        remove.setEnabled(bool(outputs))
 
     def request_kill(self) -> None:
         """Ask to kill the selected session."""

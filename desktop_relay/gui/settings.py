@@ -252,16 +252,25 @@ class SettingsStore:
 
     def load_stream_key(self) -> str:
         """The default target's stream key (keyring, else the user-only file)."""
-        return self.keys.get(STREAM_KEY_NAME) or ""
+        return self.load_key(STREAM_KEY_NAME)
 
     def save_stream_key(self, key: str) -> str | None:
         """Keep the default target's stream key; returns a warning if it is less protected
         than in a system keyring."""
+        return self.save_key(STREAM_KEY_NAME, key)
+
+    def load_key(self, name: str) -> str:
+        """The stream key kept as `name` (keyring, else the user-only file); "" if none."""
+        return self.keys.get(name) or ""
+
+    def save_key(self, name: str, key: str) -> str | None:
+        """Keep a stream key as `name` ("" forgets it); returns a warning if it could not be
+        saved or is less protected than in a system keyring."""
         try:
             if key:
-                self.keys.set(STREAM_KEY_NAME, key)
+                self.keys.set(name, key)
             else:
-                self.keys.delete(STREAM_KEY_NAME)
+                self.keys.delete(name)
         except OSError as exc:
             log.warning("could not save the stream key: %s", exc)
             return f"The stream key is used now but could not be saved: {exc.strerror or exc}"

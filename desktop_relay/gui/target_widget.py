@@ -33,6 +33,9 @@ PRESETS: tuple[Preset, ...] = (
     RECORDING,
     Preset("twitch", "Twitch", "rtmp://live.twitch.tv/app"),
     Preset("youtube", "YouTube", "rtmp://a.rtmp.youtube.com/live2"),
+    # Kick and Facebook take RTMPS only; their documented ingest servers.
+    Preset("kick", "Kick", "rtmps://fa723fc1b171.global-contribute.live-video.net/app"),
+    Preset("facebook", "Facebook", "rtmps://live-api-s.facebook.com:443/rtmp/"),
     Preset("apivideo", "api.video", "rtmp://broadcast.api.video/s"),
     CUSTOM,
 )
@@ -58,7 +61,8 @@ def guess_preset(url: str) -> tuple[Preset, str, str]:
     """The preset, server and key that give `url` back."""
     server, key = split_key(url)
     for preset in PRESETS:
-        if preset.server and server.rstrip("/") == preset.server:
+        # (Facebook documents its server with a trailing slash.)
+        if preset.server and server.rstrip("/") == preset.server.rstrip("/"):
             return preset, server, key
     return CUSTOM, server, key
 

@@ -60,6 +60,10 @@ class RelayConfig:
     # More targets every new session also goes to (`--rtmp-url` given several times); each
     # is its own output, restarting on its own. Only with a `default_target`.
     extra_targets: tuple[str, ...] = ()
+    # Also record every new session that goes to the default targets to a file in
+    # `recordings_dir` (one more output; the window's "local recording" destination beside
+    # RTMP ones). Without default targets sessions are recorded anyway.
+    record: bool = False
     # Also append every session's browser bytes, as received, to a file in the recordings
     # folder (no ffmpeg: the copy to fall back on when everything else failed).
     safety_copy: bool = False
@@ -119,3 +123,8 @@ class RelayConfig:
     # first keyframe at most this many seconds behind live, so the audience is back to live
     # (a recording keeps everything). None: never skip.
     catch_up_lag_s: float | None = 3.0
+
+    def __post_init__(self) -> None:
+        # A truthy string ("no") would silently record every session.
+        if not isinstance(self.record, bool):
+            raise ValueError(f"record must be True or False, not {self.record!r}")

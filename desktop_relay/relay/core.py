@@ -197,13 +197,19 @@ class Relay(Observable):
         first = self.config.default_target
         return [first, *self.config.extra_targets] if first is not None else []
 
-    def set_default_targets(self, urls: list[str]) -> None:
-        """Send new sessions to all of `urls` (each its own output); [] records them."""
+    def set_default_targets(self, urls: list[str], *, record: bool = False) -> None:
+        """Send new sessions to all of `urls` (each its own output); [] records them.
+
+        `record`: every new session is also recorded to a file, beside its targets
+        (`RelayConfig.record`; a bool, else ValueError).
+        """
         for url in urls:
             validate_target(url)
         first, rest = (urls[0], tuple(urls[1:])) if urls else (None, ())
-        self.config = replace(self.config, default_target=first, extra_targets=rest)
-        shown = ", ".join(mask_target(u) or "****" for u in urls) or "local recording"
+        self.config = replace(self.config, default_target=first, extra_targets=rest, record=record)
+        shown = ", ".join(mask_target(u) or "****" for u in urls)
+        if record or not shown:
+            shown = f"{shown} and a local recording" if shown else "local recording"
         log.info("default targets set to %s", shown)
 
     async def add_output(self, session_id: str, url: str | None) -> str:
@@ -451,11 +457,15 @@ class Relay(Observable):
         return result
 
     def resolve_outputs(self, session: Session, config: StartConfig) -> list[Output]:
-        """The client's allowed target, else the operator's default, else a local recording."""
+        """The client's allowed target, else the operator's defaults (plus a local recording
+        with `RelayConfig.record`), else a local recording."""
         if config.rtmp is not None:
             return [Output(config.rtmp)]
         if self.default_targets:
-            return [Output(url) for url in self.default_targets]
+            outputs = [Output(url) for url in self.default_targets]
+            if self.config.record:
+                outputs.append(self._recording_output(session, config))
+            return outputs
         return [self._recording_output(session, config)]
 
     def safety_copy_for(self, session: Session, config: StartConfig) -> SafetyCopy | None:

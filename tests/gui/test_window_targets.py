@@ -10,6 +10,7 @@ import pytest
 from PySide6.QtWidgets import QDialogButtonBox
 
 from desktop_relay.gui.app import startup_config
+from desktop_relay.gui.destinations import DestinationStore
 from desktop_relay.gui.settings import SettingsStore
 from desktop_relay.gui.target_dialog import TargetDialog
 from desktop_relay.relay import RelayConfig, mask_target
@@ -28,18 +29,23 @@ async def test_default_target_applies_to_new_sessions(
     settings_store: SettingsStore,
     settings_path: Path,
 ) -> None:
+    # (The single default target became a list of destinations, issue 14: one destination
+    # added in the panel's dialog is the default target.)
     receiver = rtmp_receiver()
     server, _, key = receiver.url.rpartition("/")
     async with open_window() as window:
-        panel = window.target_panel.target_widget
-        panel.set_preset("custom")
-        panel.server_edit.setText(server)
-        panel.key_edit.setText(key)
-        window.target_panel.apply_button.click()
+        panel = window.destinations_panel
+        dialog = panel.add()
+        dialog.target_widget.set_preset("custom")
+        dialog.target_widget.server_edit.setText(server)
+        dialog.target_widget.key_edit.setText(key)
+        dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
         assert window.controller.relay is not None
         assert window.controller.relay.default_target == receiver.url
-        assert "****" in window.target_panel.current_label.text()
-        assert key not in window.target_panel.current_label.text()
+        assert "127.0.0.1" in panel.summary.text()
+        shown = [panel.summary.text(), panel.list.item(0).text(), panel.list.item(0).toolTip()]
+        assert "****" in panel.list.item(0).toolTip()
+        assert not any(key in text for text in shown)
 
         async with streaming(window) as streamer:
             session = await new_session(window, streamer, "to-default")
@@ -50,8 +56,9 @@ async def test_default_target_applies_to_new_sessions(
     await asyncio.to_thread(receiver.wait, 20)
     assert probe(receiver.path).video_frames > 0
     # Saved for next time: server in the settings file, key in the key store only.
-    assert settings_store.load().target_server == server
-    assert settings_store.load_stream_key() == key
+    (saved,) = DestinationStore(make_store(settings_path)).all()
+    assert saved.server == server and saved.enabled
+    assert settings_store.load_key(saved.key_name) == key
     settings_store.qsettings.sync()
     assert key not in Path(settings_store.qsettings.fileName()).read_text(encoding="utf-8")
     # The next start of the app sends new sessions to the same target.

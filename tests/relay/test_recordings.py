@@ -107,3 +107,29 @@ async def test_an_unusable_recordings_folder_is_refused_as_a_file_error(
     assert not await streamer.start({"framerate": 20})
     assert streamer.errors[-1]["name"] == ErrorName.RECORDING_FAILED
     await streamer.close()
+
+
+@pytest.mark.media
+async def test_record_beside_default_targets_adds_a_recording_output(
+    running_relay, rtmp_receiver, tmp_path: Path
+) -> None:
+    receiver = rtmp_receiver("beside-0123456789abcd")
+    folder = tmp_path / "recordings"
+    relay = await running_relay(RelayConfig(recordings_dir=folder))
+    with pytest.raises(ValueError, match="record"):
+        relay.set_default_targets([receiver.url], record="yes")  # type: ignore[arg-type]
+    relay.set_default_targets([receiver.url], record=True)
+    assert relay.config.record and relay.default_targets == [receiver.url]
+    streamer = await stream_fixture(
+        relay_url(relay), H264_FIXTURE, seconds=4, config={"framerate": 20, "name": "both"}
+    )
+    assert streamer.errors == [] and streamer.ack_errors == [], streamer.errors
+    await asyncio.to_thread(receiver.wait, 30)
+    assert probe(receiver.path).video_frames > 30
+    files = list(folder.glob("*-both.mkv"))
+    assert len(files) == 1 and probe(files[0]).video_frames > 30, files
+    # Targets set again without `record`: new sessions go to the targets only.
+    relay.set_default_targets([receiver.url])
+    assert not relay.config.record
+    with pytest.raises(ValueError, match="record"):
+        RelayConfig(record="no")  # type: ignore[arg-type]
