@@ -213,6 +213,7 @@ def check_notices_text(text: str, where: str, page: bool) -> None:
         "PySide6",
         "aiohttp",
         "python-socketio",
+        "PyInstaller bootloader",
         *(["mediabunny", "socket.io-client"] if page else []),
     ):
         check(needle in text, f"{where} lacks {needle!r}")

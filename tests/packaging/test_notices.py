@@ -176,7 +176,10 @@ def test_a_bundle_names_its_files_in_the_copyright_file(tmp_path: Path) -> None:
     qt = next(p for files, p in by_files.items() if "_internal/PySide6/*" in files)
     assert qt["License"] == "LGPL-3.0-only"
     assert f"_internal/{qt_core.name}" in next(f for f in by_files if "PySide6/*" in f)
-    assert "PyInstaller bootloader" in path.read_text()
+    if importlib.util.find_spec("PyInstaller") is not None:
+        # Only a machine that builds has PyInstaller (the `package` extra, not the test one);
+        # the smoke test checks the built .deb's notices name its bootloader.
+        assert "PyInstaller bootloader" in path.read_text()
     if with_dpkg:
         zlib = by_files[f"{notices.INSTALL_DIR}/_internal/libz.so.1"]
         assert zlib["License"] == "LicenseRef-debian-zlib1g"
