@@ -9,11 +9,15 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .paths import data_dir, setup_logging
 from .relay import (
+    OPTIONS,
     BaseObserver,
+    Option,
+    OptionKind,
     OutputState,
     OutputStatus,
     RelayConfig,
@@ -22,17 +26,13 @@ from .relay import (
     TargetError,
     mask_target,
     validate_target,
-    video_encoders,
 )
 from .relay.auth import load_or_create_token
 from .relay.errors import ServerError
 from .relay.network import join_urls, lan_addresses
-from .relay.target_pattern import PatternError, check_pattern
 from .relay.tls import TlsFiles, ensure_certificate, fingerprint, machine_hosts
 
 log = logging.getLogger("desktop_relay")
-
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 def _target(value: str) -> str:
@@ -42,39 +42,24 @@ def _target(value: str) -> str:
         raise argparse.ArgumentTypeError(f"RTMP URL {exc}") from None
 
 
-def _pattern(value: str) -> str:
-    try:
-        return check_pattern(value)
-    except PatternError as exc:
-        raise argparse.ArgumentTypeError(f"not a valid regular expression: {exc}") from None
+def _arg_type(parse: Callable[[str], Any], name: str) -> Callable[[str], Any]:
+    """`parse` as an argparse type: its ValueError's message becomes the error argparse prints
+    (argparse would otherwise say only "invalid value")."""
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = name
+    return convert
 
 
-def _port(value: str) -> int:
-    port = int(value)
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError("must be between 0 and 65535")
-    return port
-
-
-def _positive(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return number
-
-
-# Which RelayConfig field each option sets, for telling the window what was given explicitly.
-_OPTION_FIELDS = {
-    "host": "host",
-    "port": "port",
+# Which RelayConfig field each option sets, for telling the window what was given explicitly:
+# the table's options, and the flags outside it.
+_OPTION_FIELDS = {opt.name: opt.field for opt in OPTIONS} | {
     "rtmp_url": "default_target",  # and extra_targets
-    "allow_client_rtmp": "allowed_target_pattern",
-    "max_streams": "max_ffmpeg_instances",
-    "recordings_dir": "recordings_dir",
-    "ffmpeg": "ffmpeg_path",
-    "log_level": "log_level",
-    "cert": "tls",
-    "key": "tls",
     "no_tls": "tls",
 }
 
@@ -103,16 +88,31 @@ class _Unset(list[str]):
         return []
 
 
+def _add_option(group: argparse._ActionsContainer, opt: Option) -> None:
+    """One table option as an argument; its dest is the option's name."""
+    if opt.kind is OptionKind.BOOL:
+        # A switch: given means on (there is no way to turn a default-on option off).
+        group.add_argument(opt.flag, dest=opt.name, action="store_true", help=opt.help)
+        return
+    kwargs: dict[str, Any] = {"dest": opt.name, "help": opt.help, "metavar": opt.metavar}
+    if opt.kind is OptionKind.LIST:
+        kwargs.update(action="append", type=_arg_type(opt.parse_item, opt.name), default=None)
+    else:
+        # A string default goes through `type` too (argparse's rule): the same as the table's.
+        kwargs.update(type=_arg_type(opt.parse, opt.name), default=opt.default)
+    if opt.kind is OptionKind.CHOICE:
+        kwargs["choices"] = opt.choices
+    group.add_argument(opt.flag, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The command's arguments."""
+    """The command's arguments: the options table's, and those that are no settings."""
     parser = argparse.ArgumentParser(
         prog="desktop-relay",
         description="Relay browser camera, microphone and screen streams to RTMP(S) servers.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--headless", action="store_true", help="run without a window")
-    parser.add_argument("--host", default=None, help="address to listen on (default 0.0.0.0)")
-    parser.add_argument("--port", type=_port, default=None, help="port (default 8086)")
     parser.add_argument(
         "--rtmp-url",
         type=_target,
@@ -122,41 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="target for every session (rtmp:// or rtmps://); give it several times to send "
         "every session to all of them; without it, sessions are recorded to files",
     )
-    parser.add_argument(
-        "--safety-copy",
-        action="store_true",
-        help="also keep each session's browser bytes, as received, in the recordings folder "
-        "(name.browser.webm): the copy to fall back on",
-    )
-    parser.add_argument(
-        "--allow-client-rtmp",
-        type=_pattern,
-        default=None,
-        metavar="REGEX",
-        help="let browsers choose targets that fully match REGEX",
-    )
-    parser.add_argument(
-        "--max-streams",
-        type=_positive,
-        default=None,
-        metavar="N",
-        help="most sessions streaming at once",
-    )
-    parser.add_argument(
-        "--recordings-dir",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="where sessions without a target are recorded",
-    )
-    parser.add_argument("--ffmpeg", default=None, metavar="PATH", help="ffmpeg binary to use")
-    parser.add_argument(
-        "--video-encoder",
-        choices=video_encoders.CHOICES,
-        default=video_encoders.AUTO,
-        help="H.264 encoder for VP8/VP9 video (H.264 is copied): auto uses a hardware encoder "
-        "this machine really has (NVENC, Quick Sync, VA-API), else libx264 (default: auto)",
-    )
+    sec = parser.add_argument_group("security (see README: LAN set-up)")
+    for opt in OPTIONS:
+        _add_option(sec if opt.group == "Security" else parser, opt)
     parser.add_argument(
         "--send-error-details",
         action="store_true",
@@ -165,10 +133,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--send-ffmpeg-output", action="store_true", help="send ffmpeg's log to browsers"
     )
-    parser.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS, default="INFO")
-    sec = parser.add_argument_group("security (see README: LAN set-up)")
-    sec.add_argument("--cert", type=Path, default=None, help="your own TLS certificate (PEM)")
-    sec.add_argument("--key", type=Path, default=None, help="the key of --cert (PEM)")
     sec.add_argument(
         "--no-tls",
         action="store_true",
@@ -181,20 +145,6 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: one made once and kept in the data folder)",
     )
     sec.add_argument("--no-auth", action="store_true", help="accept browsers without a token")
-    sec.add_argument(
-        "--allowed-origin",
-        action="append",
-        default=None,
-        metavar="ORIGIN",
-        help="another web origin whose pages may connect (repeatable)",
-    )
-    sec.add_argument(
-        "--idle-timeout",
-        type=float,
-        default=60.0,
-        metavar="SECONDS",
-        help="end a streaming session that sends nothing for this long",
-    )
     return parser
 
 
@@ -202,17 +152,17 @@ def security_from_args(
     args: argparse.Namespace, parser: argparse.ArgumentParser
 ) -> tuple[TlsFiles | None, str | None]:
     """TLS files and pairing token as the flags ask, made and kept in the data folder."""
-    if (args.cert is None) != (args.key is None):
+    if (args.tls_cert is None) != (args.tls_key is None):
         parser.error("--cert and --key go together")
-    if args.no_tls and args.cert:
+    if args.no_tls and args.tls_cert:
         parser.error("--no-tls and --cert contradict each other")
     if args.no_auth and args.token:
         parser.error("--no-auth and --token contradict each other")
     if args.token is not None and len(args.token) < 8:
         parser.error("--token must be at least 8 characters")
     tls: TlsFiles | None = None
-    if args.cert:
-        tls = TlsFiles(args.cert, args.key)
+    if args.tls_cert:
+        tls = TlsFiles(Path(args.tls_cert), Path(args.tls_key))
     elif not args.no_tls:
         tls = ensure_certificate(data_dir() / "tls", machine_hosts(lan_addresses()))
     if tls is not None:
@@ -228,25 +178,18 @@ def config_from_args(
     args: argparse.Namespace, tls: TlsFiles | None = None, token: str | None = None
 ) -> RelayConfig:
     """A RelayConfig from parsed arguments (defaults where not given)."""
-    base = RelayConfig()
+    # The certificate is `tls`, made by security_from_args.
+    options = {
+        opt.field: opt.to_config(getattr(args, opt.name)) for opt in OPTIONS if opt.field != "tls"
+    }
     return RelayConfig(
         tls=tls,
         auth_token=token,
-        cors_allowed_origins=args.allowed_origin,
-        idle_timeout=args.idle_timeout if args.idle_timeout > 0 else None,
-        host=args.host or base.host,
-        port=base.port if args.port is None else args.port,
-        log_level=args.log_level,
         send_error_details=args.send_error_details,
         send_ffmpeg_output=args.send_ffmpeg_output,
-        max_ffmpeg_instances=args.max_streams,
-        allowed_target_pattern=args.allow_client_rtmp,
         default_target=args.rtmp_url[0] if args.rtmp_url else None,
         extra_targets=tuple(args.rtmp_url[1:]) if args.rtmp_url else (),
-        safety_copy=args.safety_copy,
-        recordings_dir=args.recordings_dir,
-        ffmpeg_path=args.ffmpeg,
-        video_encoder=args.video_encoder,
+        **options,
     )
 
 

@@ -6,92 +6,118 @@ import logging
 import shutil
 import time
 from collections.abc import Collection
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings
 
 from .. import paths
-from ..relay import KeyStore, RelayConfig, TlsFiles
+from ..relay import LOG_LEVELS, OPTIONS, KeyStore, RelayConfig, TlsFiles
 
 log = logging.getLogger(__name__)
 
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 ORGANIZATION = "Desktop Relay"
 APPLICATION = "desktop-relay"
 
+# The window's own settings beside the options table's: the default target's preset and server.
+_TARGET_DEFAULTS: dict[str, Any] = {"target_preset": "recording", "target_server": ""}
 
-@dataclass(frozen=True)
+
 class GuiSettings:
-    """What the Settings dialog edits, plus the default target's preset and server."""
+    """What the Settings dialog edits, plus the default target's preset and server.
 
-    host: str = RelayConfig.host
-    port: int = RelayConfig.port
-    max_streams: int | None = None
-    allowed_target_pattern: str | None = None
-    ffmpeg_path: str | None = None
-    recordings_dir: str | None = None
-    log_level: str = RelayConfig.log_level
-    # The operator's own certificate and key; None: the relay's generated certificate.
-    tls_cert: str | None = None
-    tls_key: str | None = None
-    target_preset: str = "recording"
-    target_server: str = ""
+    One value per option of the table (`OPTIONS`, by name, as the option's setting value),
+    read as attributes: `settings.port`, `settings.tls_cert`. Immutable: `replace` makes a
+    changed copy.
+    """
+
+    __slots__ = ("_values",)
+    _values: dict[str, Any]
+
+    def __init__(self, **values: Any) -> None:
+        defaults = {opt.name: opt.default for opt in OPTIONS} | _TARGET_DEFAULTS
+        unknown = set(values) - set(defaults)
+        if unknown:
+            raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
+        object.__setattr__(self, "_values", defaults | values)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for names not found otherwise. `_values` itself is unset only while
+        # copy or pickle build an instance without __init__: no recursion then.
+        try:
+            return object.__getattribute__(self, "_values")[name]
+        except (AttributeError, KeyError):
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("GuiSettings is immutable: use replace()")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # For copy and pickle, which cannot set attributes of an immutable instance.
+        return (_rebuild_settings, (dict(self._values),))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, GuiSettings) and self._values == other._values
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self._values.items())))
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{name}={value!r}" for name, value in self._values.items())
+        return f"GuiSettings({inner})"
+
+    def get(self, name: str) -> Any:
+        """The value of the option or setting called `name`."""
+        return self._values[name]
+
+    def replace(self, **changes: Any) -> GuiSettings:
+        """A copy with `changes`."""
+        return GuiSettings(**(self._values | changes))
 
     def to_config(self, base: RelayConfig) -> RelayConfig:
         """`base` with these settings' relay options."""
         tls = base.tls
         if self.tls_cert and self.tls_key:
             tls = TlsFiles(Path(self.tls_cert), Path(self.tls_key))
-        return replace(
-            base,
-            tls=tls,
-            host=self.host,
-            port=self.port,
-            max_ffmpeg_instances=self.max_streams,
-            allowed_target_pattern=self.allowed_target_pattern,
-            ffmpeg_path=self.ffmpeg_path,
-            recordings_dir=Path(self.recordings_dir) if self.recordings_dir else None,
-            log_level=self.log_level,
-        )
+        options = {
+            opt.field: opt.to_config(self._values[opt.name])
+            for opt in OPTIONS
+            if opt.field != "tls"
+        }
+        return replace(base, tls=tls, **options)
 
     @classmethod
     def from_config(cls, config: RelayConfig, like: GuiSettings | None = None) -> GuiSettings:
         """The settings a config corresponds to (target fields taken from `like`)."""
         base = like or cls()
-        return replace(
-            base,
-            host=config.host,
-            port=config.port,
-            max_streams=config.max_ffmpeg_instances,
-            allowed_target_pattern=config.allowed_target_pattern,
-            ffmpeg_path=config.ffmpeg_path,
-            recordings_dir=str(config.recordings_dir) if config.recordings_dir else None,
-            log_level=config.log_level,
-            # Only an operator-given certificate is a setting (generated ones carry a CA).
-            tls_cert=str(config.tls.cert) if config.tls and config.tls.ca_cert is None else None,
-            tls_key=str(config.tls.key) if config.tls and config.tls.ca_cert is None else None,
-        )
+        values = {
+            opt.name: opt.from_config(getattr(config, opt.field))
+            for opt in OPTIONS
+            if opt.field != "tls"
+        }
+        # Only an operator-given certificate is a setting (generated ones carry a CA).
+        own = config.tls if config.tls and config.tls.ca_cert is None else None
+        values["tls_cert"] = str(own.cert) if own else None
+        values["tls_key"] = str(own.key) if own else None
+        return base.replace(**values)
 
 
-# Options a running Relay cannot change (its config is immutable and read at start-up or
-# when sessions start): changing one means building a new relay.
-_RESTART_FIELDS = {
-    "host": "bind address",
-    "port": "port",
-    "max_ffmpeg_instances": "max streams",
-    "allowed_target_pattern": "client-supplied targets",
-    "ffmpeg_path": "ffmpeg path",
-    "recordings_dir": "recording folder",
-    "tls": "certificate",
-}
+def _rebuild_settings(values: dict[str, Any]) -> GuiSettings:
+    return GuiSettings(**values)
 
 
 def restart_reasons(old: RelayConfig, new: RelayConfig) -> list[str]:
-    """The changed options that only a relay restart applies, by their labels."""
-    return [
-        label for name, label in _RESTART_FIELDS.items() if getattr(old, name) != getattr(new, name)
-    ]
+    """The changed options that only a relay restart applies, by their labels. A running
+    Relay cannot change them (its config is immutable and read at start-up or when sessions
+    start): changing one means building a new relay."""
+    reasons: list[str] = []
+    for opt in OPTIONS:
+        reason = opt.restart_reason
+        changed = getattr(old, opt.field) != getattr(new, opt.field)
+        if opt.restart and changed and reason not in reasons:
+            reasons.append(reason)
+    return reasons
 
 
 def apply_log_level(level: str) -> None:
@@ -103,19 +129,7 @@ def apply_log_level(level: str) -> None:
 
 
 # RelayConfig fields the window keeps as settings; the rest always come from the command line.
-SETTINGS_FIELDS = frozenset(
-    {
-        "host",
-        "port",
-        "max_ffmpeg_instances",
-        "allowed_target_pattern",
-        "ffmpeg_path",
-        "recordings_dir",
-        "log_level",
-        "default_target",
-        "tls",
-    }
-)
+SETTINGS_FIELDS = frozenset({opt.field for opt in OPTIONS} | {"default_target"})
 
 
 def command_line_overrides(
@@ -145,9 +159,11 @@ def command_line_overrides(
     return replace(saved, **changes)
 
 
-def _optional(value: object) -> str | None:
-    text = str(value or "").strip()
-    return text or None
+def _text(raw: object) -> str:
+    # QSettings reads an unquoted value with commas (a hand-written list) as a list.
+    if isinstance(raw, list):
+        return ", ".join(str(item) for item in raw)
+    return str(raw)
 
 
 SETTINGS_FILE = "settings.ini"
@@ -210,45 +226,39 @@ class SettingsStore:
         return store
 
     def load(self) -> GuiSettings:
-        """The saved settings, defaults for what is missing or unreadable."""
+        """The saved settings, defaults for what is missing; a value that cannot be used
+        (validated as the command line does) is left at its default and `problems` says so."""
         s = self.qsettings
-        d = GuiSettings()
-        try:
-            port = int(str(s.value("relay/port", d.port)))
-            max_streams = int(str(s.value("relay/max_streams", 0) or 0))
-        except ValueError:
-            log.warning("ignoring unreadable numbers in %s", s.fileName())
-            port, max_streams = d.port, 0
-        level = str(s.value("log/level", d.log_level)).upper()
-        return GuiSettings(
-            host=str(s.value("relay/host", d.host)) or d.host,
-            port=port if 0 <= port <= 65535 else d.port,
-            max_streams=max_streams if max_streams > 0 else None,
-            allowed_target_pattern=_optional(s.value("relay/allowed_target_pattern", "")),
-            ffmpeg_path=_optional(s.value("relay/ffmpeg_path", "")),
-            recordings_dir=_optional(s.value("relay/recordings_dir", "")),
-            log_level=level if level in LOG_LEVELS else d.log_level,
-            tls_cert=_optional(s.value("tls/cert", "")),
-            tls_key=_optional(s.value("tls/key", "")),
-            target_preset=str(s.value("target/preset", d.target_preset)),
-            target_server=str(s.value("target/server", d.target_server)),
-        )
+        values: dict[str, Any] = {}
+        for opt in OPTIONS:
+            raw = s.value(opt.key)
+            if raw is None:
+                continue
+            try:
+                values[opt.name] = opt.read(_text(raw))
+            except ValueError as exc:
+                log.warning("ignoring %s=%r in %s: %s", opt.key, raw, s.fileName(), exc)
+                self._problem(
+                    f"The setting {opt.key} in {s.fileName()} cannot be used ({opt.label}: "
+                    f"{exc}): the default, {opt.format(opt.default) or 'none'}, is used."
+                )
+        for name, default in _TARGET_DEFAULTS.items():
+            values[name] = str(s.value(f"target/{name.removeprefix('target_')}", default))
+        return GuiSettings(**values)
 
     def save(self, settings: GuiSettings) -> None:
         """Write every setting now (so a crash does not lose them)."""
         s = self.qsettings
-        s.setValue("relay/host", settings.host)
-        s.setValue("relay/port", settings.port)
-        s.setValue("relay/max_streams", settings.max_streams or 0)
-        s.setValue("relay/allowed_target_pattern", settings.allowed_target_pattern or "")
-        s.setValue("relay/ffmpeg_path", settings.ffmpeg_path or "")
-        s.setValue("relay/recordings_dir", settings.recordings_dir or "")
-        s.setValue("log/level", settings.log_level)
-        s.setValue("tls/cert", settings.tls_cert or "")
-        s.setValue("tls/key", settings.tls_key or "")
+        for opt in OPTIONS:
+            s.setValue(opt.key, opt.format(settings.get(opt.name)))
         s.setValue("target/preset", settings.target_preset)
         s.setValue("target/server", settings.target_server)
         s.sync()
+
+    def _problem(self, message: str) -> None:
+        # Settings are loaded more than once (start-up, each Settings dialog): say it once.
+        if message not in self.problems:
+            self.problems.append(message)
 
     def load_stream_key(self) -> str:
         """The default target's stream key (keyring, else the user-only file)."""

@@ -12,6 +12,7 @@ from .errors import ErrorName, RelayError, ServerError
 from .keystore import KeyStore
 from .network import join_urls, lan_addresses
 from .observer import BaseObserver, RelayObserver
+from .options import LOG_LEVELS, OPTION_GROUPS, OPTIONS, Option, OptionKind, option
 from .recordings import default_recordings_dir
 from .server import RelayServer
 from .status import (
@@ -32,6 +33,9 @@ from .thumbnails import Thumbnail
 from .tls import TlsFiles, fingerprint
 
 __all__ = [
+    "LOG_LEVELS",
+    "OPTIONS",
+    "OPTION_GROUPS",
     "AudioLevel",
     "BaseObserver",
     "ErrorName",
@@ -42,6 +46,8 @@ __all__ = [
     "HealthThresholds",
     "HealthWarning",
     "KeyStore",
+    "Option",
+    "OptionKind",
     "OutputState",
     "OutputStatus",
     "PatternError",
@@ -64,6 +70,7 @@ __all__ = [
     "join_urls",
     "lan_addresses",
     "mask_target",
+    "option",
     "save_token",
     "split_key",
     "validate_target",
