@@ -560,6 +560,21 @@ def window_offscreen(launcher: Path, workdir: Path, flags: set[str], figures: Fi
         if shown:
             figures.seconds["window_offscreen_start_to_shown"] = round(shown[0] - app.started, 2)
         print(f"   relay in the window answers after {ready:.2f} s")
+        # The app opens Help > About once (DESKTOP_RELAY_REPORT_SHOWN) and says what it shows.
+        deadline = time.monotonic() + 60
+        about: list[str] = []
+        while not about and time.monotonic() < deadline:
+            about = [line for _, line in list(app.lines) if "about shows" in line]
+            time.sleep(0.2)
+        check(bool(about), "Help > About reported nothing within 60 s")
+        check(
+            all(n in about[0] for n in ("GNU GENERAL PUBLIC LICENSE", "GNU LESSER", "FFmpeg")),
+            f"About lacks the notices: {about[0]}",
+        )
+        chars = int(about[0].split("about shows ", 1)[1].split(" ", 1)[0])
+        check(chars > 10_000, f"About shows only {chars} characters of notices")
+        check("ffmpeg: ffmpeg version" in about[0], f"About lacks ffmpeg's version: {about[0]}")
+        print(f"   About shows {chars:,} characters of notices and ffmpeg's version")
 
         async def live_session_then_quit() -> float:
             task = asyncio.ensure_future(stream(base, STREAM_SECONDS * 2, stop=False))

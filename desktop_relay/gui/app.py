@@ -18,6 +18,7 @@ from .. import paths
 from ..relay import RelayConfig
 from . import log_bridge
 from .destinations import DefaultOutputs, DestinationStore
+from .help_menu import show_about
 from .main_window import MainWindow
 from .relay_controller import RelayController
 from .settings import APPLICATION, ORGANIZATION, SettingsStore, apply_log_level
@@ -62,19 +63,42 @@ async def run_app(config: RelayConfig, store: SettingsStore) -> int:
         with contextlib.suppress(NotImplementedError):  # Windows has no add_signal_handler
             loop.add_signal_handler(sig, window.quit)
     handler = log_bridge.install(window.banner.report)
+    report: asyncio.Future[None] | None = None
     try:
         window.show()
         if os.environ.get("DESKTOP_RELAY_REPORT_SHOWN"):
-            # packaging/smoke_test.py times the packaged start-up by this line.
+            # packaging/smoke_test.py times the packaged start-up by this line, and checks
+            # that About finds the notices and the ffmpeg the package ships.
             print("desktop-relay: window shown", file=sys.stderr, flush=True)
+            report = asyncio.ensure_future(_report_about(window))
         await controller.start()
         await closed.wait()
     finally:
+        if report is not None:
+            report.cancel()
         log_bridge.uninstall(handler)
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.remove_signal_handler(sig)
     return 0
+
+
+async def _report_about(window: MainWindow) -> None:
+    """Open Help > About, wait for its facts, print what it shows (for the smoke test)."""
+    dialog = show_about(window)
+    shown = asyncio.Event()
+    dialog.facts_shown.connect(shown.set)
+    if dialog.facts is None:
+        await asyncio.wait_for(shown.wait(), 60)
+    text = dialog.licences_text.toPlainText()
+    found = [n for n in ("GNU GENERAL PUBLIC LICENSE", "GNU LESSER", "FFmpeg") if n in text]
+    print(
+        f"desktop-relay: about shows {len(text)} characters of notices with {found}; "
+        f"ffmpeg: {dialog.ffmpeg_version.text()}",
+        file=sys.stderr,
+        flush=True,
+    )
+    dialog.close()
 
 
 def run_window(config: RelayConfig, given: Collection[str] | None = None) -> int:
