@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QGuiApplication, QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtGui import QColor, QGuiApplication, QPainter, QPalette
+from PySide6.QtWidgets import QApplication, QProxyStyle, QStyle, QStyleOption, QWidget
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,41 @@ def dark_palette() -> QPalette:
     return palette
 
 
+class _OutlinedFusion(QProxyStyle):
+    """Fusion, with check boxes and radio buttons outlined on dark palettes: Fusion draws
+    their frame a shade darker than the window, which on a dark window is invisible (an
+    unticked destination would look like no box at all)."""
+
+    def __init__(self) -> None:
+        super().__init__("Fusion")
+
+    def drawPrimitive(
+        self,
+        element: QStyle.PrimitiveElement,
+        option: QStyleOption,
+        painter: QPainter,
+        widget: QWidget | None = None,
+    ) -> None:
+        """Fusion's drawing, then a visible frame for check boxes and radios when dark."""
+        super().drawPrimitive(element, option, painter, widget)
+        boxes = (
+            QStyle.PrimitiveElement.PE_IndicatorCheckBox,
+            QStyle.PrimitiveElement.PE_IndicatorRadioButton,
+        )
+        if element not in boxes or not is_dark(option.palette):
+            return
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(option.palette.color(QPalette.ColorRole.PlaceholderText))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        rect = option.rect.adjusted(1, 1, -1, -1)
+        if element == QStyle.PrimitiveElement.PE_IndicatorRadioButton:
+            painter.drawEllipse(rect)
+        else:
+            painter.drawRoundedRect(rect, 2, 2)
+        painter.restore()
+
+
 def is_dark(palette: QPalette) -> bool:
     """Whether a palette draws light text on a dark window."""
     return palette.color(QPalette.ColorRole.Window).lightness() < 128
@@ -80,10 +115,10 @@ class ColorSchemeFollower:
         if scheme == Qt.ColorScheme.Dark:
             if self._ours or is_dark(self._app.palette()):
                 return
-            if self._app.style().name().lower() != "fusion":
+            if not isinstance(self._app.style(), _OutlinedFusion):
                 # Only Fusion draws every control from the palette; other styles would mix
                 # dark fields with light native parts.
-                self._app.setStyle("Fusion")
+                self._app.setStyle(_OutlinedFusion())
             self._app.setPalette(dark_palette())
             self._ours = True
             log.debug("dark colour scheme: dark palette applied")

@@ -61,3 +61,25 @@ def test_state_colours_read_on_either_palette(
             ratio = contrast(colour, palette.color(role))
             # 3:1 is WCAG's floor for bold or large text; these are status words.
             assert ratio >= 3.0, f"{name} on {role.name} ({scheme.name}): {ratio:.2f}"
+
+
+def test_an_unticked_box_is_visible_on_the_dark_palette(
+    qapp: QApplication, follower: ColorSchemeFollower
+) -> None:
+    from PySide6.QtWidgets import QCheckBox
+
+    def frame_pixels() -> int:
+        box = QCheckBox()
+        box.resize(box.sizeHint())
+        image = box.grab().toImage()
+        window = qapp.palette().color(QPalette.ColorRole.Window).lightness()
+        return sum(
+            1
+            for x in range(image.width())
+            for y in range(image.height())
+            if image.pixelColor(x, y).lightness() > window + 40
+        )
+
+    follower.apply(Qt.ColorScheme.Dark)
+    # Fusion alone draws the frame a shade darker than the window: nothing to see.
+    assert frame_pixels() >= 20
