@@ -378,6 +378,7 @@ class MainWindow(QMainWindow):
         new_config = settings.to_config(self.controller.config)
         reasons = restart_reasons(self.controller.config, new_config)
         if not reasons:
+            self.controller.applied_live(new_config)
             self.status.showMessage("Settings saved", 4000)
             return
         self._pending_config = new_config

@@ -83,6 +83,11 @@ class RelayController(QObject):
         """The configuration of the running relay, or of the next one to start."""
         return self._config
 
+    def applied_live(self, config: RelayConfig) -> None:
+        """Record options already applied without a restart (the log level), so that the
+        config the window shows and the next restart use them."""
+        self._config = config
+
     @property
     def relay(self) -> RelayServer | None:
         """The running relay, if any."""

@@ -105,6 +105,10 @@ async def test_a_setting_without_restart_applies_silently(open_window: OpenWindo
         assert window.pending_question is None
         assert window.controller.relay is relay
         assert logging.getLogger().level == logging.ERROR
+        # Opened again, the dialog shows what was chosen (it read the old config before).
+        assert window.controller.config.log_level == "ERROR"
+        window.settings_action.trigger()
+        assert settings_dialog(window).level_combo.currentText() == "ERROR"
 
 
 async def test_an_invalid_pattern_is_refused_in_the_dialog(open_window: OpenWindow) -> None:
