@@ -28,6 +28,7 @@ from .recordings import create_recording
 from .status import FfmpegStats, OutputState, OutputStatus
 from .stream_cache import StreamCache
 from .targets import mask_in_text, mask_target, secrets_of
+from .tasks import until_either
 
 log = logging.getLogger(__name__)
 
@@ -390,14 +391,7 @@ class StreamOutput:
 
     async def _until_stopped(self, aw: Awaitable[object]) -> None:
         """Wait for `aw` or for stop(), whichever comes first."""
-        task = asyncio.ensure_future(aw)
-        stop = asyncio.ensure_future(self._stopping.wait())
-        try:
-            await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for fut in (task, stop):
-                fut.cancel()
-            await asyncio.gather(task, stop, return_exceptions=True)
+        await until_either(aw, self._stopping)
 
     async def _connect_once(self) -> ServerError | None:
         """Run one ffmpeg until it ends, stalls or the output stops; return why it ended."""

@@ -5,10 +5,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+
+async def until_either(aw: Awaitable[object], event: asyncio.Event) -> None:
+    """Wait for `aw` or for `event` (a stop), whichever comes first; the other is cancelled
+    and reaped, so nothing is left pending."""
+    task = asyncio.ensure_future(aw)
+    stop = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for fut in (task, stop):
+            fut.cancel()
+        await asyncio.gather(task, stop, return_exceptions=True)
 
 
 class TaskSet:

@@ -27,6 +27,7 @@ from .ffmpeg import FfmpegProcess
 from .flv import FlvReader, FlvTag, TagType
 from .status import FfmpegStats
 from .stream_cache import StreamCache
+from .tasks import until_either
 
 log = logging.getLogger(__name__)
 
@@ -312,14 +313,7 @@ class ThumbnailTap:
 
     async def _until_stopped(self, aw: Awaitable[object]) -> None:
         """Wait for `aw` or for stop(), whichever comes first."""
-        task = asyncio.ensure_future(aw)
-        stop = asyncio.ensure_future(self._stopping.wait())
-        try:
-            await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for fut in (task, stop):
-                fut.cancel()
-            await asyncio.gather(task, stop, return_exceptions=True)
+        await until_either(aw, self._stopping)
 
     async def _run_ffmpeg(self) -> bool:
         """Run one ffmpeg until it ends, the stream restarts or the tap stops; True when it
