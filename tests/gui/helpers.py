@@ -8,8 +8,11 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 
+from PySide6.QtWidgets import QMessageBox
+
 from desktop_relay.gui.main_window import MainWindow
 from desktop_relay.gui.sessions_model import SessionRow
+from desktop_relay.relay import RelayServer
 
 from ..replay import Streamer
 
@@ -77,3 +80,18 @@ async def new_session(window: MainWindow, streamer: Streamer, name: str) -> str:
         lambda: any(r.status.name == name for r in window.model.rows()), 5, f"the row of {name}"
     )
     return next(r.status.uuid for r in window.model.rows() if r.status.name == name)
+
+
+async def accept_restart(
+    window: MainWindow, question: QMessageBox, before: object, timeout: float = 10.0
+) -> RelayServer:
+    """Answer Yes to the window's restart question; returns the new relay once it listens."""
+    question.button(QMessageBox.StandardButton.Yes).click()
+    await until(
+        lambda: window.controller.relay not in (None, before) and window.controller.running,
+        timeout,
+        "the relay to restart",
+    )
+    relay = window.controller.relay
+    assert relay is not None
+    return relay

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QApplication, QDialogButtonBox, QDoubleSpinBox, QMessageBox, QSpinBox
+from PySide6.QtWidgets import QApplication, QDialogButtonBox, QDoubleSpinBox, QSpinBox
 
 from desktop_relay.cli import main
 from desktop_relay.gui.app import startup_config
@@ -19,7 +19,7 @@ from desktop_relay.relay import OPTIONS, Option, OptionKind, RelayConfig, TlsFil
 from desktop_relay.relay.tls import ensure_certificate
 
 from .conftest import make_store
-from .helpers import OpenWindow, until
+from .helpers import OpenWindow, accept_restart
 
 
 @pytest.fixture(autouse=True)
@@ -101,16 +101,7 @@ async def test_each_option_reaches_the_relay_and_the_settings_file(
         if opt.restart:
             question = window.pending_question
             assert question is not None and opt.restart_reason in question.text()
-            question.button(QMessageBox.StandardButton.Yes).click()
-            await until(
-                lambda: (
-                    window.controller.relay not in (None, first_relay) and window.controller.running
-                ),
-                15,
-                "the relay to restart",
-            )
-            relay = window.controller.relay
-            assert relay is not None
+            relay = await accept_restart(window, question, first_relay, 15)
             expected = (
                 TlsFiles(Path(wanted["tls_cert"]), Path(wanted["tls_key"]))
                 if opt.field == "tls"

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QDialogButtonBox, QMessageBox
+from PySide6.QtWidgets import QDialogButtonBox
 
 from desktop_relay.gui.app import startup_config
 from desktop_relay.gui.main_window import MainWindow
@@ -19,7 +19,7 @@ from desktop_relay.gui.settings_dialog import SettingsDialog
 from desktop_relay.relay import RelayConfig
 
 from .conftest import close_window, make_store
-from .helpers import OpenWindow, until
+from .helpers import OpenWindow, accept_restart, until
 
 PATTERN = r"rtmp://127\.0\.0\.1:\d+/live/.*"
 
@@ -62,16 +62,7 @@ async def test_settings_restart_the_relay_and_persist_across_a_window_restart(
         assert question is not None, "a change that needs a restart must say so"
         assert "max streams" in question.text()
         assert window.controller.relay is first_relay  # nothing restarted before asking
-        question.button(QMessageBox.StandardButton.Yes).click()
-        await until(
-            lambda: (
-                window.controller.relay not in (None, first_relay) and window.controller.running
-            ),
-            10,
-            "the relay to restart",
-        )
-        relay = window.controller.relay
-        assert relay is not None
+        relay = await accept_restart(window, question, first_relay)
         assert relay.config.max_ffmpeg_instances == 3
         assert relay.config.allowed_target_pattern == PATTERN
         assert relay.config.recordings_dir == elsewhere
@@ -186,12 +177,7 @@ async def test_own_certificate_is_checked_then_served_after_a_restart(
         ok.click()
         question = window.pending_question
         assert question is not None and "certificate" in question.text()
-        question.button(QMessageBox.StandardButton.Yes).click()
-        await until(
-            lambda: window.controller.relay not in (None, first_relay) and window.controller.running,
-            10,
-            "the relay to restart",
-        )
+        await accept_restart(window, question, first_relay)
         port = window.controller.listen_address[1]  # type: ignore[index]
         ctx = ssl.create_default_context(cafile=str(own.ca_cert))
         url = f"https://127.0.0.1:{port}/api/info"
