@@ -39,7 +39,7 @@ from .preview_panel import PreviewPanel
 from .questions import ask
 from .relay_controller import RelayController
 from .session_events import SessionEvents
-from .sessions_model import SessionsModel, session_label
+from .sessions_model import SessionRow, SessionsModel, session_label
 from .sessions_view import SessionsView
 from .settings import GuiSettings, SettingsStore, apply_log_level, restart_reasons
 from .settings_dialog import SettingsDialog
@@ -287,13 +287,16 @@ class MainWindow(QMainWindow):
 
     def _thumbnail_changed(self, session_id: str) -> None:
         if session_id == self.view.current_session():
-            row = self.model.row(session_id)
-            self.preview.show_thumbnail(row.picture if row else None)
+            self._show_preview(self.model.row(session_id))
+
+    def _show_preview(self, row: SessionRow | None) -> None:
+        picture = row.picture if row else None
+        if picture is not self.preview.thumbnail:  # converted once per picture, not per refresh
+            self.preview.show_thumbnail(picture)
 
     def _session_selected(self, session_id: str | None) -> None:
         row = self.model.row(session_id) if session_id else None
-        if (row.picture if row else None) is not self.preview.thumbnail:
-            self.preview.show_thumbnail(row.picture if row else None)
+        self._show_preview(row)
         if row is None:
             self.log_pane.show_session(None)
             return
