@@ -47,8 +47,7 @@ def startup_config(
 
 
 def _with_destinations(config: RelayConfig, outputs: DefaultOutputs) -> RelayConfig:
-    first, rest = (outputs.urls[0], outputs.urls[1:]) if outputs.urls else (None, ())
-    return replace(config, default_target=first, extra_targets=rest, record=outputs.record)
+    return config.with_targets(outputs.urls, record=outputs.record)
 
 
 async def run_app(config: RelayConfig, store: SettingsStore) -> int:

@@ -229,11 +229,8 @@ class RelayController(QObject):
         recorded beside them ([] records them anyway); raises TargetError."""
         if self._relay is not None:
             self._relay.set_default_targets(urls, record=record)
-        first, rest = (urls[0], tuple(urls[1:])) if urls else (None, ())
         # Kept in our config too, so that a restart keeps the operator's destinations.
-        self._config = replace(
-            self._config, default_target=first, extra_targets=rest, record=record
-        )
+        self._config = self._config.with_targets(urls, record=record)
 
     def add_output(self, session_id: str, url: str | None) -> None:
         """Also send one session to `url` (None: a local recording); its other outputs and

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -123,6 +123,12 @@ class RelayConfig:
     # first keyframe at most this many seconds behind live, so the audience is back to live
     # (a recording keeps everything). None: never skip.
     catch_up_lag_s: float | None = 3.0
+
+    def with_targets(self, urls: Sequence[str], *, record: bool = False) -> RelayConfig:
+        """This config sending new sessions to all of `urls` (the first is `default_target`,
+        the rest `extra_targets`), and also recording them when `record`. Not validated."""
+        first, rest = (urls[0], tuple(urls[1:])) if urls else (None, ())
+        return replace(self, default_target=first, extra_targets=rest, record=record)
 
     def __post_init__(self) -> None:
         # A truthy string ("no") would silently record every session.

@@ -205,8 +205,7 @@ class Relay(Observable):
         """
         for url in urls:
             validate_target(url)
-        first, rest = (urls[0], tuple(urls[1:])) if urls else (None, ())
-        self.config = replace(self.config, default_target=first, extra_targets=rest, record=record)
+        self.config = self.config.with_targets(urls, record=record)
         shown = ", ".join(mask_target(u) or "****" for u in urls)
         if record or not shown:
             shown = f"{shown} and a local recording" if shown else "local recording"
