@@ -27,12 +27,15 @@ from .theme import ColorSchemeFollower
 
 
 def startup_config(
-    store: SettingsStore, command_line: RelayConfig, given: Collection[str] | None = None
+    store: SettingsStore,
+    command_line: RelayConfig,
+    given: Collection[str] | None = None,
+    destinations: DestinationStore | None = None,
 ) -> RelayConfig:
     """Saved settings and the enabled destinations, with what the command line gave on top
     (`given`: the fields it set explicitly; see settings.command_line_overrides). Targets
     given on the command line (`--rtmp-url`) replace the destinations, as a whole."""
-    outputs = DestinationStore(store).defaults()
+    outputs = (destinations or DestinationStore(store)).defaults()
     saved = _with_destinations(store.load().to_config(RelayConfig()), outputs)
     merged = _overrides(saved, command_line, given)
     from_command_line = (
@@ -50,10 +53,12 @@ def _with_destinations(config: RelayConfig, outputs: DefaultOutputs) -> RelayCon
     return config.with_targets(outputs.urls, record=outputs.record)
 
 
-async def run_app(config: RelayConfig, store: SettingsStore) -> int:
+async def run_app(
+    config: RelayConfig, store: SettingsStore, destinations: DestinationStore | None = None
+) -> int:
     """Show the window, run the relay until the window closes or a signal arrives."""
     controller = RelayController(config, token_file=paths.data_dir() / "token")
-    window = MainWindow(controller, store)
+    window = MainWindow(controller, store, destinations=destinations)
     closed = asyncio.Event()
     window.closed.connect(closed.set)
     loop = asyncio.get_running_loop()
@@ -117,8 +122,10 @@ def run_window(config: RelayConfig, given: Collection[str] | None = None) -> int
     app.setQuitOnLastWindowClosed(False)
     scheme = ColorSchemeFollower(app)  # light or dark as the desktop is, also when it changes
     store = SettingsStore.for_user()
-    config = startup_config(store, config, given)
+    # Read once (a keyring may be slow): the start-up config and the window share it.
+    destinations = DestinationStore(store)
+    config = startup_config(store, config, given, destinations)
     apply_log_level(config.log_level)
-    result: int = qasync.run(run_app(config, store))
+    result: int = qasync.run(run_app(config, store, destinations))
     del scheme
     return result

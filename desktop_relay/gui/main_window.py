@@ -67,7 +67,12 @@ class MainWindow(QMainWindow):
     closed = Signal()  # the relay has stopped and the window is gone: the app may end
 
     def __init__(
-        self, controller: RelayController, store: SettingsStore, parent: QWidget | None = None
+        self,
+        controller: RelayController,
+        store: SettingsStore,
+        parent: QWidget | None = None,
+        *,
+        destinations: DestinationStore | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Desktop Relay")
@@ -86,7 +91,9 @@ class MainWindow(QMainWindow):
         self.view = SessionsView(self.model)
         self.log_pane = LogPane(self.logs)
         self.banner = ErrorBanner()
-        self.destinations_panel = DestinationsPanel(DestinationStore(store), self.model)
+        self.destinations_panel = DestinationsPanel(
+            destinations or DestinationStore(store), self.model
+        )
         self.join_panel = JoinPanel()
         self.preview = PreviewPanel()
         self.status = RelayStatusBar()
