@@ -22,7 +22,9 @@ from .status import FfmpegState, FfmpegStats
 
 log = logging.getLogger(__name__)
 
-_LINE_SPLIT = re.compile(r"[\r\n]+")
+# Log lines end in \n, or \r for a status line redrawn in place.
+_LOG_SPLIT = re.compile(rb"[\r\n]+")
+_PROGRESS_SPLIT = re.compile(rb"\n")
 _RTMP_FAILURE = re.compile(
     r"Connection refused|Cannot open connection|Connection timed out|No route to host|"
     r"Name or service not known|Failed to resolve|Network is unreachable|Server error|"
@@ -160,23 +162,128 @@ def _close(*fds: int | None) -> None:
             os.close(fd)
 
 
-class _MediaReader(asyncio.Protocol):
-    """Hands ffmpeg's media output to `on_data` as it is read, straight from the event loop:
-    no task and no stream buffer between the pipe and the fan-out (its hottest path)."""
+# ffmpeg writes its output for a piece of input as a burst of packets flushed one by one, a
+# few milliseconds apart in all. Reading as soon as the pipe turns readable wakes the relay
+# once for every packet or two (about 20 times a second per session, each wake-up costing the
+# event loop more than the reading); waiting this long after the first byte takes the whole
+# burst in one read (4 to 6 a second for a MediaRecorder stream). It adds at most this much
+# latency to the outputs.
+MEDIA_READ_DELAY_S = 0.008
+# The same for ffmpeg's log: a line is one write, the audio meter's block of three lines three.
+LOG_READ_DELAY_S = 0.02
+# Reads in one go before giving the loop back, so a producer faster than the relay cannot
+# starve it (each read takes at most a pipe's capacity, 64 KiB on Linux).
+_MAX_READS = 16
+_READ_SIZE = 1 << 18
+_PIPE_CAPACITY = 1 << 16  # Linux's default
 
-    def __init__(self, on_data: Callable[[bytes], None]) -> None:
+
+class _Lines:
+    """Splits a pipe's bytes into lines for `on_line` (decoded, without their ends; empty
+    lines are skipped)."""
+
+    def __init__(self, split: re.Pattern[bytes], on_line: Callable[[str], None]) -> None:
+        self._split = split
+        self._on_line = on_line
+        self._pending = b""
+
+    def __call__(self, data: bytes) -> None:
+        *lines, self._pending = self._split.split(self._pending + data)
+        for line in lines:
+            if line:
+                self._on_line(line.decode("utf-8", "replace"))
+
+    def flush(self) -> None:
+        """The stream ended: an unfinished last line is a line too."""
+        pending, self._pending = self._pending, b""
+        if pending:
+            self._on_line(pending.decode("utf-8", "replace"))
+
+
+class _PipeReader:
+    """Hands what ffmpeg writes to one of its pipes to `on_data` straight from the event loop:
+    no transport, no task and no stream buffer between the pipe and the consumer (for the
+    media, the fan-out: the relay's hottest path). With a `delay`, a readable pipe is read that
+    long later, in one go. It owns the pipe's read end and closes it at EOF (then calls
+    `on_eof`) or when `done` is cancelled."""
+
+    def __init__(
+        self,
+        fd: int,
+        on_data: Callable[[bytes], None],
+        delay: float,
+        on_eof: Callable[[], None] | None = None,
+    ) -> None:
+        os.set_blocking(fd, False)
+        self._fd: int | None = fd
         self._on_data = on_data
-        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._on_eof = on_eof
+        self._delay = delay
+        self._loop = asyncio.get_running_loop()
+        self._timer: asyncio.TimerHandle | None = None
+        self.done: asyncio.Future[None] = self._loop.create_future()
+        self.done.add_done_callback(lambda _: self.close())
+        self._loop.add_reader(fd, self._readable)
 
-    def data_received(self, data: bytes) -> None:
+    def _readable(self) -> None:
+        if self._fd is None:
+            return
+        if not self._delay:
+            self._drain()
+            return
+        # Off the selector while the burst arrives: a level-triggered pipe would wake us again.
+        self._loop.remove_reader(self._fd)
+        self._timer = self._loop.call_later(self._delay, self._drain)
+
+    def _drain(self) -> None:
+        self._timer = None
+        fd = self._fd
+        if fd is None:
+            return
+        chunks: list[bytes] = []
+        eof = False
+        for _ in range(_MAX_READS):
+            try:
+                data = os.read(fd, _READ_SIZE)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                log.warning("reading ffmpeg's output failed: %s", exc)
+                eof = True
+                break
+            if not data:
+                eof = True
+                break
+            chunks.append(data)
+            if len(data) < _PIPE_CAPACITY:
+                break  # the pipe is (most likely) empty: spare the read that would say so
+        if chunks:
+            self._deliver(self._on_data, chunks[0] if len(chunks) == 1 else b"".join(chunks))
+        if eof:
+            if self._on_eof is not None:
+                self._deliver(self._on_eof)
+            self.close()
+            if not self.done.done():
+                self.done.set_result(None)
+        elif self._delay and self._fd is not None:
+            self._loop.add_reader(self._fd, self._readable)
+
+    @staticmethod
+    def _deliver(consumer: Callable[..., None], *args: bytes) -> None:
         try:
-            self._on_data(data)
+            consumer(*args)
         except Exception:  # the consumer's bug must not stop the reading (and the reaping)
             log.exception("handling ffmpeg's output failed")
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.done.done():
-            self.done.set_result(None)
+    def close(self) -> None:
+        """Stop reading and close the pipe (idempotent)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            self._loop.remove_reader(fd)
+            os.close(fd)
 
 
 class FfmpegProcess:
@@ -200,7 +307,7 @@ class FfmpegProcess:
         # over as read; `-progress` then goes to a pipe of its own, added by start().
         self._on_data = on_data
         self._proc: asyncio.subprocess.Process | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: list[asyncio.Future[None]] = []
         self.state = FfmpegState.CREATED
         self.progress = ProgressParser()
         self.last_lines: deque[str] = deque(maxlen=40)
@@ -223,12 +330,15 @@ class FfmpegProcess:
     async def start(self, pass_fds: tuple[int, ...] = ()) -> None:
         """Spawn ffmpeg (inheriting `pass_fds`); raises FFMPEG_NOT_FOUND or CANT_START_FFMPEG."""
         args = self.args
-        progress_r = progress_w = data_r = data_w = None
+        # Every output of the child gets a pipe of our own, read by a _PipeReader: no
+        # transport or task per pipe, and reads timed to take a burst at once.
+        log_r, log_w = os.pipe()
+        progress_r, progress_w = os.pipe()
+        data_r = data_w = None
         if self._on_data is not None:
-            progress_r, progress_w = os.pipe()
+            # stdout carries the media (the args end in `pipe:1`); -progress gets its own pipe.
             args = [args[0], "-progress", f"pipe:{progress_w}", *args[1:]]
             pass_fds = (*pass_fds, progress_w)
-            # The media gets a pipe of our own, read by a protocol (see _MediaReader).
             data_r, data_w = os.pipe()
         command, preexec = _spawn_options(args)
         try:
@@ -238,8 +348,8 @@ class FfmpegProcess:
             self._proc = await asyncio.create_subprocess_exec(
                 *command,
                 stdin=asyncio.subprocess.PIPE,
-                stdout=data_w if data_w is not None else asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
+                stdout=data_w if data_w is not None else progress_w,
+                stderr=log_w,
                 # Its own session: Ctrl-C in a terminal must reach the relay only, which then
                 # stops ffmpeg gracefully instead of losing the stream's tail.
                 start_new_session=True,
@@ -247,52 +357,34 @@ class FfmpegProcess:
                 pass_fds=pass_fds,
             )
         except FileNotFoundError:
-            _close(progress_r, data_r)
+            _close(log_r, progress_r, data_r)
             raise RelayError(
                 ServerError(ErrorName.FFMPEG_NOT_FOUND, "ffmpeg executable not found", self.args[0])
             ) from None
         except OSError as exc:
-            _close(progress_r, data_r)
+            _close(log_r, progress_r, data_r)
             raise RelayError(
                 ServerError(ErrorName.CANT_START_FFMPEG, f"ffmpeg could not start: {exc}")
             ) from None
         finally:
-            _close(progress_w, data_w)  # the child has its copies; EOF comes when it exits
+            _close(log_w, progress_w, data_w)  # the child has its copies; EOF comes at its exit
         self.state = FfmpegState.RUNNING
-        assert self._proc.stderr is not None
-        if progress_r is None:
-            assert self._proc.stdout is not None
-            progress = self._proc.stdout
-        else:
-            progress = asyncio.StreamReader()
-            loop = asyncio.get_running_loop()
-            await loop.connect_read_pipe(
-                lambda: asyncio.StreamReaderProtocol(progress), os.fdopen(progress_r, "rb", 0)
-            )
-        self._tasks = [
-            asyncio.create_task(self._read_progress(progress)),
-            asyncio.create_task(self._read_log(self._proc.stderr)),
+        progress = _Lines(_PROGRESS_SPLIT, self._progress_line)
+        lines = _Lines(_LOG_SPLIT, self._log_line)
+        readers = [
+            # A progress block comes in one write: read it at once.
+            _PipeReader(progress_r, progress, 0.0, progress.flush),
+            # A log line is one write, and the audio meter's block three: wait for the rest.
+            _PipeReader(log_r, lines, LOG_READ_DELAY_S, lines.flush),
         ]
         if data_r is not None:
             assert self._on_data is not None
-            loop = asyncio.get_running_loop()
-            media = _MediaReader(self._on_data)
-            await loop.connect_read_pipe(lambda: media, os.fdopen(data_r, "rb", 0))
-            self._tasks.append(asyncio.ensure_future(media.done))
+            readers.append(_PipeReader(data_r, self._on_data, MEDIA_READ_DELAY_S))
+        self._tasks = [asyncio.ensure_future(reader.done) for reader in readers]
 
-    async def _read_progress(self, stream: asyncio.StreamReader) -> None:
-        # A block of a dozen lines comes at once: read what is there, not line by line.
-        pending = b""
-        while chunk := await stream.read(65536):
-            *lines, pending = (pending + chunk).split(b"\n")
-            for line in lines:
-                self._progress_line(line)
-        if pending:
-            self._progress_line(pending)
-
-    def _progress_line(self, line: bytes) -> None:
+    def _progress_line(self, line: str) -> None:
         before = self.progress.stats
-        stats = self.progress.feed_line(line.decode("utf-8", "replace"))
+        stats = self.progress.feed_line(line)
         if stats is not None:
             # ffmpeg prints progress blocks on a timer even while its output is blocked:
             # only growing counters mean the output really moves.
@@ -311,17 +403,7 @@ class FfmpegProcess:
             return 0.0
         return (time.monotonic() if now is None else now) - self._pending_since
 
-    async def _read_log(self, stream: asyncio.StreamReader) -> None:
-        pending = ""
-        while chunk := await stream.read(65536):
-            parts = _LINE_SPLIT.split(pending + chunk.decode("utf-8", "replace"))
-            pending = parts.pop()
-            for part in parts:
-                self._line(part)
-        if pending:
-            self._line(pending)
-
-    def _line(self, line: str) -> None:
+    def _log_line(self, line: str) -> None:
         if self._take_line is not None and self._take_line(line):
             return
         if line.strip():
