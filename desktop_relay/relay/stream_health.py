@@ -104,6 +104,7 @@ class StreamHealth:
         """Forget the stream (a new one begins when the encoder restarts)."""
         # (timestamp ms, video bytes) per video frame within the window
         self._frames: deque[tuple[int, int]] = deque()
+        self._frame_bytes = 0  # the sum of the window's video bytes, kept as frames come and go
         self._first_ms: int | None = None
         self._last_ms = 0
         self._keyframes: deque[int] = deque()  # timestamps of keyframes within the window
@@ -130,13 +131,15 @@ class StreamHealth:
                 self._first_ms = ts
             self._video = True
             self._last_ms = max(self._last_ms, ts)
-            self._frames.append((ts, len(tag.raw) - TAG_HEADER_SIZE - 4))
+            size = len(tag.raw) - TAG_HEADER_SIZE - 4
+            self._frames.append((ts, size))
+            self._frame_bytes += size
             if tag.is_keyframe:
                 self._keyframes.append(ts)
                 self._last_keyframe_ms = ts
         horizon = self._last_ms - int(self.thresholds.window_s * 1000)
         while self._frames and self._frames[0][0] < horizon:
-            self._frames.popleft()
+            self._frame_bytes -= self._frames.popleft()[1]
         # One keyframe older than the window stays: the interval to the next one counts.
         while len(self._keyframes) > 1 and self._keyframes[1] < horizon:
             self._keyframes.popleft()
@@ -162,7 +165,7 @@ class StreamHealth:
         span = self._span_s()
         if span is None:
             return None
-        return sum(size for _, size in self._frames) * 8 / span / 1000
+        return self._frame_bytes * 8 / span / 1000
 
     def fps(self) -> float | None:
         """Frames per second over the window, None before there is a second of it."""
