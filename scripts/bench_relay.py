@@ -2,6 +2,7 @@
 
 Usage: .venv/bin/python scripts/bench_relay.py [--sessions 8] [--outputs 1] [--seconds 10]
                                                [--transcode] [--thumbnails]
+                                               [--relay-checkout DIR]
 
 The relay runs as its own process (this script with `--serve`: the headless relay's
 RelayServer, in-process there) so that its CPU and memory are measured apart from the clients,
@@ -11,21 +12,26 @@ RTMP module (Debian's nginx + libnginx-mod-rtmp, started in the foreground, reco
 nothing), one stream key per session and output: nginx refuses a second publisher on a key
 ("Already publishing"), so the relay's `--rtmp-url` (the same URLs for every session) cannot
 serve many sessions. `--outputs 0` sends no target: each session is recorded to a file in a
-temporary folder, which is what this script measured before outputs existed. Only 127.0.0.1
-is used.
+temporary folder, which is what this script measured before outputs existed. With
+`--relay-checkout` the relay is another checkout's headless command line (an older commit's,
+to compare in the same hour: this machine's figures drift between hours), recording to files.
+Only 127.0.0.1 is used.
 
-Reported: the relay process's CPU (in all and per session) and peak RSS; the encoder ffmpegs'
-and the output ffmpegs' CPU and peak RSS, apart; nginx's CPU; chunk ack latency; video frames
-through the encoders against the frames sent, output bytes against encoder bytes, tags the
-outputs dropped and output reconnects. With `--thumbnails` the relay decodes live thumbnails of
-every session (`Relay.set_thumbnails(True)`, as the window does while it shows them), and their
-ffmpegs' CPU (in all and per session) and the pictures made are reported too.
+Reported: the relay process's CPU (in all and per session: over the whole run, and while
+every session streams, i.e. without the sessions' starts and ends) and peak RSS; the encoder
+ffmpegs' and the output ffmpegs' CPU and peak RSS, apart; nginx's CPU; chunk ack latency;
+video frames through the encoders against the frames sent, output bytes against encoder
+bytes, tags the outputs dropped and output reconnects. With `--thumbnails` the relay decodes
+live thumbnails of every session (`Relay.set_thumbnails(True)`, as the window does while it
+shows them), and their ffmpegs' CPU (in all and per session) and the pictures made are
+reported too.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -63,6 +69,30 @@ def _stat(pid: int) -> tuple[float, int] | None:
     return (int(fields[11]) + int(fields[12])) / CLK, int(fields[21]) * PAGE
 
 
+def _cpu_ns(pid: int) -> int | None:
+    """Nanoseconds on a CPU of all a process's threads (schedstat: finer than stat's ticks)."""
+    total = 0
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            total += int((task / "schedstat").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return total
+
+
+# The steady figure leaves out the sessions' starts (ffmpegs spawned, encoders probed) and ends.
+STEADY_FROM_S = 3.0
+
+
+def _steady(samples: list[tuple[float, int]], started: float, until: float) -> float | None:
+    """% of one core between STEADY_FROM_S after `started` and `until` (the first session done)."""
+    window = [s for s in samples if started + STEADY_FROM_S <= s[0] <= until]
+    if len(window) < 2 or window[-1][0] - window[0][0] < 2.0:
+        return None
+    (t0, c0), (t1, c1) = window[0], window[-1]
+    return 100 * (c1 - c0) / 1e9 / (t1 - t0)
+
+
 def _children(pid: int) -> list[int]:
     out = []
     for entry in Path("/proc").iterdir():
@@ -95,6 +125,69 @@ def _kind(pid: int) -> str | None:
 
 
 # ---- the relay's side (--serve) ----------------------------------------------------------
+
+
+class CallbackCosts:
+    """Thread CPU time of every event-loop callback, by what it runs, and of the selector.
+
+    Wraps asyncio's Handle._run (a task step is named by its coroutine): where the relay's
+    own CPU goes, without a profiler's per-call overhead skewing Python against the kernel.
+    """
+
+    def __init__(self) -> None:
+        self.costs: dict[str, list[float]] = {}
+        self.streaming_from = 0.0
+
+    def install(self) -> None:
+        import asyncio.events
+        import selectors
+
+        run, select, clock = asyncio.events.Handle._run, selectors.EpollSelector.select, time
+        costs = self.costs
+
+        def timed_run(handle: asyncio.events.Handle) -> None:
+            # Named first: a reader's handle is cancelled (its callback cleared) when the
+            # callback removes its own reader.
+            name = _callback_name(handle)
+            start = clock.thread_time()
+            run(handle)
+            entry = costs.setdefault(name, [0, 0.0])
+            entry[0] += 1
+            entry[1] += clock.thread_time() - start
+
+        def timed_select(selector: Any, timeout: float | None = None) -> Any:
+            start = clock.thread_time()
+            ready = select(selector, timeout)
+            entry = costs.setdefault("(the selector: epoll_wait and its events)", [0, 0.0])
+            entry[0] += 1
+            entry[1] += clock.thread_time() - start
+            return ready
+
+        asyncio.events.Handle._run = timed_run  # type: ignore[method-assign,assignment]
+        selectors.EpollSelector.select = timed_select  # type: ignore[method-assign,assignment]
+
+    def report(self, top: int = 15) -> list[str]:
+        rows = sorted(self.costs.items(), key=lambda kv: -kv[1][1])
+        total = sum(t for _, t in self.costs.values())
+        lines = [f"event-loop callbacks: {1000 * total:.0f} ms of thread CPU in all; the top {top}"]
+        for name, (count, spent) in rows[:top]:
+            lines.append(
+                f"  {1000 * spent:7.1f} ms {int(count):7d} calls {1e6 * spent / count:7.1f} us  "
+                f"{name}"
+            )
+        return lines
+
+
+def _callback_name(handle: asyncio.Handle) -> str:
+    callback = handle._callback  # type: ignore[attr-defined]
+    task = getattr(callback, "__self__", None)
+    if isinstance(task, asyncio.Task):
+        coro = task.get_coro()
+        return "task " + (getattr(coro, "__qualname__", None) or type(coro).__name__)
+    function = getattr(callback, "__func__", callback)
+    if isinstance(function, functools.partial):
+        function = function.func
+    return getattr(function, "__qualname__", None) or type(function).__name__
 
 
 async def serve(args: argparse.Namespace) -> None:
@@ -154,6 +247,9 @@ async def serve(args: argparse.Namespace) -> None:
         if status.error is not None:
             totals["errors"].append(str(status.error.name))
 
+    costs = CallbackCosts() if args.callbacks else None
+    if costs is not None:
+        costs.install()
     relay.add_listener("destroyed", on_destroyed)
     relay.add_observer(CountPictures())
     relay.set_thumbnails(args.thumbnails)
@@ -163,6 +259,8 @@ async def serve(args: argparse.Namespace) -> None:
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await stop.wait()
     await relay.stop()
+    if costs is not None:
+        totals["callbacks"] = costs.report()
     print(SUMMARY + json.dumps(totals), flush=True)
 
 
@@ -223,17 +321,18 @@ async def bench(args: argparse.Namespace) -> None:
 
             nginx = start_nginx_rtmp(require_nginx_rtmp(), Path(tmp) / "nginx", record=False)
             extra = ["--rtmp-base", f"rtmp://127.0.0.1:{nginx.port}/live"]
+        if args.relay_checkout is not None:
+            # `-m` with the checkout as the working directory imports its package first.
+            command = [sys.executable, "-m", "desktop_relay", "--headless", "--host"]
+            command += ["127.0.0.1", "--port", "0", "--no-tls", "--no-auth"]
+            command += ["--recordings-dir", tmp, "--log-level", "WARNING"]
+        else:
+            command = [sys.executable, __file__, "--serve", tmp, "--outputs", str(args.outputs)]
+            command += [*extra, *(["--thumbnails"] if args.thumbnails else [])]
+            command += ["--callbacks"] if args.callbacks else []
         try:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                __file__,
-                "--serve",
-                tmp,
-                "--outputs",
-                str(args.outputs),
-                *extra,
-                *(["--thumbnails"] if args.thumbnails else []),
-                stdout=asyncio.subprocess.PIPE,
+                *command, cwd=args.relay_checkout, stdout=asyncio.subprocess.PIPE
             )
             assert proc.stdout is not None
             while True:
@@ -255,7 +354,14 @@ async def bench(args: argparse.Namespace) -> None:
                 for _ in range(args.sessions)
             ]
             started = time.monotonic()
+            first_done = None
+            steady_samples: list[tuple[float, int]] = []
             while not all(t.done() for t in tasks):
+                now = time.monotonic()
+                if first_done is None and any(t.done() for t in tasks):
+                    first_done = now
+                if (ns := _cpu_ns(proc.pid)) is not None:
+                    steady_samples.append((now, ns))
                 relay = _stat(proc.pid)
                 if relay:
                     peak_relay = max(peak_relay, relay[1])
@@ -277,16 +383,22 @@ async def bench(args: argparse.Namespace) -> None:
             if nginx is not None:
                 nginx.stop()
     summary = next(
-        json.loads(line[len(SUMMARY) :])
-        for line in out.decode().splitlines()
-        if line.startswith(SUMMARY)
+        (
+            json.loads(line[len(SUMMARY) :])
+            for line in out.decode().splitlines()
+            if line.startswith(SUMMARY)
+        ),
+        None,
     )
     expected = _frames_sent(data, total) * args.sessions
 
     relay_cpu = 100 * (end[0] - base[0]) / wall
+    steady = _steady(steady_samples, started, first_done or started + wall)
     lat = sorted(latencies)
     mode = "VP8 -> libx264" if args.transcode else "H.264 copy"
     where = f"{args.outputs} RTMP output(s) to nginx" if args.outputs else "recorded to a file"
+    if args.relay_checkout is not None:
+        where += f", by the headless relay of {args.relay_checkout}"
     rows = [
         (
             "run",
@@ -298,6 +410,13 @@ async def bench(args: argparse.Namespace) -> None:
         (
             "relay process CPU",
             f"{relay_cpu:.1f} % of one core; {relay_cpu / args.sessions:.2f} % per session",
+        ),
+        (
+            "relay process CPU, streaming",
+            "not measured (too short a run)"
+            if steady is None
+            else f"{steady:.2f} % of one core; {steady / args.sessions:.3f} % per session "
+            f"(from {STEADY_FROM_S:g} s after the start to the first session's end)",
         ),
         ("relay process peak RSS", f"{peak_relay / 2**20:.1f} MiB"),
         _usage_row(ENCODER, kinds, usage[ENCODER], wall),
@@ -311,7 +430,7 @@ async def bench(args: argparse.Namespace) -> None:
                 "thumbnails per session",
                 f"CPU {tap_cpu / args.sessions:.2f} % of one core (relay process: "
                 f"{relay_cpu / args.sessions:.2f} %, with its share of the taps' feeding); "
-                f"{summary['thumbnails'] / args.sessions:.1f} pictures each",
+                f"{(summary or {}).get('thumbnails', 0) / args.sessions:.1f} pictures each",
             ),
         ]
     if nginx_base and nginx_end:
@@ -321,21 +440,27 @@ async def bench(args: argparse.Namespace) -> None:
                 f"CPU {100 * (nginx_end[0] - nginx_base[0]) / wall:.1f} % of one core",
             )
         )
-    frames = summary["frames"]
-    delivered = summary["output_bytes"] / max(1, summary["encoder_bytes"] * max(1, args.outputs))
+    if summary is None:
+        rows.append(("video frames, outputs", "not reported by that relay (no in-process hooks)"))
+    else:
+        frames = summary["frames"]
+        copies = summary["encoder_bytes"] * max(1, args.outputs)
+        delivered = summary["output_bytes"] / max(1, copies)
+        rows += [
+            (
+                "video frames",
+                f"{frames} of {expected} sent through the encoders "
+                f"({100 * frames / max(1, expected):.1f} %)",
+            ),
+            (
+                "outputs",
+                f"{summary['outputs']} ended; bytes out {100 * delivered:.1f} % of "
+                f"encoder bytes x outputs; {summary['dropped_tags']} tags dropped, "
+                f"{summary['reconnects']} reconnects, {summary['failed_outputs']} failed",
+            ),
+            ("session errors", ", ".join(summary["errors"]) or "none"),
+        ]
     rows += [
-        (
-            "video frames",
-            f"{frames} of {expected} sent through the encoders "
-            f"({100 * frames / max(1, expected):.1f} %)",
-        ),
-        (
-            "outputs",
-            f"{summary['outputs']} ended; bytes out {100 * delivered:.1f} % of "
-            f"encoder bytes x outputs; {summary['dropped_tags']} tags dropped, "
-            f"{summary['reconnects']} reconnects, {summary['failed_outputs']} failed",
-        ),
-        ("session errors", ", ".join(summary["errors"]) or "none"),
         (
             "chunk ack latency",
             f"p50 {1000 * statistics.median(lat):.1f} ms, "
@@ -346,6 +471,8 @@ async def bench(args: argparse.Namespace) -> None:
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f"{key.ljust(width)} | {value}")
+    for line in (summary or {}).get("callbacks", []):
+        print(line)
 
 
 def _usage_row(kind: str, kinds: dict[int, str], usage: Usage, wall: float) -> tuple[str, str]:
@@ -374,7 +501,20 @@ def main() -> None:
     )
     parser.add_argument("--transcode", action="store_true", help="VP8 input (libx264 encode)")
     parser.add_argument(
+        "--relay-checkout",
+        metavar="DIR",
+        type=Path,
+        help="measure the headless relay of another checkout instead (e.g. a worktree of an "
+        "older commit: `git worktree add /tmp/old 503b128`), each session recorded to a file",
+    )
+    parser.add_argument(
         "--thumbnails", action="store_true", help="decode live thumbnails of every session"
+    )
+    parser.add_argument(
+        "--callbacks",
+        action="store_true",
+        help="also print where the relay's CPU goes: thread CPU time per event-loop callback "
+        "(over the whole run, starts and ends included)",
     )
     # The relay's own process (started by the benchmark): its recordings folder.
     parser.add_argument("--serve", metavar="DIR", help=argparse.SUPPRESS)
@@ -384,6 +524,15 @@ def main() -> None:
         parser.error(f"--seconds must be in (0, {FIXTURE_S:g}]: the capture is sent once")
     if args.outputs < 0:
         parser.error("--outputs must be 0 or more")
+    if args.relay_checkout is not None:
+        if not (args.relay_checkout / "desktop_relay" / "__main__.py").is_file():
+            parser.error(f"--relay-checkout: no desktop_relay package in {args.relay_checkout}")
+        if args.thumbnails:
+            parser.error("--relay-checkout measures a plain headless relay: no --thumbnails")
+        if args.callbacks:
+            parser.error("--relay-checkout measures a plain headless relay: no --callbacks")
+        # What that relay's command line can do without this script's in-process hooks.
+        args.outputs = 0
     asyncio.run(serve(args) if args.serve else bench(args))
 
 
