@@ -7,8 +7,10 @@ decodes keyframes only (`-skip_frame nokey`), scales them to 320x180 RGB and wri
 frames to stdout, so it sleeps between keyframes and costs almost nothing.
 
 It is not an output: no OutputStatus, no state the client hears, never a session failure. A
-dead ffmpeg is restarted quietly with a backoff; a slow one loses keyframes (a bounded queue),
-never the relay's memory. A stream without video starts nothing.
+dead ffmpeg is restarted quietly with a backoff, and so is a stalled one (alive, but no
+picture for keyframes it was given: a frozen thumbnail would look like a frozen stream); a
+slow one loses keyframes (a bounded queue), never the relay's memory. A stream without video
+starts nothing.
 """
 
 from __future__ import annotations
@@ -39,6 +41,12 @@ FRAME_BYTES = WIDTH * HEIGHT * 3
 MIN_INTERVAL_MS = 1000
 # A few large keyframes; past this the tap's ffmpeg is not keeping up and keyframes are dropped.
 MAX_QUEUE_BYTES = 2 * 1024 * 1024
+# A tap whose ffmpeg lives but makes no pictures (stopped, or stuck) is restarted: the tap
+# takes at most a keyframe a second and each makes a picture at once, so this many keyframes
+# gone unanswered over this long is no slow decoder. Checked every STALL_CHECK_S.
+STALL_KEYFRAMES = 3
+STALL_S = 8.0
+STALL_CHECK_S = 1.0
 # Codec headers and metadata still pass a full queue (a keyframe after a size change needs its
 # new SPS), up to this much more.
 _HEADER_SLACK = 64 * 1024
@@ -155,9 +163,13 @@ class ThumbnailTap:
         self._last_key_ms: int | None = None
         self._pending = bytearray()
         self._stop_timeouts = (0.5, 1.0)
+        # Keyframes taken since the last picture, and when the first of them came.
+        self._unanswered = 0
+        self._unanswered_since: float | None = None
         self.thumbnails = 0
         self.dropped_tags = 0
         self.restarts = 0
+        self.stalls = 0
 
     # ---- public API ---------------------------------------------------------------------
 
@@ -217,6 +229,10 @@ class ThumbnailTap:
             # (A timestamp going back is a new timeline: take it.)
             if last is not None and 0 <= tag.timestamp - last < MIN_INTERVAL_MS:
                 return
+            # Counted before the queue's bound: an ffmpeg that stopped reading fills it.
+            self._unanswered += 1
+            if self._unanswered_since is None:
+                self._unanswered_since = time.monotonic()
         size = len(tag.raw)
         limit = self.max_queue_bytes + (0 if tag.starts_gop else _HEADER_SLACK)
         if self._queued_bytes + size > limit:
@@ -235,6 +251,7 @@ class ThumbnailTap:
         self._queue.clear()
         self._queued_bytes = 0
         self._last_key_ms = None
+        self._answered()
         start = self._cache.start_bytes()
         reader = FlvReader()
         tags, _ = reader.feed_batch(start)
@@ -272,12 +289,39 @@ class ThumbnailTap:
         end = count * FRAME_BYTES
         rgb = bytes(pending[end - FRAME_BYTES : end])
         del pending[:end]
+        self._answered()
         self.thumbnails += 1
         self._backoff.connected()
         try:
             self._on_thumbnail(Thumbnail(WIDTH, HEIGHT, rgb, time.monotonic()))
         except Exception:
             log.exception("%s: thumbnail observer failed", self.name)
+
+    def _answered(self) -> None:
+        self._unanswered = 0
+        self._unanswered_since = None
+
+    def stalled(self, now: float | None = None) -> bool:
+        """Whether the current ffmpeg left STALL_KEYFRAMES keyframes, the first over STALL_S
+        ago, without a picture."""
+        since = self._unanswered_since
+        if since is None or self._unanswered < STALL_KEYFRAMES:
+            return False
+        return (time.monotonic() if now is None else now) - since > STALL_S
+
+    async def _watch(self, proc: FfmpegProcess) -> None:
+        while True:
+            await asyncio.sleep(STALL_CHECK_S)
+            if self.stalled():
+                self.stalls += 1
+                log.warning(
+                    "%s: ffmpeg %s made no picture for %d keyframes: starting it again",
+                    self.name,
+                    proc.pid,
+                    self._unanswered,
+                )
+                proc.kill()  # its exit ends _run_ffmpeg, which restarts it
+                return
 
     def _line(self, line: str) -> None:
         log.debug("%s: ffmpeg: %s", self.name, line)
@@ -331,6 +375,7 @@ class ThumbnailTap:
         log.debug("%s: ffmpeg %s started", self.name, proc.pid)
         self._open_gate()
         writer = asyncio.create_task(self._write_loop(proc), name=f"tap-writer-{self.name}")
+        watch = asyncio.create_task(self._watch(proc), name=f"tap-watch-{self.name}")
         exited = asyncio.create_task(proc.wait(), name=f"tap-exit-{self.name}")
         stop = asyncio.create_task(self._stopping.wait())
         restart = asyncio.create_task(self._restart.wait())
@@ -341,9 +386,9 @@ class ThumbnailTap:
             ended_alone = not (stop.done() or restart.done())
         finally:
             self._close_gate()
-            for task in (writer, stop, restart):
+            for task in (writer, watch, stop, restart):
                 task.cancel()
-            await asyncio.gather(writer, stop, restart, return_exceptions=True)
+            await asyncio.gather(writer, watch, stop, restart, return_exceptions=True)
             timeout, grace = self._stop_timeouts
             rc = await proc.stop(0.0 if ended_alone else timeout, grace)
             await asyncio.gather(exited, return_exceptions=True)

@@ -26,7 +26,10 @@ from desktop_relay.relay import (
     RelayServer,
     SessionState,
     Thumbnail,
+    thumbnails,
 )
+from desktop_relay.relay.flv import FlvTag, TagType
+from desktop_relay.relay.stream_cache import StreamCache
 from desktop_relay.relay.thumbnails import FRAME_BYTES, HEIGHT, WIDTH, build_thumbnail_args
 
 from ..media import FIXTURE_SECONDS, RtmpReceiver
@@ -248,6 +251,71 @@ async def test_a_killed_tap_comes_back_and_disturbs_nothing(
     finally:
         await streamer.close()
     assert streamer.errors == [] and streamer.ack_errors == []
+
+
+async def test_a_stalled_tap_is_restarted_and_disturbs_nothing(
+    running_relay: MakeRelay,
+    rtmp_receiver: MakeReceiver,
+    captures: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A tap ffmpeg that lives on but makes no picture (SIGSTOP: as stuck as it gets) is
+    killed and started again, so the window's picture does not freeze on a live stream."""
+    monkeypatch.setattr(thumbnails, "STALL_S", 2.5)  # a keyframe a second: 3 of them, 2.5 s
+    relay = await running_relay(RelayConfig(allowed_target_pattern=CLIENT_TARGETS))
+    relay.set_thumbnails(True)
+    pictures = Pictures()
+    relay.add_observer(pictures)
+    streamer, session_id = await start_session(relay, rtmp_receiver().url)
+    stopped: int | None = None
+    try:
+        replay = asyncio.create_task(streamer.replay(captures["bars"], seconds=14))
+        await wait_for(lambda: pictures.by_session[session_id], timeout=5)
+        await wait_for(lambda: output_live(relay, session_id), timeout=5)
+        (stopped,) = await wait_for(tap_pids, timeout=5)
+        output_pid = output_of(relay, session_id).pid
+        os.kill(stopped, signal.SIGSTOP)
+        seen = len(pictures.by_session[session_id])
+        # 3 keyframes unanswered, 2.5 s after the first, checked each second: killed.
+        await wait_for(lambda: not pid_alive(stopped), timeout=8)
+        new = await wait_for(lambda: tap_pids() - {stopped}, timeout=5)
+        assert len(new) == 1
+        await wait_for(lambda: len(pictures.by_session[session_id]) > seen, timeout=5)
+        status = relay.get(session_id)
+        assert status is not None and status.state == SessionState.LIVE
+        output = output_of(relay, session_id)
+        assert (output.state, output.pid, output.reconnects) == (OutputState.LIVE, output_pid, 0)
+        await replay
+        await streamer.stop()
+    finally:
+        if stopped is not None and pid_alive(stopped):
+            os.kill(stopped, signal.SIGKILL)
+        await streamer.close()
+    assert streamer.errors == [] and streamer.ack_errors == []
+
+
+def test_a_slow_tap_is_not_taken_for_a_stalled_one() -> None:
+    """Unit check of the rule: fewer than STALL_KEYFRAMES unanswered, or not for STALL_S, or a
+    picture in between, is no stall."""
+    tap = thumbnails.ThumbnailTap(
+        StreamCache(), ffmpeg_binary="ffmpeg", on_thumbnail=lambda picture: None
+    )
+    body = b"\x17\x01"  # an AVC keyframe's NALU packet
+    key = [  # 1 s apart in stream time
+        FlvTag(TagType.VIDEO, 1000 * i, True, False, b"\0" * 11 + body + b"\0" * 4)
+        for i in range(4)
+    ]
+    assert all(tag.starts_gop for tag in key)
+    tap._accepting = True
+    tap.feed_batch(key[:2], b"")
+    assert not tap.stalled(now=1e12)  # 2 keyframes: not enough, however long
+    tap.feed_batch(key[2:3], b"")
+    start = tap._unanswered_since
+    assert start is not None
+    assert not tap.stalled(now=start + thumbnails.STALL_S - 0.1)
+    assert tap.stalled(now=start + thumbnails.STALL_S + 0.1)
+    tap._on_data(b"\0" * FRAME_BYTES)  # a picture: all answered
+    assert not tap.stalled(now=1e12)
 
 
 async def test_a_stream_without_video_starts_no_tap(
