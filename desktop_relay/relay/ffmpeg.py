@@ -22,9 +22,8 @@ from .status import FfmpegState, FfmpegStats
 
 log = logging.getLogger(__name__)
 
-# Log lines end in \n, or \r for a status line redrawn in place.
-_LOG_SPLIT = re.compile(rb"[\r\n]+")
-_PROGRESS_SPLIT = re.compile(rb"\n")
+# Log lines end in \n, or \r for a status line redrawn in place; progress lines in \n.
+_LINE_SPLIT = re.compile(rb"[\r\n]+")
 _RTMP_FAILURE = re.compile(
     r"Connection refused|Cannot open connection|Connection timed out|No route to host|"
     r"Name or service not known|Failed to resolve|Network is unreachable|Server error|"
@@ -182,13 +181,12 @@ class _Lines:
     """Splits a pipe's bytes into lines for `on_line` (decoded, without their ends; empty
     lines are skipped)."""
 
-    def __init__(self, split: re.Pattern[bytes], on_line: Callable[[str], None]) -> None:
-        self._split = split
+    def __init__(self, on_line: Callable[[str], None]) -> None:
         self._on_line = on_line
         self._pending = b""
 
     def __call__(self, data: bytes) -> None:
-        *lines, self._pending = self._split.split(self._pending + data)
+        *lines, self._pending = _LINE_SPLIT.split(self._pending + data)
         for line in lines:
             if line:
                 self._on_line(line.decode("utf-8", "replace"))
@@ -307,7 +305,8 @@ class FfmpegProcess:
         # over as read; `-progress` then goes to a pipe of its own, added by start().
         self._on_data = on_data
         self._proc: asyncio.subprocess.Process | None = None
-        self._tasks: list[asyncio.Future[None]] = []
+        # Each of the child's pipes read to its end (see `wait`).
+        self._pipes_read: list[asyncio.Future[None]] = []
         self.state = FfmpegState.CREATED
         self.progress = ProgressParser()
         self.last_lines: deque[str] = deque(maxlen=40)
@@ -369,8 +368,8 @@ class FfmpegProcess:
         finally:
             _close(log_w, progress_w, data_w)  # the child has its copies; EOF comes at its exit
         self.state = FfmpegState.RUNNING
-        progress = _Lines(_PROGRESS_SPLIT, self._progress_line)
-        lines = _Lines(_LOG_SPLIT, self._log_line)
+        progress = _Lines(self._progress_line)
+        lines = _Lines(self._log_line)
         readers = [
             # A progress block comes in one write: read it at once.
             _PipeReader(progress_r, progress, 0.0, progress.flush),
@@ -380,7 +379,7 @@ class FfmpegProcess:
         if data_r is not None:
             assert self._on_data is not None
             readers.append(_PipeReader(data_r, self._on_data, MEDIA_READ_DELAY_S))
-        self._tasks = [asyncio.ensure_future(reader.done) for reader in readers]
+        self._pipes_read = [reader.done for reader in readers]
 
     def _progress_line(self, line: str) -> None:
         before = self.progress.stats
@@ -454,8 +453,8 @@ class FfmpegProcess:
         """Wait for the exit and for its output to be read; the child is reaped after this."""
         assert self._proc is not None
         rc = await self._proc.wait()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._pipes_read:
+            await asyncio.gather(*self._pipes_read, return_exceptions=True)
         self.state = FfmpegState.ENDED
         return rc
 

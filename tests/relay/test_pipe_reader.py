@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from desktop_relay.relay.ffmpeg import _LOG_SPLIT, _Lines, _PipeReader
+from desktop_relay.relay.ffmpeg import _Lines, _PipeReader
 
 
 class Sink:
@@ -155,7 +155,7 @@ async def test_a_consumer_that_raises_does_not_stop_the_reading() -> None:
 )
 def test_lines_split_across_reads(chunks: list[bytes], lines: list[str]) -> None:
     got: list[str] = []
-    split = _Lines(_LOG_SPLIT, got.append)
+    split = _Lines(got.append)
     for chunk in chunks:
         split(chunk)
     split.flush()
