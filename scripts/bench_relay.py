@@ -135,32 +135,31 @@ class CallbackCosts:
     """
 
     def __init__(self) -> None:
-        self.costs: dict[str, list[float]] = {}
-        self.streaming_from = 0.0
+        self.costs: dict[str, list[float]] = {}  # name: [calls, seconds]
+
+    def _count(self, name: str, since: float) -> None:
+        entry = self.costs.setdefault(name, [0, 0.0])
+        entry[0] += 1
+        entry[1] += time.thread_time() - since
 
     def install(self) -> None:
         import asyncio.events
         import selectors
 
-        run, select, clock = asyncio.events.Handle._run, selectors.EpollSelector.select, time
-        costs = self.costs
+        run, select = asyncio.events.Handle._run, selectors.EpollSelector.select
 
         def timed_run(handle: asyncio.events.Handle) -> None:
             # Named first: a reader's handle is cancelled (its callback cleared) when the
             # callback removes its own reader.
             name = _callback_name(handle)
-            start = clock.thread_time()
+            start = time.thread_time()
             run(handle)
-            entry = costs.setdefault(name, [0, 0.0])
-            entry[0] += 1
-            entry[1] += clock.thread_time() - start
+            self._count(name, start)
 
         def timed_select(selector: Any, timeout: float | None = None) -> Any:
-            start = clock.thread_time()
+            start = time.thread_time()
             ready = select(selector, timeout)
-            entry = costs.setdefault("(the selector: epoll_wait and its events)", [0, 0.0])
-            entry[0] += 1
-            entry[1] += clock.thread_time() - start
+            self._count("(the selector: epoll_wait and its events)", start)
             return ready
 
         asyncio.events.Handle._run = timed_run  # type: ignore[method-assign,assignment]
