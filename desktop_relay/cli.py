@@ -27,10 +27,10 @@ from .relay import (
     mask_target,
     validate_target,
 )
-from .relay.auth import load_or_create_token
 from .relay.errors import ServerError
-from .relay.network import join_urls, lan_addresses
-from .relay.tls import TlsFiles, ensure_certificate, fingerprint, machine_hosts
+from .relay.security.auth import load_or_create_token
+from .relay.security.tls import TlsFiles, ensure_certificate, fingerprint, machine_hosts
+from .relay.transport.network import join_urls, lan_addresses
 
 log = logging.getLogger("desktop_relay")
 

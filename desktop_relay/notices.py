@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .relay.ffmpeg import resolve_ffmpeg
+from .relay.ffmpeg.process import resolve_ffmpeg
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import platformdirs
 
-from .relay.private_files import private_dir, private_opener, tighten
+from .relay.security.private_files import private_dir, private_opener, tighten
 
 APP_NAME = "desktop-relay"
 LOG_FILE_NAME = "desktop-relay.log"

@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from desktop_relay.relay import RelayConfig, RelayServer  # noqa: E402
-from desktop_relay.relay.ffmpeg import resolve_ffmpeg  # noqa: E402
-from desktop_relay.relay.stream_output import StreamOutput  # noqa: E402
+from desktop_relay.relay.ffmpeg.process import resolve_ffmpeg  # noqa: E402
+from desktop_relay.relay.outputs.stream_output import StreamOutput  # noqa: E402
 from tests.media import probe, start_receiver  # noqa: E402
 from tests.replay import ResumingStreamer, relay_url  # noqa: E402
 

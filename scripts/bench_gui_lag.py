@@ -268,9 +268,9 @@ def run_window(args: argparse.Namespace) -> int:
     from desktop_relay.gui.relay_controller import RelayController
     from desktop_relay.gui.settings import SettingsStore
     from desktop_relay.relay import RelayConfig
-    from desktop_relay.relay.keystore import KeyStore
-    from desktop_relay.relay.network import lan_addresses
-    from desktop_relay.relay.tls import ensure_certificate, machine_hosts
+    from desktop_relay.relay.security.keystore import KeyStore
+    from desktop_relay.relay.security.tls import ensure_certificate, machine_hosts
+    from desktop_relay.relay.transport.network import lan_addresses
 
     with tempfile.TemporaryDirectory(prefix="bench-gui-") as tmp:
         folder = Path(tmp)

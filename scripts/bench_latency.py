@@ -69,8 +69,8 @@ sys.path.insert(0, str(ROOT))
 
 from latency_clock import CAMERA_INIT_SCRIPT, HEIGHT, WIDTH, decode_frame  # noqa: E402
 
-from desktop_relay.relay.ffmpeg import resolve_ffmpeg  # noqa: E402
-from desktop_relay.relay.webpage import WEB_DIR  # noqa: E402
+from desktop_relay.relay.ffmpeg.process import resolve_ffmpeg  # noqa: E402
+from desktop_relay.relay.transport.webpage import WEB_DIR  # noqa: E402
 from tests.e2e.helpers import CHROMIUM_ARGS, file_lock  # noqa: E402
 from tests.media import _listening, free_port  # noqa: E402
 

@@ -193,8 +193,8 @@ async def serve(args: argparse.Namespace) -> None:
     """Run the relay until SIGTERM, then print what the ended sessions' snapshots say."""
     from desktop_relay.relay import BaseObserver, RelayConfig, RelayServer, Thumbnail
     from desktop_relay.relay.config import StartConfig
-    from desktop_relay.relay.ffmpeg_args import Output
-    from desktop_relay.relay.session import Session
+    from desktop_relay.relay.ffmpeg.encoder_args import Output
+    from desktop_relay.relay.session.session import Session
     from desktop_relay.relay.status import SessionStatus
 
     logging.basicConfig(level=logging.WARNING, format="relay: %(levelname)s %(name)s %(message)s")

@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from desktop_relay.relay.flv import FlvReader  # noqa: E402
+from desktop_relay.relay.media.flv import FlvReader  # noqa: E402
 from tests.media import (  # noqa: E402
     FIXTURE_SECONDS,
     H264_FIXTURE,
@@ -62,8 +62,8 @@ async def serve(args: argparse.Namespace) -> None:
     """Run the relay until SIGTERM; session named `s<i>` goes to the i-th receiver URL."""
     from desktop_relay.relay import RelayConfig, RelayServer
     from desktop_relay.relay.config import StartConfig
-    from desktop_relay.relay.ffmpeg_args import Output
-    from desktop_relay.relay.session import Session
+    from desktop_relay.relay.ffmpeg.encoder_args import Output
+    from desktop_relay.relay.session.session import Session
 
     level = os.environ.get("BENCH_LOG", "WARNING")  # INFO to see what the relay does
     logging.basicConfig(level=level, format="relay: %(levelname)s %(name)s %(message)s")

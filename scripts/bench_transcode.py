@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from desktop_relay.relay.config import StartConfig  # noqa: E402
-from desktop_relay.relay.container import InputFormat  # noqa: E402
-from desktop_relay.relay.ffmpeg_args import build_encoder_args  # noqa: E402
+from desktop_relay.relay.ffmpeg.encoder_args import build_encoder_args  # noqa: E402
+from desktop_relay.relay.media.container import InputFormat  # noqa: E402
 from tests.media import FIXTURE_SECONDS, VP8_FIXTURE, probe  # noqa: E402
 
 FRAMERATE = 30

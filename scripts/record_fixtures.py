@@ -33,9 +33,9 @@ sys.path.insert(0, str(ROOT))
 import socketio  # noqa: E402
 from aiohttp import web  # noqa: E402
 
-from desktop_relay.relay.container import InputProbe  # noqa: E402
-from desktop_relay.relay.keyframes import video_track_number  # noqa: E402
-from desktop_relay.relay.webpage import WEB_DIR  # noqa: E402
+from desktop_relay.relay.media.container import InputProbe  # noqa: E402
+from desktop_relay.relay.media.keyframes import video_track_number  # noqa: E402
+from desktop_relay.relay.transport.webpage import WEB_DIR  # noqa: E402
 from tests.e2e.helpers import CHROMIUM_ARGS  # noqa: E402
 from tests.media import FIXTURE_SECONDS, FIXTURES, H264_FIXTURE, MP4_FIXTURE, VP8_FIXTURE  # noqa: E402
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from desktop_relay.relay import RelayConfig, RelayServer
-from desktop_relay.relay.ffmpeg import resolve_ffmpeg
+from desktop_relay.relay.ffmpeg.process import resolve_ffmpeg
 
 from .media import SECRETS, RtmpReceiver, find_leaks, require_tool, start_receiver
 from .procs import ffmpeg_descendants

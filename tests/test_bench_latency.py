@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop_relay.relay.ffmpeg import resolve_ffmpeg
+from desktop_relay.relay.ffmpeg.process import resolve_ffmpeg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 

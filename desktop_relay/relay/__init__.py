@@ -4,16 +4,19 @@ This package's names are its public API: the window (desktop_relay.gui) imports 
 a contract import-linter checks (see pyproject.toml).
 """
 
-from .audio_meter import AudioLevel
-from .auth import save_token
 from .config import RelayConfig, StartConfig
 from .core import Relay
 from .errors import ErrorName, RelayError, ServerError
-from .keystore import KeyStore
-from .network import join_urls, lan_addresses
+from .media.audio_meter import AudioLevel
+from .media.stream_health import Check as HealthCheck
+from .media.stream_health import HealthThresholds, HealthWarning
 from .observer import BaseObserver, RelayObserver
 from .options import LOG_LEVELS, OPTION_GROUPS, OPTIONS, Option, OptionKind, option
-from .recordings import default_recordings_dir
+from .outputs.recordings import default_recordings_dir
+from .outputs.thumbnails import Thumbnail
+from .security.auth import save_token
+from .security.keystore import KeyStore
+from .security.tls import TlsFiles, fingerprint
 from .server import RelayServer
 from .status import (
     FfmpegState,
@@ -24,13 +27,10 @@ from .status import (
     SessionState,
     SessionStatus,
 )
-from .stream_health import Check as HealthCheck
-from .stream_health import HealthThresholds, HealthWarning
 from .target_pattern import PatternError, check_pattern
 from .targets import TargetError, mask_target, split_key, validate_target
 from .tasks import TaskSet
-from .thumbnails import Thumbnail
-from .tls import TlsFiles, fingerprint
+from .transport.network import join_urls, lan_addresses
 
 __all__ = [
     "LOG_LEVELS",

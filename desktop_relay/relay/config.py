@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .tls import TlsFiles
+from .security.tls import TlsFiles
 
 if TYPE_CHECKING:
     from .status import SessionStatus

@@ -15,24 +15,24 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from . import video_encoders
-from .auth import new_token
-from .client_link import ClientLink
 from .config import RelayConfig, StartConfig
 from .errors import ErrorName, RelayError, ServerError
-from .ffmpeg import resolve_ffmpeg
-from .ffmpeg_args import Output
+from .ffmpeg import video_encoders
+from .ffmpeg.encoder_args import Output
+from .ffmpeg.process import resolve_ffmpeg
 from .log_limit import RepeatLimiter
 from .observer import Observable
-from .recordings import recording_output
-from .resume import ResumeTicket
-from .safety_copy import SafetyCopy, safety_copy_path
-from .session import Session
+from .outputs.recordings import recording_output
+from .outputs.safety_copy import SafetyCopy, safety_copy_path
+from .outputs.thumbnails import Thumbnail
+from .security.auth import new_token
+from .session.client_link import ClientLink
+from .session.resume import ResumeTicket
+from .session.session import Session
 from .status import OutputStatus, SessionState, SessionStatus
 from .target_pattern import TargetPattern
 from .targets import TargetError, mask_target, validate_target
 from .tasks import TaskSet
-from .thumbnails import Thumbnail
 
 log = logging.getLogger(__name__)
 

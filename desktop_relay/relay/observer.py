@@ -9,8 +9,8 @@ from typing import Protocol
 
 from .errors import ServerError
 from .events import EventEmitter
+from .outputs.thumbnails import Thumbnail
 from .status import OutputStatus, SessionStatus
-from .thumbnails import Thumbnail
 
 log = logging.getLogger(__name__)
 

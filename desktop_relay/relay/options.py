@@ -19,8 +19,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from . import video_encoders
 from .config import RelayConfig
+from .ffmpeg import video_encoders
 from .target_pattern import PatternError, check_pattern
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")

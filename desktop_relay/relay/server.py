@@ -6,7 +6,7 @@ from aiohttp import web
 
 from .config import RelayConfig
 from .core import Relay
-from .transport import SocketTransport
+from .transport.socket_transport import SocketTransport
 
 
 class RelayServer(Relay):

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from .audio_meter import AudioLevel
 from .errors import ServerError
-from .stream_health import HealthWarning
+from .media.audio_meter import AudioLevel
+from .media.stream_health import HealthWarning
 
 
 class FfmpegState(StrEnum):

@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 
 from desktop_relay.relay import RelayConfig, RelayServer
-from desktop_relay.relay.webpage import WEB_DIR
+from desktop_relay.relay.transport.webpage import WEB_DIR
 
 from .helpers import CHROMIUM_ARGS, Browser, file_lock, missing
 

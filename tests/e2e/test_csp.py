@@ -15,8 +15,8 @@ from aiohttp import web
 from playwright.async_api import Page, expect
 
 from desktop_relay.relay import RelayConfig, RelayServer
-from desktop_relay.relay.tls import TlsFiles, ensure_certificate
-from desktop_relay.relay.webpage import add_page_routes
+from desktop_relay.relay.security.tls import TlsFiles, ensure_certificate
+from desktop_relay.relay.transport.webpage import add_page_routes
 
 from .conftest import BrowserFactory
 from .helpers import Browser, PageLog

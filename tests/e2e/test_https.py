@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from playwright.async_api import expect
 
 from desktop_relay.relay import RelayConfig, RelayServer
-from desktop_relay.relay.tls import TlsFiles, ensure_certificate, fingerprint
+from desktop_relay.relay.security.tls import TlsFiles, ensure_certificate, fingerprint
 
 from .conftest import BrowserFactory
 from .test_page import STREAM_SECONDS, assert_recording, ffmpeg_status, go_live, stop, wait_receiver

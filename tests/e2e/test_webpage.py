@@ -11,7 +11,7 @@ from aiohttp import web
 from yarl import URL
 
 from desktop_relay.relay import Relay, RelayConfig
-from desktop_relay.relay.webpage import add_page_routes
+from desktop_relay.relay.transport.webpage import add_page_routes
 
 
 def base(relay: Relay) -> str:

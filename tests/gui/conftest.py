@@ -17,7 +17,7 @@ from desktop_relay.gui.main_window import MainWindow
 from desktop_relay.gui.relay_controller import RelayController
 from desktop_relay.gui.settings import SettingsStore
 from desktop_relay.relay import RelayConfig
-from desktop_relay.relay.keystore import KeyStore
+from desktop_relay.relay.security.keystore import KeyStore
 
 from ..procs import ffmpeg_descendants
 from .helpers import until

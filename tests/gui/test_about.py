@@ -14,7 +14,7 @@ from desktop_relay.gui.about_dialog import LOADING, AboutDialog
 from desktop_relay.gui.help_menu import settings_file_of
 from desktop_relay.gui.main_window import MainWindow
 from desktop_relay.relay import RelayConfig, TlsFiles
-from desktop_relay.relay.ffmpeg import resolve_ffmpeg
+from desktop_relay.relay.ffmpeg.process import resolve_ffmpeg
 
 from .helpers import OpenWindow, until
 

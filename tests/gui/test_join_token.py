@@ -53,7 +53,7 @@ async def test_without_pairing_the_panel_says_so(open_window: OpenWindow) -> Non
 async def test_https_relay_shows_the_fingerprint_the_page_shows(
     open_window: OpenWindow, relay_config: RelayConfig, tmp_path: Path
 ) -> None:
-    from desktop_relay.relay.tls import ensure_certificate, fingerprint
+    from desktop_relay.relay.security.tls import ensure_certificate, fingerprint
 
     tls = ensure_certificate(tmp_path / "tls", ["127.0.0.1"])
     async with open_window(replace(relay_config, tls=tls)) as window:

@@ -16,7 +16,7 @@ from desktop_relay.gui.app import startup_config
 from desktop_relay.gui.settings import GuiSettings
 from desktop_relay.gui.settings_dialog import SettingsDialog
 from desktop_relay.relay import OPTIONS, Option, OptionKind, RelayConfig, TlsFiles, option
-from desktop_relay.relay.tls import ensure_certificate
+from desktop_relay.relay.security.tls import ensure_certificate
 
 from .conftest import make_store
 from .helpers import OpenWindow, accept_restart

@@ -12,7 +12,7 @@ import pytest
 from desktop_relay import paths
 from desktop_relay.gui.main_window import MainWindow
 from desktop_relay.gui.settings import SettingsStore
-from desktop_relay.relay.keystore import KeyStore
+from desktop_relay.relay.security.keystore import KeyStore
 
 OpenWindow = Callable[..., AbstractAsyncContextManager[MainWindow]]
 

@@ -159,7 +159,7 @@ async def test_own_certificate_is_checked_then_served_after_a_restart(
 
     import aiohttp
 
-    from desktop_relay.relay.tls import ensure_certificate
+    from desktop_relay.relay.security.tls import ensure_certificate
 
     own = ensure_certificate(tmp_path / "own", ["127.0.0.1"])
     async with open_window(store=make_store(settings_path)) as window:

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from desktop_relay.relay import RelayConfig
-from desktop_relay.relay.audio_meter import SILENCE_DB, AudioMeter
 from desktop_relay.relay.config import StartConfig
-from desktop_relay.relay.container import InputFormat
-from desktop_relay.relay.ffmpeg import FfmpegProcess
-from desktop_relay.relay.ffmpeg_args import build_encoder_args
-from desktop_relay.relay.flv import FlvReader
-from desktop_relay.relay.stream_health import Check, StreamHealth
+from desktop_relay.relay.ffmpeg.encoder_args import build_encoder_args
+from desktop_relay.relay.ffmpeg.process import FfmpegProcess
+from desktop_relay.relay.media.audio_meter import SILENCE_DB, AudioMeter
+from desktop_relay.relay.media.container import InputFormat
+from desktop_relay.relay.media.flv import FlvReader
+from desktop_relay.relay.media.stream_health import Check, StreamHealth
 
 from ..media import H264_FIXTURE, probe
 from ..polling import wait_for

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from desktop_relay.relay.backoff import Backoff
+from desktop_relay.relay.outputs.backoff import Backoff
 
 
 class Clock:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from desktop_relay.relay.catch_up import ARMED_TIMEOUT_S, CatchUp
-from desktop_relay.relay.flv import FlvTag, TagType
+from desktop_relay.relay.media.catch_up import ARMED_TIMEOUT_S, CatchUp
+from desktop_relay.relay.media.flv import FlvTag, TagType
 
 FRAME_MS = 40  # 25 fps
 GOP_MS = 2000

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from desktop_relay.relay.container import InputProbe
 from desktop_relay.relay.errors import ErrorName, RelayError
+from desktop_relay.relay.media.container import InputProbe
 
 from ..media import H264_FIXTURE, VP8_FIXTURE
 

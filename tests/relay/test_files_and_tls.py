@@ -19,9 +19,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import verification
 from cryptography.x509.oid import NameOID
 
-from desktop_relay.relay import tls
-from desktop_relay.relay.auth import load_or_create_token, save_token
-from desktop_relay.relay.keystore import KeyStore
+from desktop_relay.relay.security import tls
+from desktop_relay.relay.security.auth import load_or_create_token, save_token
+from desktop_relay.relay.security.keystore import KeyStore
 
 from ..media import require_tool
 

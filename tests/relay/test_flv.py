@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop_relay.relay.flv import FlvError, FlvReader, FlvTag, TagType
+from desktop_relay.relay.media.flv import FlvError, FlvReader, FlvTag, TagType
 
 from ..media import H264_FIXTURE, require_tool
 

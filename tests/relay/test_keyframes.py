@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from desktop_relay.relay.container import InputProbe
-from desktop_relay.relay.keyframes import KeyframeTracker, video_track_number
+from desktop_relay.relay.media.container import InputProbe
+from desktop_relay.relay.media.keyframes import KeyframeTracker, video_track_number
 
 from ..media import H264_FIXTURE, VP8_FIXTURE, require_tool
 

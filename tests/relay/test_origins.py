@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from desktop_relay.relay.origins import own_origin
+from desktop_relay.relay.transport.origins import own_origin
 
 
 def test_own_https_origin_is_allowed_and_others_are_not() -> None:

@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from desktop_relay.relay.ffmpeg import _Lines, _PipeReader
+from desktop_relay.relay.ffmpeg.process import _Lines, _PipeReader
 
 
 class Sink:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from desktop_relay.relay.progress import ProgressParser
+from desktop_relay.relay.ffmpeg.progress import ProgressParser
 
 
 def block(frame: int, extra: str = "", out_s: float = 2.0, size: int = 1000) -> list[str]:

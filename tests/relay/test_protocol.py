@@ -236,9 +236,9 @@ def test_log_level_option_sets_the_relays_loggers() -> None:
     from desktop_relay.relay import Relay
 
     Relay(RelayConfig(log_level="warning"))
-    assert logging.getLogger("desktop_relay.relay.session").getEffectiveLevel() == logging.WARNING
+    assert logging.getLogger("desktop_relay.relay.session.session").getEffectiveLevel() == logging.WARNING
     Relay(RelayConfig(log_level="DEBUG"))
-    assert logging.getLogger("desktop_relay.relay.session").getEffectiveLevel() == logging.DEBUG
+    assert logging.getLogger("desktop_relay.relay.session.session").getEffectiveLevel() == logging.DEBUG
 
 
 async def test_max_streams_holds_when_an_async_hook_lets_starts_overlap(running_relay) -> None:

@@ -11,8 +11,8 @@ import pytest
 
 from desktop_relay.relay import ErrorName, RelayConfig
 from desktop_relay.relay.errors import RelayError
-from desktop_relay.relay.ffmpeg import classify_exit
-from desktop_relay.relay.recordings import create_recording, recording_output
+from desktop_relay.relay.ffmpeg.process import classify_exit
+from desktop_relay.relay.outputs.recordings import create_recording, recording_output
 
 from ..media import H264_FIXTURE, probe
 from ..replay import Streamer, relay_url, stream_fixture
@@ -76,7 +76,7 @@ def test_exit_of_a_recording_ffmpeg_is_a_file_error_not_an_rtmp_one() -> None:
 async def test_two_sessions_with_one_name_in_one_second_both_record(
     running_relay, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import desktop_relay.relay.recordings as recordings
+    import desktop_relay.relay.outputs.recordings as recordings
 
     # The same second for both, every time: the race the issue saw, made certain.
     monkeypatch.setattr(recordings.time, "strftime", lambda fmt, *a: "20260101-000000")

@@ -53,7 +53,7 @@ def is_refusal(ack: Any) -> bool:
 
 
 def test_chunk_sequence_rules() -> None:
-    from desktop_relay.relay.resume import ChunkSequence, SeqVerdict, parse_seq
+    from desktop_relay.relay.session.resume import ChunkSequence, SeqVerdict, parse_seq
 
     seq = ChunkSequence()
     assert seq.check(7) is SeqVerdict.NEW  # any first number
@@ -68,7 +68,7 @@ def test_chunk_sequence_rules() -> None:
 
 
 def test_resume_ticket_is_secret_and_exact() -> None:
-    from desktop_relay.relay.resume import ResumeTicket
+    from desktop_relay.relay.session.resume import ResumeTicket
 
     a, b = ResumeTicket(), ResumeTicket()
     assert a.token != b.token and len(a.token) >= 32

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from desktop_relay.relay import ErrorName, RelayConfig, SessionState
-from desktop_relay.relay.safety_copy import SafetyCopy, safety_copy_path
+from desktop_relay.relay.outputs.safety_copy import SafetyCopy, safety_copy_path
 
 from ..media import H264_FIXTURE
 from ..polling import wait_for

@@ -15,9 +15,9 @@ import socketio
 from cryptography import x509
 
 from desktop_relay.relay import ErrorName, FfmpegState, RelayConfig, SessionState
-from desktop_relay.relay.keystore import KeyStore
-from desktop_relay.relay.limits import TokenBucket
-from desktop_relay.relay.tls import ensure_certificate
+from desktop_relay.relay.security.keystore import KeyStore
+from desktop_relay.relay.security.tls import ensure_certificate
+from desktop_relay.relay.session.limits import TokenBucket
 
 from ..media import H264_FIXTURE, probe
 from ..procs import ffmpeg_descendants, pid_alive

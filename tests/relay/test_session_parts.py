@@ -9,19 +9,19 @@ from collections.abc import Iterable
 import pytest
 
 from desktop_relay.relay import ErrorName, RelayConfig, SessionState
-from desktop_relay.relay.chunk_admission import ChunkAction, ChunkVerdict, admit_chunk
 from desktop_relay.relay.errors import FFMPEG_NOT_RUNNING, RelayError, ServerError
-from desktop_relay.relay.limits import ClientLimits
-from desktop_relay.relay.output_events import OutputEvent, on_output_change
-from desktop_relay.relay.resume import ChunkSequence
-from desktop_relay.relay.session_commands import (
+from desktop_relay.relay.session.chunk_admission import ChunkAction, ChunkVerdict, admit_chunk
+from desktop_relay.relay.session.commands import (
     ChunkCommand,
     Command,
     CommandQueue,
     RetargetCommand,
     StopCommand,
 )
-from desktop_relay.relay.session_state import ACTIVE_STATES, TRANSITIONS, check_transition
+from desktop_relay.relay.session.limits import ClientLimits
+from desktop_relay.relay.session.output_events import OutputEvent, on_output_change
+from desktop_relay.relay.session.resume import ChunkSequence
+from desktop_relay.relay.session.state import ACTIVE_STATES, TRANSITIONS, check_transition
 from desktop_relay.relay.status import OutputState, OutputStatus
 
 S = SessionState

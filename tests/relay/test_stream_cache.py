@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from desktop_relay.relay.flv import FlvHeader, FlvReader, FlvTag
-from desktop_relay.relay.stream_cache import StreamCache
+from desktop_relay.relay.media.flv import FlvHeader, FlvReader, FlvTag
+from desktop_relay.relay.media.stream_cache import StreamCache
 
 from ..media import H264_FIXTURE, require_tool
 from .test_flv import HEADER, make_flv, parse, tag

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from desktop_relay.relay import RelayConfig
-from desktop_relay.relay.avc import avc_config_size
-from desktop_relay.relay.flv import TAG_HEADER_SIZE, FlvReader, FlvTag
-from desktop_relay.relay.stream_health import Check, HealthThresholds, StreamHealth
+from desktop_relay.relay.media.avc import avc_config_size
+from desktop_relay.relay.media.flv import TAG_HEADER_SIZE, FlvReader, FlvTag
+from desktop_relay.relay.media.stream_health import Check, HealthThresholds, StreamHealth
 
 from ..polling import wait_for
 from ..replay import Streamer, relay_url

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from desktop_relay.relay.backoff import Backoff
-from desktop_relay.relay.ffmpeg_args import Output
-from desktop_relay.relay.flv import FlvReader, FlvTag
-from desktop_relay.relay.output_args import build_output_args
-from desktop_relay.relay.stream_cache import StreamCache
-from desktop_relay.relay.stream_output import OutputState, OutputStatus, StreamOutput
+from desktop_relay.relay.ffmpeg.encoder_args import Output
+from desktop_relay.relay.ffmpeg.output_args import build_output_args
+from desktop_relay.relay.media.flv import FlvReader, FlvTag
+from desktop_relay.relay.media.stream_cache import StreamCache
+from desktop_relay.relay.outputs.backoff import Backoff
+from desktop_relay.relay.outputs.stream_output import OutputState, OutputStatus, StreamOutput
 
 from ..media import H264_FIXTURE, SECRETS, free_port, probe
 from ..polling import wait_for

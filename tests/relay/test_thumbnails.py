@@ -26,11 +26,11 @@ from desktop_relay.relay import (
     RelayServer,
     SessionState,
     Thumbnail,
-    thumbnails,
 )
-from desktop_relay.relay.flv import FlvTag, TagType
-from desktop_relay.relay.stream_cache import StreamCache
-from desktop_relay.relay.thumbnails import FRAME_BYTES, HEIGHT, WIDTH, build_thumbnail_args
+from desktop_relay.relay.media.flv import FlvTag, TagType
+from desktop_relay.relay.media.stream_cache import StreamCache
+from desktop_relay.relay.outputs import thumbnails
+from desktop_relay.relay.outputs.thumbnails import FRAME_BYTES, HEIGHT, WIDTH, build_thumbnail_args
 
 from ..media import FIXTURE_SECONDS, RtmpReceiver
 from ..polling import wait_for

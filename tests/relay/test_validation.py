@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from desktop_relay.relay.errors import ErrorName, RelayError
-from desktop_relay.relay.validation import validate_start
+from desktop_relay.relay.session.validation import validate_start
 
 
 def refusal(config: Any) -> str:

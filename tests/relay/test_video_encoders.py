@@ -15,15 +15,15 @@ import pytest
 
 from desktop_relay.relay import RelayConfig, RelayServer
 from desktop_relay.relay.config import StartConfig
-from desktop_relay.relay.container import InputFormat
-from desktop_relay.relay.ffmpeg_args import build_encoder_args
-from desktop_relay.relay.video_encoders import (
+from desktop_relay.relay.ffmpeg.encoder_args import build_encoder_args
+from desktop_relay.relay.ffmpeg.video_encoders import (
     HARDWARE,
     SOFTWARE,
     find_hardware_encoders,
     trial_args,
     video_args,
 )
+from desktop_relay.relay.media.container import InputFormat
 
 from ..media import VP8_FIXTURE, probe
 from ..polling import wait_for

@@ -1,0 +1,178 @@
+"""A session's normalized stream fanned out: the encoder's FLV in, every output fed from it.
+
+The hub parses only FLV framing (flv.FlvReader), keeps what a starting output needs
+(stream_cache.StreamCache: headers and the current group of pictures) and hands every tag to
+every output (stream_output.StreamOutput), none of which can hold up the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+from ..ffmpeg.encoder_args import Output
+from ..media.catch_up import CatchUp
+from ..media.flv import FlvReader, FlvTag
+from ..media.stream_cache import StreamCache
+from ..media.stream_health import HealthWarning, StreamHealth
+from ..outputs.stream_output import StreamOutput
+from ..status import OutputStatus
+
+log = logging.getLogger(__name__)
+
+
+class StreamTap(Protocol):
+    """A reader of the live stream that is not an output (thumbnails.ThumbnailTap): fed each
+    read's live tags after the outputs, told when a new stream begins; no status, no state."""
+
+    def feed_batch(self, tags: list[FlvTag], raw: bytes) -> None: ...
+    def restart(self) -> None: ...
+
+
+class StreamHub:
+    """One session's outputs and the cache they start from."""
+
+    def __init__(
+        self,
+        *,
+        ffmpeg_binary: str,
+        send_buffer_size: int,
+        stall_timeout: float,
+        start_stall_timeout: float,
+        on_change: Callable[[OutputStatus], None],
+        on_line: Callable[[str, str], None],
+        catch_up_lag_s: float | None = None,
+    ) -> None:
+        self._binary = ffmpeg_binary
+        self._send_buffer_size = send_buffer_size
+        self._stall = (stall_timeout, start_stall_timeout)
+        self._on_change = on_change
+        self._on_line = on_line
+        self._reader = FlvReader()
+        self.cache = StreamCache()
+        # Where live outputs skip a resumed client's backlog (recordings keep it all).
+        self.catch_up = CatchUp(catch_up_lag_s)
+        self.health = StreamHealth()
+        self._outputs: dict[str, StreamOutput] = {}
+        self._taps: list[StreamTap] = []
+        self._ids = itertools.count(1)
+
+    # ---- outputs ------------------------------------------------------------------------
+
+    def add(self, output: Output) -> str:
+        """Start sending the stream to `output`; returns the new output's id."""
+        output_id = f"out{next(self._ids)}"
+        stream_output = StreamOutput(
+            output_id,
+            output,
+            self.cache,
+            ffmpeg_binary=self._binary,
+            send_buffer_size=self._send_buffer_size,
+            on_change=self._on_change,
+            on_line=lambda line: self._on_line(output_id, line),
+            stall_timeout=self._stall[0],
+            start_stall_timeout=self._stall[1],
+        )
+        self._outputs[output_id] = stream_output
+        stream_output.start()
+        return output_id
+
+    async def remove(self, output_id: str, timeout: float = 5.0) -> bool:
+        """Stop one output gracefully; False if there is no such output."""
+        stream_output = self._outputs.pop(output_id, None)
+        if stream_output is None:
+            return False
+        await stream_output.stop(timeout)
+        return True
+
+    def add_tap(self, tap: StreamTap) -> None:
+        """Also feed `tap` the live stream (it starts from `cache` on its own)."""
+        if tap not in self._taps:
+            self._taps.append(tap)
+
+    def remove_tap(self, tap: StreamTap) -> None:
+        """Stop feeding `tap`."""
+        if tap in self._taps:
+            self._taps.remove(tap)
+
+    def outputs(self) -> list[StreamOutput]:
+        """The outputs, in the order they were added."""
+        return list(self._outputs.values())
+
+    def health_warnings(self, silent_s: float = 0.0) -> tuple[HealthWarning, ...]:
+        """What the stream's health checks find now (stream_health.py), the audio having been
+        silent for `silent_s` (audio_meter.py)."""
+        live = [o for o in self._outputs.values() if not o.is_recording]
+        return self.health.evaluate(
+            [o.output.url for o in live], [o.speed for o in live], silent_s=silent_s
+        )
+
+    def statuses(self) -> tuple[OutputStatus, ...]:
+        """A snapshot of every output."""
+        return tuple(o.status() for o in self._outputs.values())
+
+    # ---- the stream ---------------------------------------------------------------------
+
+    def feed(self, data: bytes) -> None:
+        """Bytes of the encoder's FLV, in order (raises flv.FlvError on a broken stream)."""
+        tags, raw = self._reader.feed_batch(data)
+        if self.cache.header is None and self._reader.header is not None:
+            self.cache.set_header(self._reader.header)
+        if not tags:
+            return
+        # The cache first, then the outputs, with no await between: an output starting now
+        # snapshots the cache and then takes live tags without a gap or a repeat.
+        add = self.cache.add
+        for tag in tags:
+            add(tag)
+        self.health.observe(tags)
+        catch_up = self.catch_up
+        if not catch_up.armed:
+            catch_up.observe(tags)
+            # The whole read at once: per tag and output this is the relay's hottest path.
+            for stream_output in self._outputs.values():
+                stream_output.feed_batch(tags, raw)
+            for tap in self._taps:
+                tap.feed_batch(tags, raw)
+            return
+        cut = catch_up.cut(tags)
+        live_tags = cut.release
+        live_raw = raw if live_tags == tags else b"".join(tag.raw for tag in live_tags)
+        for stream_output in self._outputs.values():
+            if stream_output.is_recording:
+                stream_output.feed_batch(tags, raw)
+                continue
+            if live_tags:
+                stream_output.feed_batch(live_tags, live_raw)
+            if cut.skipped_s > 0:
+                stream_output.note_skipped(cut.skipped_s)
+        if live_tags:
+            for tap in self._taps:
+                tap.feed_batch(live_tags, live_raw)
+        if cut.skipped_s > 0:
+            log.info("live outputs skipped %.1f s of backlog to be back to live", cut.skipped_s)
+
+    def expect_backlog(self) -> None:
+        """The client resumed: live outputs skip what comes too late (see catch_up.py)."""
+        self.catch_up.arm()
+
+    def new_stream(self) -> None:
+        """The encoder restarted: a new FLV stream begins; outputs reconnect onto it."""
+        self._reader = FlvReader()
+        self.cache.reset()
+        self.catch_up.reset()
+        self.health.reset()
+        for stream_output in self._outputs.values():
+            stream_output.restart()
+        for tap in self._taps:
+            tap.restart()
+
+    async def stop(self, timeout: float = 5.0, terminate_grace: float = 2.0) -> None:
+        """Stop every output (gracefully: each sends what it has), all at once."""
+        outputs = list(self._outputs.values())
+        await asyncio.gather(
+            *(o.stop(timeout, terminate_grace) for o in outputs), return_exceptions=True
+        )

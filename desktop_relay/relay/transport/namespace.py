@@ -1,0 +1,200 @@
+"""The socket.io protocol of the original server, one handler per event: it maps each socket
+to its session and turns events into calls on the relay core."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+import socketio
+
+from ..core import RESUME_REFUSED, Relay
+from ..errors import ErrorName, RelayError, ServerError
+from ..security.auth import presented_token, token_matches
+from ..session.resume import ChunkSequence, SeqVerdict, parse_resume_request, parse_seq
+from ..session.session import Session
+from ..tasks import TaskSet
+from ..transport.socket_link import SocketLink
+
+log = logging.getLogger(__name__)
+
+
+class RelayNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
+    """Client to server: `start(config, ack)`, `binarystream(chunk, [seq,] ack)`, `stop(ack)`,
+    and `resume({sessionId, token}, ack)` (see `resume` for the additions to the original)."""
+
+    def __init__(self, relay: Relay, tasks: TaskSet) -> None:
+        super().__init__("/")
+        self.relay = relay
+        self._tasks = tasks
+        # socket.io id -> the session of that socket.
+        self._sessions: dict[str, Session] = {}
+        # Sockets the guard is closing for misbehaving: their sessions end, never wait.
+        self._kicked: set[str] = set()
+
+    def session_by_sid(self, sid: str) -> Session | None:
+        """The session of a socket id."""
+        return self._sessions.get(sid)
+
+    def refuse_connection(self, environ: dict[str, Any], error: ServerError) -> None:
+        """Report a socket refused before it had a session (wrong or missing token)."""
+        request = environ.get("aiohttp.request")
+        self.relay.report_refused(str(getattr(request, "remote", "") or ""), error)
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        """A browser connected: a session exists from now on, without ffmpeg yet."""
+        expected = self.relay.auth_token
+        if expected is not None and not token_matches(expected, presented_token(environ, auth)):
+            error = ServerError(
+                ErrorName.AUTH_FAILED,
+                "This relay needs its pairing token: open the join link or scan the QR code "
+                "shown in Desktop Relay",
+            )
+            self.refuse_connection(environ, error)
+            # socket.io clients get `message` as the connect_error's message, and the
+            # protocol's error object as its `data`.
+            raise socketio.exceptions.ConnectionRefusedError(
+                error.message, error.to_wire(send_details=False)
+            )
+        request = environ.get("aiohttp.request")
+        remote = getattr(request, "remote", None) or environ.get("REMOTE_ADDR", "")
+        if sid in self._sessions:
+            # Replacing it would forget a session whose ffmpeg still runs (issue 10).
+            error = ServerError(ErrorName.PROTOCOL_ERROR, "This socket already has a session")
+            raise socketio.exceptions.ConnectionRefusedError(
+                error.message, error.to_wire(send_details=False)
+            )
+        link = SocketLink(
+            self.server, sid, str(remote), str(environ.get("HTTP_USER_AGENT", "")), self._tasks
+        )
+        try:
+            self._sessions[sid] = self.relay.open_session(link)
+        except RelayError as exc:
+            self.refuse_connection(environ, exc.error)
+            raise socketio.exceptions.ConnectionRefusedError(
+                exc.error.message, exc.error.to_wire(send_details=False)
+            ) from None
+
+    def report_violation(self, sids: list[str], remote: str, error: ServerError) -> None:
+        """The socket guard refused a client (and logged it): tell the operator's observers.
+
+        Not an `on_` method, so no client event can reach it.
+        """
+        self._kicked.update(sids)
+        sessions = [s for s in map(self.session_by_sid, sids) if s is not None]
+        if not sessions:
+            self.relay.report_refused(remote, error, logged=True)
+        for session in sessions:
+            self.relay.note_error(session.uuid, error)
+
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        """The socket is gone. If the relay closed it (a kill, the guard, a shutdown) the
+        session ends now: ffmpeg stops gracefully. Otherwise a session still streaming (its
+        client did not `stop`) waits for its client to `resume` it (`Relay.detach`)."""
+        session = self._sessions.pop(sid, None)
+        kicked = sid in self._kicked
+        self._kicked.discard(sid)
+        if session is None:
+            return
+        log.debug("session %s: socket gone (%s)", session.uuid[:8], reason)
+        # Not the reason's "client disconnect": clients send their disconnect packet and close
+        # the websocket at once, so which of the two the server handles first is a race (the
+        # python-socketio client's packet is often not even sent). A client that means to end
+        # its stream says `stop`.
+        if kicked or reason == self.server.reason.SERVER_DISCONNECT:
+            await self.relay.close_session(session)
+        else:
+            await self.relay.detach(session)
+
+    async def on_start(self, sid: str, *args: Any) -> Any:
+        """Validate and accept a session's config; refusals get an `error`, not an ack."""
+        session = self.session_by_sid(sid)
+        if session is None:
+            return None
+        try:
+            await session.start(args[0] if args else None)
+        except RelayError as exc:
+            self.relay.refuse(session, exc.error)
+            # The original sends no ack on refusal: its client would start recording.
+            return self.server.not_handled
+        # A new stream, a new numbering (no await since start() set the session streaming,
+        # so no chunk of this stream was numbered yet).
+        session.sequence = ChunkSequence()
+        # The original client's callback takes no argument: this is for resuming clients.
+        return {
+            "sessionId": session.uuid,
+            "resumeToken": session.ticket.token,
+            "lastSeq": session.sequence.last,
+        }
+
+    async def on_binarystream(self, sid: str, *args: Any) -> Any:
+        """Queue one chunk; the ack comes once ffmpeg took it, or carries the error."""
+        session = self.session_by_sid(sid)
+        if session is None:
+            return None
+        data = args[0] if args else None
+        if isinstance(data, bytearray | memoryview):
+            data = bytes(data)
+        if not isinstance(data, bytes):
+            error = ServerError(
+                ErrorName.INVALID_PARAMETERS,
+                "Invalid 'binarystream': chunks must be binary data",
+                fatal=False,
+            )
+            self.relay.refuse(session, error)
+            return error.to_wire(send_details=False)
+        try:
+            seq = parse_seq(args[1] if len(args) > 1 else None)
+        except ValueError as exc:
+            error = ServerError(
+                ErrorName.INVALID_PARAMETERS, f"Invalid 'binarystream' seq: {exc}", fatal=False
+            )
+            self.relay.refuse(session, error)
+            return error.to_wire(send_details=False)
+        duplicate = seq is not None and session.sequence.check(seq) is SeqVerdict.DUPLICATE
+        # No await before feed(): python-socketio runs each event as its own task, and tasks
+        # start in arrival order, so this keeps the chunks in order.
+        result = await session.feed(data, seq)
+        if result is None:
+            # Clients treat a truthy first ack argument as an error: a dropped duplicate is a
+            # success, said in the second argument.
+            return (None, {"duplicate": True}) if duplicate else None
+        if result.name == ErrorName.FFMPEG_NOT_RUNNING:
+            self.relay.refuse(session, result)
+        return result.to_wire(send_details=self.relay.config.send_error_details)
+
+    async def on_stop(self, sid: str, *args: Any) -> None:
+        """End this session's ffmpeg once the queued chunks are written; ack when done."""
+        session = self.session_by_sid(sid)
+        if session is not None:
+            await session.stop()
+
+    async def on_resume(self, sid: str, *args: Any) -> Any:
+        """Take over a session whose socket was lost, with its resume token; the ack says
+        where to resend from. Refusals get RESUME_REFUSED as the ack and an `error` event."""
+        own = self.session_by_sid(sid)
+        if own is None:
+            return RESUME_REFUSED.to_wire(send_details=False)
+        request = parse_resume_request(args[0] if args else None)
+        try:
+            if request is None or own.active:
+                # Malformed, or this socket streams already: its own stream is not to lose.
+                raise RelayError(RESUME_REFUSED)
+            session = self.relay.resume(own.link, *request)
+        except RelayError as exc:
+            self.relay.refuse(own, exc.error)
+            return exc.error.to_wire(send_details=False)
+        if session is not own:
+            # The session's old socket, if the relay still had it, goes: the token won.
+            for old_sid in [s for s, mapped in self._sessions.items() if mapped is session]:
+                del self._sessions[old_sid]
+                self._tasks.spawn(self._drop(old_sid), name=f"drop-{old_sid}")
+            self._sessions[sid] = session
+            # The socket's own session was empty (no stream): it is simply discarded.
+            await self.relay.close_session(own)
+        return {"sessionId": session.uuid, "lastSeq": session.sequence.last}
+
+    async def _drop(self, sid: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.server.disconnect(sid)

@@ -1,0 +1,476 @@
+"""python-socketio and python-engineio, hardened against hostile clients (issue 10).
+
+`GuardedServer` is a `socketio.AsyncServer` (aiohttp, websocket transport) that:
+
+- never dispatches a client event named like a life-cycle event (`connect`, `disconnect`,
+  ...): python-socketio routes client events by name, so an event called `connect` reached
+  the namespace's own `on_connect`, for any namespace;
+- refuses malformed packets (non-list payloads, non-string event names, JSON it cannot
+  parse, 100k-deep nesting, over-long ids, garbage engine.io frames), which python-socketio
+  only logs while leaving the socket open, and some of which kill engine.io's reader
+  without cleaning up the socket;
+- takes at most one binary attachment per event and bounds the bytes an unfinished binary
+  event may hold, before python-socketio buffers anything;
+- closes sockets that have not completed a socket.io connect within `connect_timeout`;
+- caps open connections per remote address, refusing the excess with HTTP 429 before the
+  websocket upgrade;
+- tells a client whose message is over engine.io's size limit why it is being dropped
+  (CHUNK_TOO_LARGE) before the close.
+
+Every refusal sends the client an `error` event (or a connect error when it has not joined a
+namespace), logs one line, reports to `on_violation`, then closes the websocket. Closing
+rather than ignoring: neither our client nor the 0.2.x npm client ever sends such packets,
+so the peer is hostile or broken, and a closed socket also ends its session (and ffmpeg)
+through the normal disconnect path.
+
+It relies on python-socketio 5.x / python-engineio 4.x internals (`_handle_eio_message`,
+`_handle_event`, `_binary_packet`, the aiohttp driver's `WebSocket`); tests/relay/
+test_hostile_clients.py pins the behaviour if those change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import engineio
+import socketio
+from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp.http_websocket import WebSocketError
+from engineio import packet as eio_packet
+from engineio.async_drivers import aiohttp as eio_aiohttp
+from socketio import packet as sio_packet
+
+from ..errors import ErrorName, ServerError
+from ..log_limit import RepeatLimiter
+
+log = logging.getLogger(__name__)
+
+RESERVED_EVENTS = frozenset(
+    {
+        # python-socketio's own (dispatched to on_connect / on_disconnect)...
+        "connect",
+        "disconnect",
+        # ...its catch-all handler's key...
+        "*",
+        # ...and the other names socket.io reserves (client side, or the JS server's).
+        "connect_error",
+        "disconnecting",
+        "newListener",
+        "removeListener",
+    }
+)
+"""Event names a client may never send. `message` is not among them: python-socketio treats
+it as an ordinary event (a client's `send()`)."""
+
+MAX_ATTACHMENTS = 1
+"""Binary attachments one event may declare: a chunk is one, nothing else carries any."""
+
+CLOSE_TIMEOUT = 2.0
+"""Seconds a closing websocket waits for the client's close frame before dropping the TCP
+connection (aiohttp's default, 10 s, lets a silent client hold the socket that long)."""
+
+EIO_SID = "desktop_relay.eio_sid"
+"""Key under which the engine.io session id is kept in a connection's environ."""
+
+ViolationReporter = Callable[[list[str], str, ServerError], None]
+"""Called with the offender's socket.io session ids (empty before it joined a namespace),
+its remote address and the error, once per refused socket or connection burst."""
+
+_ATTACHMENT_COUNT = re.compile(r"[56](\d{1,10})-")
+
+
+def _remote(environ: Mapping[str, Any]) -> str:
+    request = environ.get("aiohttp.request")
+    return str(getattr(request, "remote", None) or environ.get("REMOTE_ADDR", "") or "?")
+
+
+def _protocol_error(message: str) -> ServerError:
+    return ServerError(ErrorName.PROTOCOL_ERROR, message)
+
+
+def _describe(exc: BaseException) -> str:
+    # Decoding errors say where and why, not what; other exceptions (KeyError, ...) can quote
+    # the client's data, which may hold a stream key: name only their type.
+    text = str(exc).splitlines()[0] if isinstance(exc, ValueError | RecursionError) else ""
+    return f"{type(exc).__name__}: {text[:120]}" if text else type(exc).__name__
+
+
+class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
+    """A `socketio.AsyncServer` for aiohttp that refuses hostile clients (see the module)."""
+
+    def __init__(
+        self,
+        *,
+        connect_timeout: float | None,
+        max_connections_per_address: int | None,
+        max_chunk_bytes: int,
+        on_violation: ViolationReporter | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(**options)
+        self.connect_timeout = connect_timeout
+        self.max_chunk_bytes = max_chunk_bytes
+        self.on_violation = on_violation
+        self.eio.guard = self
+        self.eio.max_connections_per_address = max_connections_per_address
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._websockets: dict[str, web.WebSocketResponse] = {}
+        self._pending_bytes: dict[str, int] = {}
+        self._kicked: set[str] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        # 1,100 idle sockets must not write 1,100 lines: one per address and kind per 10 s.
+        self._repeats = RepeatLimiter()
+
+    def _engineio_server_class(self) -> type[engineio.AsyncServer]:
+        return _GuardedEngineIO
+
+    async def shutdown(self) -> None:
+        """Stop engine.io's background work and the guard's timers and pending closes."""
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        await super().shutdown()
+
+    # ---- refusing -----------------------------------------------------------------------
+
+    def connected_sids(self, eio_sid: str) -> list[tuple[str, str]]:
+        """(namespace, socket.io sid) of every namespace this engine.io socket has joined."""
+        joined = []
+        for namespace in list(self.manager.get_namespaces()):
+            sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
+            if sid is not None and self.manager.is_connected(sid, namespace):
+                joined.append((namespace, sid))
+        return joined
+
+    def refuse(self, eio_sid: str, error: ServerError) -> list[str] | None:
+        """Mark a socket refused: log, report, and return the frames that tell the client.
+
+        None when it was refused already (one error per socket is enough).
+        """
+        if eio_sid in self._kicked:
+            return None
+        self._kicked.add(eio_sid)
+        environ = self.environ.get(eio_sid, {})
+        remote = _remote(environ)
+        joined = self.connected_sids(eio_sid)
+        held_back = self._repeats.allow((remote, error.name))
+        if held_back is not None:
+            more = f" ({held_back} more like it since the last line)" if held_back else ""
+            log.warning(
+                "closing the socket from %s: %s: %s%s", remote, error.name, error.message, more
+            )
+        if self.on_violation is not None:
+            try:
+                self.on_violation([sid for _, sid in joined], remote, error)
+            except Exception:
+                log.exception("reporting a refused socket failed")
+        wire = error.to_wire(send_details=False)
+        if joined:
+            packets = [
+                self.packet_class(sio_packet.EVENT, data=["error", wire], namespace=ns)
+                for ns, _ in joined
+            ]
+        else:
+            # Not in a namespace yet: socket.io clients surface this as `connect_error`.
+            packets = [
+                self.packet_class(
+                    sio_packet.CONNECT_ERROR,
+                    data={"message": error.message, "data": wire},
+                    namespace="/",
+                )
+            ]
+        return [
+            str(eio_packet.Packet(eio_packet.MESSAGE, data=pkt.encode()).encode())
+            for pkt in packets
+        ]
+
+    async def kick(
+        self, eio_sid: str, error: ServerError, code: int = WSCloseCode.POLICY_VIOLATION
+    ) -> None:
+        """Tell the client why, then close its websocket (its session ends as on any close)."""
+        frames = self.refuse(eio_sid, error)
+        if frames is None:
+            return
+        self._binary_packet.pop(eio_sid, None)
+        self._pending_bytes.pop(eio_sid, None)
+        ws = self._websockets.get(eio_sid)
+        if ws is None or ws.closed:
+            await self.eio.disconnect(eio_sid)
+            return
+        # Sent on the websocket itself, not engine.io's queue: the close follows at once.
+        with contextlib.suppress(Exception):
+            for frame in frames:
+                await ws.send_str(frame)
+        with contextlib.suppress(Exception):
+            await ws.close(code=code, message=str(error.name).encode())
+
+    async def disconnect(
+        self, sid: str, namespace: str | None = None, ignore_queue: bool = False
+    ) -> None:
+        """python-socketio's server-side disconnect; the websocket, if left open without a
+        namespace, then gets `connect_timeout` to join again like any idle socket."""
+        eio_sid = self.manager.eio_sid_from_sid(sid, namespace or "/")
+        await super().disconnect(sid, namespace=namespace, ignore_queue=ignore_queue)
+        if eio_sid in self.eio.sockets and not self.connected_sids(eio_sid):
+            self._arm_connect_timer(eio_sid)
+
+    def _kick_later(self, eio_sid: str, error: ServerError) -> None:
+        task = asyncio.ensure_future(self.kick(eio_sid, error))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ---- engine.io connection life ------------------------------------------------------
+
+    async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
+        environ[EIO_SID] = eio_sid
+        result = await super()._handle_eio_connect(eio_sid, environ)
+        self._arm_connect_timer(eio_sid)
+        return result
+
+    async def _handle_eio_disconnect(self, eio_sid: str, reason: Any) -> None:
+        try:
+            await super()._handle_eio_disconnect(eio_sid, reason)
+        finally:
+            timer = self._timers.pop(eio_sid, None)
+            if timer is not None:
+                timer.cancel()
+            self._pending_bytes.pop(eio_sid, None)
+            self._kicked.discard(eio_sid)
+
+    async def _handle_disconnect(self, eio_sid: str, namespace: str, reason: Any = None) -> None:
+        await super()._handle_disconnect(eio_sid, namespace, reason)
+        # A client that left its last namespace but keeps the websocket open is as idle as
+        # one that never joined: it gets the same time to join again.
+        if eio_sid in self.eio.sockets and not self.connected_sids(eio_sid):
+            self._arm_connect_timer(eio_sid)
+
+    def _arm_connect_timer(self, eio_sid: str) -> None:
+        if self.connect_timeout is None:
+            return
+        old = self._timers.pop(eio_sid, None)
+        if old is not None:
+            old.cancel()
+        loop = asyncio.get_running_loop()
+        self._timers[eio_sid] = loop.call_later(
+            self.connect_timeout, self._connect_timer_expired, eio_sid
+        )
+
+    def _connect_timer_expired(self, eio_sid: str) -> None:
+        self._timers.pop(eio_sid, None)
+        if eio_sid not in self.eio.sockets or self.connected_sids(eio_sid):
+            return
+        self._kick_later(
+            eio_sid,
+            ServerError(
+                ErrorName.CONNECT_TIMEOUT,
+                f"No socket.io connect with a valid token within {self.connect_timeout:g} s",
+            ),
+        )
+
+    def attach_websocket(self, eio_sid: str, ws: web.WebSocketResponse) -> None:
+        """Called by the websocket driver: the socket `kick` closes."""
+        self._websockets[eio_sid] = ws
+
+    def detach_websocket(self, eio_sid: str) -> None:
+        """Called by the websocket driver when the websocket ended."""
+        self._websockets.pop(eio_sid, None)
+
+    # ---- packets ------------------------------------------------------------------------
+
+    async def _handle_eio_message(self, eio_sid: str, data: str | bytes) -> None:
+        if eio_sid in self._kicked:
+            return  # already refused; its close is under way
+        problem = self._check_framing(eio_sid, data)
+        if problem is not None:
+            await self.kick(eio_sid, problem)
+            return
+        try:
+            await super()._handle_eio_message(eio_sid, data)
+        except Exception as exc:
+            # python-socketio raises on packets it cannot decode, and engine.io only logs
+            # that ("Unknown receive error") and keeps the socket: refuse it instead.
+            await self.kick(
+                eio_sid, _protocol_error(f"Malformed socket.io packet ({_describe(exc)})")
+            )
+            return
+        if eio_sid not in self._binary_packet:
+            self._pending_bytes.pop(eio_sid, None)
+
+    def _check_framing(self, eio_sid: str, data: str | bytes) -> ServerError | None:
+        """Attachment counts and sizes, checked before python-socketio buffers anything."""
+        if eio_sid in self._binary_packet:
+            # An attachment of the pending binary event. engine.io limits each message,
+            # not the event: bound what the unfinished event holds in total.
+            total = self._pending_bytes.get(eio_sid, 0) + len(data)
+            self._pending_bytes[eio_sid] = total
+            limit = self.eio.max_http_buffer_size
+            if total > limit:
+                return ServerError(
+                    ErrorName.CHUNK_TOO_LARGE,
+                    f"An event of more than {limit} bytes is larger than the relay accepts "
+                    f"(chunks up to {self.max_chunk_bytes} bytes)",
+                )
+            return None
+        if not isinstance(data, str):
+            # python-socketio would decode stray binary data as a text packet.
+            return _protocol_error("Binary data outside a binary event")
+        if data[:1] in ("5", "6"):
+            match = _ATTACHMENT_COUNT.match(data)
+            count = int(match.group(1)) if match else 0
+            if not 1 <= count <= MAX_ATTACHMENTS:
+                return _protocol_error(
+                    f"A binary packet declares {count} attachments; this relay takes "
+                    f"{MAX_ATTACHMENTS} per event"
+                )
+            self._pending_bytes[eio_sid] = len(data)
+        return None
+
+    async def _handle_event(self, eio_sid: str, namespace: str | None, id: Any, data: Any) -> None:
+        # The one place every client event passes, text or binary, for every namespace.
+        problem: ServerError | None = None
+        if not isinstance(data, list) or not data:
+            problem = _protocol_error("An event must be a non-empty list: [name, ...args]")
+        elif not isinstance(data[0], str) or not data[0]:
+            problem = _protocol_error("An event name must be a non-empty string")
+        elif data[0] in RESERVED_EVENTS:
+            problem = _protocol_error(
+                f"{data[0]!r} is a reserved event name: clients may not send it"
+            )
+        if problem is not None:
+            await self.kick(eio_sid, problem)
+            return
+        await super()._handle_event(eio_sid, namespace, id, data)
+
+
+class _GuardedEngineIO(engineio.AsyncServer):  # type: ignore[misc]
+    """engine.io with a per-address connection cap and the guarded websocket driver."""
+
+    guard: GuardedServer
+    max_connections_per_address: int | None = None
+    _async: dict[str, Any]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # A copy: the driver table is module-level, shared with every other server.
+        self._async = {**self._async, "websocket": _GuardedWebSocket}
+        self._open: Counter[str] = Counter()
+        self._over_cap: set[str] = set()
+
+    async def handle_request(self, *args: Any, **kwargs: Any) -> Any:
+        request = args[0] if args else None
+        cap = self.max_connections_per_address
+        # Only requests without `sid` open a connection; over websocket, that request
+        # lasts as long as the connection, so counting it counts open sockets.
+        if cap is None or not isinstance(request, web.BaseRequest) or "sid" in request.query:
+            return await super().handle_request(*args, **kwargs)
+        remote = request.remote or "?"
+        if self._open[remote] >= cap:
+            return self._refuse_excess(remote, cap)
+        self._open[remote] += 1
+        try:
+            return await super().handle_request(*args, **kwargs)
+        finally:
+            self._open[remote] -= 1
+            if self._open[remote] < cap:
+                self._over_cap.discard(remote)
+            if self._open[remote] <= 0:
+                del self._open[remote]
+
+    def _refuse_excess(self, remote: str, cap: int) -> web.Response:
+        error = ServerError(
+            ErrorName.TOO_MANY_CONNECTIONS,
+            f"Too many connections from {remote}: at most {cap} at a time",
+        )
+        if remote not in self._over_cap:
+            # Once per burst: a flood must not flood the log too.
+            self._over_cap.add(remote)
+            log.warning("refusing connections from %s: %s", remote, error.message)
+            if self.guard.on_violation is not None:
+                with contextlib.suppress(Exception):
+                    self.guard.on_violation([], remote, error)
+        return web.json_response(error.to_wire(send_details=False), status=429)
+
+
+class _NoticeResponse(web.WebSocketResponse):
+    """A websocket that, when aiohttp closes it for a too-large message, first says why."""
+
+    guard: GuardedServer | None = None
+    eio_sid: str = ""
+
+    async def close(
+        self, *, code: int = WSCloseCode.OK, message: bytes = b"", drain: bool = True
+    ) -> bool:
+        # aiohttp rejects a too-large frame from its header and closes with 1009 from inside
+        # receive(), before engine.io sees anything: this is the last moment to tell the
+        # client, and the transport is still writable then.
+        if code == WSCloseCode.MESSAGE_TOO_BIG and not self.closed and self.guard is not None:
+            frames = self.guard.refuse(
+                self.eio_sid,
+                ServerError(
+                    ErrorName.CHUNK_TOO_LARGE,
+                    "A message is larger than the relay accepts (chunks up to "
+                    f"{self.guard.max_chunk_bytes} bytes); record with a shorter timeslice",
+                ),
+            )
+            with contextlib.suppress(Exception):
+                for frame in frames or []:
+                    await self.send_str(frame)
+        return await super().close(code=code, message=message, drain=drain)
+
+
+class _GuardedWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
+    """engine.io's aiohttp websocket driver, with the guard's hooks."""
+
+    async def __call__(self, environ: dict[str, Any]) -> web.WebSocketResponse:
+        guard: GuardedServer = self.server.guard
+        eio_sid = str(environ.get(EIO_SID, ""))
+        sock = _NoticeResponse(max_msg_size=self.server.max_http_buffer_size, timeout=CLOSE_TIMEOUT)
+        sock.guard = guard
+        sock.eio_sid = eio_sid
+        self._sock = sock
+        await sock.prepare(environ["aiohttp.request"])
+        self.environ = environ
+        guard.attach_websocket(eio_sid, sock)
+        try:
+            await self.handler(self)
+        finally:
+            guard.detach_websocket(eio_sid)
+        return sock
+
+    async def wait(self) -> str | bytes | None:
+        msg = await self._sock.receive()
+        if msg.type is WSMsgType.ERROR and isinstance(msg.data, WebSocketError):
+            log.info("websocket from %s failed: %s", _remote(self.environ), msg.data)
+        if msg.type is WSMsgType.BINARY:
+            return bytes(msg.data)
+        if msg.type is not WSMsgType.TEXT:
+            raise OSError()  # closed or failed: what engine.io's own driver does
+        data = str(msg.data)
+        problem = self._check_eio_packet(data)
+        if problem is not None:
+            await self.server.guard.kick(str(self.environ.get(EIO_SID, "")), problem)
+            return None  # engine.io's reader takes None as the end of the connection
+        return data
+
+    @staticmethod
+    def _check_eio_packet(data: str) -> ServerError | None:
+        # engine.io decodes text frames outside its error handling: a frame it cannot
+        # decode ends its reader without closing the socket (the session would live on).
+        try:
+            pkt = eio_packet.Packet(encoded_packet=data)
+        except Exception as exc:
+            return _protocol_error(f"Malformed engine.io packet ({_describe(exc)})")
+        if not 0 <= pkt.packet_type < len(eio_packet.packet_names):
+            return _protocol_error(f"Unknown engine.io packet type {pkt.packet_type}")
+        if pkt.packet_type == eio_packet.MESSAGE and not isinstance(pkt.data, str):
+            # Socket.IO packets start with a digit, so engine.io never parses them as JSON.
+            return _protocol_error("An engine.io message that is no socket.io packet")
+        return None

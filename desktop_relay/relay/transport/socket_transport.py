@@ -1,0 +1,95 @@
+"""The relay's transport: socket.io (hardened) on aiohttp, the browser page routes, origins
+and pairing-token checks. It maps sockets to sessions and drives the core through its
+public methods; the core never sees a socket."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from aiohttp import web
+
+from ..core import Relay
+from ..tasks import TaskSet
+from ..transport.namespace import RelayNamespace
+from ..transport.origins import own_origin
+from ..transport.sio_guard import GuardedServer
+from ..transport.webpage import add_page_routes
+
+log = logging.getLogger(__name__)
+
+
+class SocketTransport:
+    """Serves one relay core to browsers: socket.io events in, `ClientLink`s to the core."""
+
+    def __init__(self, relay: Relay) -> None:
+        self.relay = relay
+        config = relay.config
+        self._tasks = TaskSet()
+        self._ssl = config.tls.context() if config.tls else None
+        self.namespace = RelayNamespace(relay, self._tasks)
+        # Hostile-client hardening (reserved event names, malformed packets, attachments,
+        # idle sockets, per-address cap) lives in sio_guard.
+        self.sio = GuardedServer(
+            connect_timeout=config.connect_timeout,
+            max_connections_per_address=config.max_connections_per_address,
+            max_chunk_bytes=config.max_chunk_bytes,
+            on_violation=self.namespace.report_violation,
+            async_mode="aiohttp",
+            # Long-polling mangles binary chunks (MediaRecorder Blobs become base64 text and
+            # engine.io's aiohttp driver reads them short): websocket only.
+            transports=["websocket"],
+            # Above our own chunk limit, so an oversized chunk gets a clear error rather
+            # than a dropped connection (engine.io drops messages past its limit).
+            max_http_buffer_size=config.max_chunk_bytes + 1024 * 1024,
+            cors_allowed_origins=(
+                own_origin(lambda: self.scheme)
+                if config.cors_allowed_origins is None
+                else config.cors_allowed_origins
+            ),
+            logger=False,
+            engineio_logger=False,
+            # A dead link noticed within ping interval + timeout on both sides (the client
+            # learns both values from the handshake), not engine.io's 25 s + 20 s.
+            **{
+                "ping_interval": config.ping_interval_s,
+                "ping_timeout": config.ping_timeout_s,
+                **dict(config.socketio_options),
+            },
+        )
+        self.sio.register_namespace(self.namespace)
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+
+    @property
+    def scheme(self) -> str:
+        """`https` when serving TLS, else `http`."""
+        return "https" if self._ssl else "http"
+
+    def attach(self, app: web.Application) -> None:
+        """Serve socket.io and the browser page from an existing aiohttp app."""
+        self.sio.attach(app)
+        add_page_routes(app, self.relay)
+
+    async def start(self) -> None:
+        """Listen on the configured host and port (0 picks a free port, see `.port`)."""
+        config = self.relay.config
+        app = web.Application()
+        self.attach(app)
+        self._runner = web.AppRunner(app, shutdown_timeout=0.5, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, config.host, config.port, ssl_context=self._ssl)
+        await site.start()
+        addresses = self._runner.addresses
+        self.port = int(addresses[0][1]) if addresses else config.port
+        log.info("relay listening on %s:%s", config.host, self.port)
+
+    async def stop(self) -> None:
+        """Stop serving: pending sends, socket.io, then the web server (the core's sessions
+        are ended first, by the caller)."""
+        await self._tasks.cancel_all()
+        with contextlib.suppress(Exception):
+            await self.sio.shutdown()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
