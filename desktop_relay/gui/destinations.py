@@ -24,9 +24,9 @@ from ..relay import (
     mask_target,
     validate_target,
 )
-from .session_row import output_place
+from .sessions.row import output_place
 from .settings import SettingsStore
-from .target_widget import CUSTOM, RECORDING, join_target, preset_by_id
+from .target_presets import CUSTOM, RECORDING, join_target, preset_by_id
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,9 @@ from PySide6.QtWidgets import (
 from ..relay import RelayConfig, TargetError, mask_target
 from .destinations import DefaultOutputs, Destination, DestinationStore, default_name, new_id
 from .questions import ask
-from .sessions_model import SessionsModel
-from .target_widget import RECORDING, TargetWidget, guess_preset
+from .sessions.model import SessionsModel
+from .target_presets import RECORDING, guess_preset
+from .target_widget import TargetWidget
 
 STATE_MS = 500  # as often as the table's counters: a destination's state comes from them
 _ID_ROLE = Qt.ItemDataRole.UserRole

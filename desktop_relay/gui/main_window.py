@@ -35,12 +35,12 @@ from .help_menu import add_help_menu
 from .join_panel import JoinPanel
 from .log_pane import LogPane
 from .log_store import LogStore
-from .preview_panel import PreviewPanel
 from .questions import ask
 from .relay_controller import RelayController
-from .session_events import SessionEvents
-from .sessions_model import SessionRow, SessionsModel, session_label
-from .sessions_view import SessionsView
+from .sessions.events import SessionEvents
+from .sessions.model import SessionRow, SessionsModel, session_label
+from .sessions.preview import PreviewPanel
+from .sessions.view import SessionsView
 from .settings import GuiSettings, SettingsStore, apply_log_level, restart_reasons
 from .settings_dialog import SettingsDialog
 from .shortcuts import key_of, shortcuts_html

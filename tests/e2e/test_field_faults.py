@@ -12,7 +12,7 @@ import pytest
 from playwright.async_api import expect
 from PySide6.QtWidgets import QApplication
 
-from desktop_relay.gui.sessions_model import SessionsModel
+from desktop_relay.gui.sessions.model import SessionsModel
 from desktop_relay.relay import RelayConfig, RelayServer, SessionStatus
 from desktop_relay.relay.observer import BaseObserver
 

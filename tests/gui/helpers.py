@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from PySide6.QtWidgets import QMessageBox
 
 from desktop_relay.gui.main_window import MainWindow
-from desktop_relay.gui.sessions_model import SessionRow
+from desktop_relay.gui.sessions.model import SessionRow
 from desktop_relay.relay import RelayServer
 
 from ..replay import Streamer

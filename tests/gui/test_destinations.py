@@ -17,7 +17,7 @@ from desktop_relay.gui.app import startup_config
 from desktop_relay.gui.destinations import Destination, DestinationStore
 from desktop_relay.gui.destinations_panel import DestinationsPanel
 from desktop_relay.gui.main_window import MainWindow
-from desktop_relay.gui.session_columns import Column
+from desktop_relay.gui.sessions.columns import Column
 from desktop_relay.gui.settings import GuiSettings, SettingsStore
 from desktop_relay.relay import OutputState, OutputStatus, RelayConfig, mask_target
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from desktop_relay.gui.session_columns import Column
+from desktop_relay.gui.sessions.columns import Column
 from desktop_relay.relay import HealthCheck
 
 from ..media import FIXTURE_SECONDS, H264_FIXTURE

@@ -9,14 +9,14 @@ from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import QApplication
 
 from desktop_relay.gui.log_store import LineKind, LogStore
-from desktop_relay.gui.sessions_model import UUID_ROLE, Column, SessionsModel
-from desktop_relay.gui.sessions_view import SessionsView
+from desktop_relay.gui.sessions.model import UUID_ROLE, Column, SessionsModel
+from desktop_relay.gui.sessions.view import SessionsView
 from desktop_relay.gui.settings import (
     GuiSettings,
     command_line_overrides,
     restart_reasons,
 )
-from desktop_relay.gui.target_widget import CUSTOM, guess_preset, join_target
+from desktop_relay.gui.target_presets import CUSTOM, guess_preset, join_target
 from desktop_relay.gui.user_agent import describe_user_agent
 from desktop_relay.relay import (
     ErrorName,

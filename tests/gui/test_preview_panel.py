@@ -7,7 +7,8 @@ import time
 from PySide6.QtGui import QImage
 from pytestqt.qtbot import QtBot
 
-from desktop_relay.gui.preview_panel import PLACEHOLDER, PreviewPanel, thumbnail_image
+from desktop_relay.gui.sessions.pictures import thumbnail_image
+from desktop_relay.gui.sessions.preview import PLACEHOLDER, PreviewPanel
 from desktop_relay.relay import Thumbnail
 
 

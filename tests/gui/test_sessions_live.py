@@ -13,7 +13,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QMessageBox
 
 from desktop_relay.gui.log_store import LineKind
-from desktop_relay.gui.sessions_model import Column
+from desktop_relay.gui.sessions.model import Column
 from desktop_relay.relay import RelayConfig
 
 from ..media import H264_FIXTURE, probe

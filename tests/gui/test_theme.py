@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
-from desktop_relay.gui import session_columns
+from desktop_relay.gui.sessions import columns as session_columns
 from desktop_relay.gui.theme import ColorSchemeFollower, is_dark
 
 

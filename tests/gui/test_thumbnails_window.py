@@ -11,7 +11,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
-from desktop_relay.gui.session_columns import THUMBNAIL_HEIGHT, THUMBNAIL_WIDTH, Column
+from desktop_relay.gui.sessions.columns import THUMBNAIL_HEIGHT, THUMBNAIL_WIDTH, Column
 
 from ..relay.test_thumbnails import make_capture, tap_pids
 from .helpers import OpenWindow, new_session, row_of, streaming, until

@@ -9,7 +9,7 @@ from contextlib import AbstractAsyncContextManager
 from PySide6.QtWidgets import QStyle
 
 from desktop_relay.gui.main_window import MainWindow
-from desktop_relay.gui.session_columns import COLUMNS, Column
+from desktop_relay.gui.sessions.columns import COLUMNS, Column
 
 OpenWindow = Callable[..., AbstractAsyncContextManager[MainWindow]]
 

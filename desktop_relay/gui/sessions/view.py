@@ -8,10 +8,10 @@ from PySide6.QtCore import QModelIndex, QPoint, QSize, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QMenu, QTableView, QWidget
 
-from ..relay import OutputState, OutputStatus, SessionState, SessionStatus
-from .session_columns import COLUMNS, THUMBNAIL_HEIGHT, THUMBNAIL_WIDTH, Column
-from .session_row import output_place
-from .sessions_model import SORT_ROLE, UUID_ROLE, SessionsModel
+from ...relay import OutputState, OutputStatus, SessionState, SessionStatus
+from .columns import COLUMNS, THUMBNAIL_HEIGHT, THUMBNAIL_WIDTH, Column
+from .model import SORT_ROLE, UUID_ROLE, SessionsModel
+from .row import output_place
 
 # Sessions whose outputs can change: their stream (encoder and outputs) is up.
 _STREAMING = (SessionState.STARTING, SessionState.LIVE, SessionState.WAITING)

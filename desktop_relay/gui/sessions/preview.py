@@ -10,22 +10,10 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QImage, QPainter, QPaintEvent, QPixmap, QResizeEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from ..relay import Thumbnail
+from ...relay import Thumbnail
+from .pictures import thumbnail_image
 
 PLACEHOLDER = "No picture yet"
-
-
-def thumbnail_image(thumbnail: Thumbnail) -> QImage:
-    """The thumbnail as a QImage (RGB888) that owns its pixels (a deep copy: the relay's
-    bytes may go away)."""
-    image = QImage(
-        thumbnail.rgb,
-        thumbnail.width,
-        thumbnail.height,
-        thumbnail.width * 3,
-        QImage.Format.Format_RGB888,
-    )
-    return image.copy()
 
 
 class PreviewPanel(QWidget):

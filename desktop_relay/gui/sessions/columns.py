@@ -14,9 +14,9 @@ from typing import Any
 
 from PySide6.QtGui import QColor
 
-from ..relay import SessionState
-from .formatting import format_duration, format_fps, format_kbps, format_speed
-from .session_row import (
+from ...relay import SessionState
+from ..formatting import format_duration, format_fps, format_kbps, format_speed
+from .row import (
     SessionRow,
     audio_label,
     output_line,

@@ -19,9 +19,9 @@ from PySide6.QtCore import (
     Qt,
 )
 
-from ..relay import SessionStatus, Thumbnail
-from .preview_panel import thumbnail_image
-from .session_columns import (
+from ...relay import SessionStatus, Thumbnail
+from ..user_agent import describe_user_agent
+from .columns import (
     COLUMNS,
     FAILED_BACKGROUND,
     THUMBNAIL_HEIGHT,
@@ -29,8 +29,8 @@ from .session_columns import (
     Column,
     foreground,
 )
-from .session_row import SessionRow, session_label
-from .user_agent import describe_user_agent
+from .pictures import thumbnail_image
+from .row import SessionRow, session_label
 
 __all__ = ["SORT_ROLE", "UUID_ROLE", "Column", "SessionRow", "SessionsModel", "session_label"]
 

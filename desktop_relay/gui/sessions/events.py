@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
-from ..relay import ErrorName, ServerError, SessionStatus, Thumbnail
-from .error_banner import ErrorBanner
-from .log_store import LineKind, LogStore
-from .relay_controller import RelayController
-from .sessions_model import SessionsModel, session_label
-from .status_bar import RelayStatusBar
-from .user_agent import describe_user_agent
+from ...relay import ErrorName, ServerError, SessionStatus, Thumbnail
+from ..error_banner import ErrorBanner
+from ..log_store import LineKind, LogStore
+from ..relay_controller import RelayController
+from ..status_bar import RelayStatusBar
+from ..user_agent import describe_user_agent
+from .model import SessionsModel, session_label
 
 
 class SessionEvents(QObject):

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from PySide6.QtGui import QColor, QImage
 
-from ..relay import (
+from ...relay import (
     ErrorName,
     HealthCheck,
     OutputState,
@@ -16,7 +16,7 @@ from ..relay import (
     SessionStatus,
     Thumbnail,
 )
-from .formatting import format_level
+from ..formatting import format_level
 
 ACTIVE_STATES = (SessionState.STARTING, SessionState.LIVE, SessionState.ENDING)
 
