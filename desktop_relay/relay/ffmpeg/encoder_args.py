@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config import StartConfig
-from ..ffmpeg.video_encoders import SOFTWARE, device_args, video_args
 from ..media.audio_meter import METER_FILTER
 from ..media.container import InputFormat
+from .video_encoders import SOFTWARE, device_args, video_args
 
 
 @dataclass(frozen=True)

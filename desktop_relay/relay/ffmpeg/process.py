@@ -17,8 +17,8 @@ from collections import deque
 from collections.abc import Callable
 
 from ..errors import ErrorName, RelayError, ServerError
-from ..ffmpeg.progress import ProgressParser
 from ..status import FfmpegState, FfmpegStats
+from .progress import ProgressParser
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ..media.flv import FlvTag
+from .flv import FlvTag
 
 # The edge is the best (earliest) arrival of this many recent seconds: long enough to span
 # a few of the browser's chunks, short enough to forget a pause soon after it ended.

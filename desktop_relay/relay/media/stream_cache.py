@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from ..media.flv import FlvHeader, FlvTag, TagType
+from .flv import FlvHeader, FlvTag, TagType
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import urlsplit
 
-from ..media.avc import avc_config_size
-from ..media.flv import TAG_HEADER_SIZE, FlvTag, TagType
+from .avc import avc_config_size
+from .flv import TAG_HEADER_SIZE, FlvTag, TagType
 
 
 class Check(StrEnum):

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from ..errors import RelayError
-from ..outputs.recordings import create_recording
+from .recordings import create_recording
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from ..media.catch_up import CatchUp
 from ..media.flv import FlvReader, FlvTag
 from ..media.stream_cache import StreamCache
 from ..media.stream_health import HealthWarning, StreamHealth
-from ..outputs.stream_output import StreamOutput
 from ..status import OutputStatus
+from .stream_output import StreamOutput
 
 log = logging.getLogger(__name__)
 

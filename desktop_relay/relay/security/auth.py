@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from ..security.private_files import private_dir, tighten, write_private
+from .private_files import private_dir, tighten, write_private
 
 TOKEN_BYTES = 16
 

@@ -8,7 +8,7 @@ import logging
 import os
 from pathlib import Path
 
-from ..security.private_files import private_dir, tighten, write_private
+from .private_files import private_dir, tighten, write_private
 
 log = logging.getLogger(__name__)
 

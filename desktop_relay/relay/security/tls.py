@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from ..security.private_files import private_dir, tighten, write_private
+from .private_files import private_dir, tighten, write_private
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from enum import Enum
 
 from ..errors import FFMPEG_NOT_RUNNING, RELAY_SHUTTING_DOWN, ErrorName, ServerError
-from ..session.limits import ClientLimits
-from ..session.resume import ChunkSequence, SeqVerdict
-from ..session.state import ACTIVE_STATES
 from ..status import SessionState
+from .limits import ClientLimits
+from .resume import ChunkSequence, SeqVerdict
+from .state import ACTIVE_STATES
 
 
 class ChunkAction(Enum):

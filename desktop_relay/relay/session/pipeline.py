@@ -28,6 +28,7 @@ from ..media.audio_meter import AudioMeter
 from ..media.container import InputFormat
 from ..media.flv import FlvError
 from ..media.keyframes import KeyframeTracker, video_track_number
+from ..outputs.sink import MAX_WATCH_INTERVAL
 from ..outputs.stream_hub import StreamHub
 from ..status import FfmpegStats, FfmpegStatus, OutputStatus
 
@@ -37,7 +38,6 @@ log = logging.getLogger(__name__)
 # and the session fails with the last reason.
 MAX_ENCODER_RESTARTS = 3
 RESTART_WINDOW_S = 60.0
-_MAX_WATCH_INTERVAL = 0.5
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class Pipeline:
         self._start_stall_timeout = relay_config.start_stall_timeout
         # A quarter of the shorter stall timeout, at most 0.5 s: each check is a wake-up.
         self._watch_interval = min(
-            _MAX_WATCH_INTERVAL,
+            MAX_WATCH_INTERVAL,
             (stall if stall is not None else 1e9) / 4,
             relay_config.start_stall_timeout / 4,
         )

@@ -17,15 +17,6 @@ from ..media.container import InputProbe
 from ..media.stream_health import HealthWarning
 from ..outputs.safety_copy import SafetyCopy
 from ..outputs.thumbnails import Thumbnail, ThumbnailTap
-from ..session.chunk_admission import ChunkAction, admit_chunk
-from ..session.client_link import ClientLink
-from ..session.commands import ChunkCommand, Command, CommandQueue, RetargetCommand, StopCommand
-from ..session.limits import ClientLimits
-from ..session.output_events import on_output_change
-from ..session.pipeline import Pipeline, PipelineEvents
-from ..session.resume import ChunkSequence, ResumeTicket
-from ..session.state import ACTIVE_STATES, check_transition
-from ..session.validation import validate_start
 from ..status import (
     FfmpegState,
     FfmpegStats,
@@ -35,6 +26,15 @@ from ..status import (
     SessionStatus,
 )
 from ..targets import mask_in_text, mask_target, secrets_of
+from .chunk_admission import ChunkAction, admit_chunk
+from .client_link import ClientLink
+from .commands import ChunkCommand, Command, CommandQueue, RetargetCommand, StopCommand
+from .limits import ClientLimits
+from .output_events import on_output_change
+from .pipeline import Pipeline, PipelineEvents
+from .resume import ChunkSequence, ResumeTicket
+from .state import ACTIVE_STATES, check_transition
+from .validation import validate_start
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from ..security.auth import presented_token, token_matches
 from ..session.resume import ChunkSequence, SeqVerdict, parse_resume_request, parse_seq
 from ..session.session import Session
 from ..tasks import TaskSet
-from ..transport.socket_link import SocketLink
+from .socket_link import SocketLink
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ from aiohttp import web
 
 from ..core import Relay
 from ..tasks import TaskSet
-from ..transport.namespace import RelayNamespace
-from ..transport.origins import own_origin
-from ..transport.sio_guard import GuardedServer
-from ..transport.webpage import add_page_routes
+from .namespace import RelayNamespace
+from .origins import own_origin
+from .sio_guard import GuardedServer
+from .webpage import add_page_routes
 
 log = logging.getLogger(__name__)
 
