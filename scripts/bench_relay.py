@@ -193,7 +193,7 @@ async def serve(args: argparse.Namespace) -> None:
     """Run the relay until SIGTERM, then print what the ended sessions' snapshots say."""
     from desktop_relay.relay import BaseObserver, RelayConfig, RelayServer, Thumbnail
     from desktop_relay.relay.config import StartConfig
-    from desktop_relay.relay.ffmpeg.encoder_args import Output
+    from desktop_relay.relay.outputs.destinations import Destination
     from desktop_relay.relay.session.session import Session
     from desktop_relay.relay.status import SessionStatus
 
@@ -201,11 +201,11 @@ async def serve(args: argparse.Namespace) -> None:
     base, count = args.rtmp_base, args.outputs
 
     class BenchRelay(RelayServer):
-        def resolve_outputs(self, session: Session, config: StartConfig) -> list[Output]:
+        def resolve_outputs(self, session: Session, config: StartConfig) -> list[Destination]:
             # A key of its own per session and output (nginx takes one publisher per key).
             if base is None:
                 return super().resolve_outputs(session, config)
-            return [Output(f"{base}/{session.uuid}-{i}") for i in range(count)]
+            return [Destination(f"{base}/{session.uuid}-{i}") for i in range(count)]
 
     relay = BenchRelay(
         RelayConfig(

@@ -62,7 +62,7 @@ async def serve(args: argparse.Namespace) -> None:
     """Run the relay until SIGTERM; session named `s<i>` goes to the i-th receiver URL."""
     from desktop_relay.relay import RelayConfig, RelayServer
     from desktop_relay.relay.config import StartConfig
-    from desktop_relay.relay.ffmpeg.encoder_args import Output
+    from desktop_relay.relay.outputs.destinations import Destination
     from desktop_relay.relay.session.session import Session
 
     level = os.environ.get("BENCH_LOG", "WARNING")  # INFO to see what the relay does
@@ -70,8 +70,8 @@ async def serve(args: argparse.Namespace) -> None:
     urls: list[str] = json.loads(args.targets)
 
     class BenchRelay(RelayServer):
-        def resolve_outputs(self, session: Session, config: StartConfig) -> list[Output]:
-            return [Output(urls[int((config.name or "s0")[1:])])]
+        def resolve_outputs(self, session: Session, config: StartConfig) -> list[Destination]:
+            return [Destination(urls[int((config.name or "s0")[1:])])]
 
     relay = BenchRelay(
         RelayConfig(

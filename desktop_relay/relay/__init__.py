@@ -12,6 +12,7 @@ from .media.stream_health import Check as HealthCheck
 from .media.stream_health import HealthThresholds, HealthWarning
 from .observer import BaseObserver, RelayObserver
 from .options import LOG_LEVELS, OPTION_GROUPS, OPTIONS, Option, OptionKind, option
+from .outputs.destinations import TargetError, mask_target, split_key, validate_target
 from .outputs.recordings import default_recordings_dir
 from .outputs.thumbnails import Thumbnail
 from .security.auth import save_token
@@ -28,7 +29,6 @@ from .status import (
     SessionStatus,
 )
 from .target_pattern import PatternError, check_pattern
-from .targets import TargetError, mask_target, split_key, validate_target
 from .tasks import TaskSet
 from .transport.network import join_urls, lan_addresses
 

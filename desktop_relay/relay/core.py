@@ -18,10 +18,10 @@ from typing import Any
 from .config import RelayConfig, StartConfig
 from .errors import ErrorName, RelayError, ServerError
 from .ffmpeg import video_encoders
-from .ffmpeg.encoder_args import Output
 from .ffmpeg.process import resolve_ffmpeg
 from .log_limit import RepeatLimiter
 from .observer import Observable
+from .outputs.destinations import Destination, TargetError, mask_target, validate_target
 from .outputs.recordings import recording_output
 from .outputs.safety_copy import SafetyCopy, safety_copy_path
 from .outputs.thumbnails import Thumbnail
@@ -31,7 +31,6 @@ from .session.resume import ResumeTicket
 from .session.session import Session
 from .status import OutputStatus, SessionState, SessionStatus
 from .target_pattern import TargetPattern
-from .targets import TargetError, mask_target, validate_target
 from .tasks import TaskSet
 
 log = logging.getLogger(__name__)
@@ -235,14 +234,14 @@ class Relay(Observable):
         session, output = self._session_and_output(session_id, url)
         await session.change_target(output)
 
-    def _session_and_output(self, session_id: str, url: str | None) -> tuple[Session, Output]:
+    def _session_and_output(self, session_id: str, url: str | None) -> tuple[Session, Destination]:
         """The session of an operator's control and its new destination (None: a recording);
         KeyError for an unknown session, TargetError for an invalid target."""
         session = self._by_uuid(session_id)
         if session is None:
             raise KeyError(session_id)
         if url is not None:
-            return session, Output(validate_target(url))
+            return session, Destination(validate_target(url))
         return session, self._recording_output(session, session.config or StartConfig())
 
     @property
@@ -455,13 +454,13 @@ class Relay(Observable):
                 ) from None
         return result
 
-    def resolve_outputs(self, session: Session, config: StartConfig) -> list[Output]:
+    def resolve_outputs(self, session: Session, config: StartConfig) -> list[Destination]:
         """The client's allowed target, else the operator's defaults (plus a local recording
         with `RelayConfig.record`), else a local recording."""
         if config.rtmp is not None:
-            return [Output(config.rtmp)]
+            return [Destination(config.rtmp)]
         if self.default_targets:
-            outputs = [Output(url) for url in self.default_targets]
+            outputs = [Destination(url) for url in self.default_targets]
             if self.config.record:
                 outputs.append(self._recording_output(session, config))
             return outputs
@@ -474,7 +473,7 @@ class Relay(Observable):
         planned = Path(self._recording_output(session, config).url)
         return SafetyCopy(safety_copy_path(planned, config.mime_type))
 
-    def _recording_output(self, session: Session, config: StartConfig) -> Output:
+    def _recording_output(self, session: Session, config: StartConfig) -> Destination:
         return recording_output(self.config.recordings_dir, session.uuid, config.name)
 
     def session_error(self, session: Session, error: ServerError) -> None:

@@ -91,6 +91,12 @@ class OutputStatus:
     dropped_tags: int = 0  # tags not sent: output down, or its queue full
     recording_path: str | None = None  # for a recording: the file being written
     skipped_s: float = 0.0  # media seconds skipped to catch up after resumes (catch_up.py)
+    kind: str = "rtmp"  # the destination's kind: rtmp, rtmps, srt or file (a recording)
+
+    @property
+    def is_recording(self) -> bool:
+        """Whether this output writes a local recording."""
+        return self.kind == "file"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly form (what a client hears in `outputState`)."""
@@ -107,6 +113,7 @@ class OutputStatus:
             else round(self.next_attempt_in_s, 1),
             "error": self.last_error,
             "skipped": round(self.skipped_s, 1),
+            "kind": self.kind,
         }
 
 

@@ -7,8 +7,9 @@ import pytest
 
 from desktop_relay.relay.config import StartConfig
 from desktop_relay.relay.ffmpeg.encoder_args import build_encoder_args, send_buffer_size, video_mode
-from desktop_relay.relay.ffmpeg.output_args import build_output_args, build_recording_args
+from desktop_relay.relay.ffmpeg.output_args import build_recording_args
 from desktop_relay.relay.media.container import InputFormat
+from desktop_relay.relay.outputs.destinations import build_output_args
 
 H264 = InputFormat("matroska", "h264", "opus", b"")
 VP8 = InputFormat("matroska", "vp8", "opus", b"")

@@ -11,7 +11,7 @@ import pytest
 
 from desktop_relay.relay import ErrorName, RelayConfig
 from desktop_relay.relay.errors import RelayError
-from desktop_relay.relay.ffmpeg.process import classify_exit
+from desktop_relay.relay.outputs.destinations import classify_exit
 from desktop_relay.relay.outputs.recordings import create_recording, recording_output
 
 from ..media import H264_FIXTURE, probe

@@ -13,11 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from desktop_relay.relay.ffmpeg.encoder_args import Output
-from desktop_relay.relay.ffmpeg.output_args import build_output_args
 from desktop_relay.relay.media.flv import FlvReader, FlvTag
 from desktop_relay.relay.media.stream_cache import StreamCache
 from desktop_relay.relay.outputs.backoff import Backoff
+from desktop_relay.relay.outputs.destinations import Destination, build_output_args
 from desktop_relay.relay.outputs.stream_output import OutputState, OutputStatus, StreamOutput
 
 from ..media import H264_FIXTURE, SECRETS, free_port, probe
@@ -49,7 +48,7 @@ class Fanout:
     def output(self, output_id: str, url: str, **kwargs: object) -> StreamOutput:
         changes = self.changes.setdefault(output_id, [])
         out = StreamOutput(
-            output_id, Output(url), self.cache, ffmpeg_binary=self.ffmpeg,
+            output_id, Destination(url), self.cache, ffmpeg_binary=self.ffmpeg,
             on_change=changes.append, on_line=self.lines.append, **kwargs,  # type: ignore[arg-type]
         )
         self.outputs.append(out)
@@ -335,7 +334,7 @@ async def test_a_full_queue_drops_then_resumes_at_a_keyframe(
     stand_in.chmod(0o755)
     cache = StreamCache()
     cache.set_header(reader.header)
-    out = StreamOutput("slow", Output("rtmp://127.0.0.1:1/live/slow-0123456789ab"), cache,
+    out = StreamOutput("slow", Destination("rtmp://127.0.0.1:1/live/slow-0123456789ab"), cache,
                        ffmpeg_binary=str(stand_in), max_queue_bytes=100_000,
                        start_stall_timeout=60)
     keys = [i for i, t in enumerate(tags) if t.starts_gop]
@@ -408,7 +407,7 @@ async def test_give_up_after_attempts_then_failed(ffmpeg_exe: str, tmp_path: Pat
         cache.add(t)
     SECRETS.add("gone-0123456789abcdef")
     changes: list[OutputStatus] = []
-    out = StreamOutput("gone", Output(f"rtmp://127.0.0.1:{free_port()}/live/gone-0123456789abcdef"),
+    out = StreamOutput("gone", Destination(f"rtmp://127.0.0.1:{free_port()}/live/gone-0123456789abcdef"),
                        cache, ffmpeg_binary=ffmpeg_exe, on_change=changes.append,
                        give_up_after=2, backoff=Backoff(initial=0.2))
     out.start()  # the cache is ready already: it connects without waiting for a tag

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from desktop_relay.relay.targets import (
+from desktop_relay.relay.outputs.destinations import (
     TargetError,
     mask_in_text,
     mask_target,
@@ -82,7 +82,7 @@ def test_short_keys_are_masked_entirely() -> None:
 def test_query_secrets_are_masked() -> None:
     url = "rtmp://h/app/key?token=supersecretvalue"
     assert "supersecretvalue" not in (mask_target(url) or "")
-    text = f"Output #0, flv, to '{url}':"
+    text = f"Destination #0, flv, to '{url}':"
     masked = mask_in_text(text, secrets_of(url))
     assert "supersecretvalue" not in masked and "rtmp://h/app/" in masked
 
@@ -110,7 +110,7 @@ def test_every_secret_part_of_a_target_is_masked(url: str, keys: list[str], mask
     # ffmpeg prints the URL whole, and parts of it: `app/KEY` as the application, the play
     # path, the tcUrl with the query, or a value alone.
     text = "\n".join([
-        f"Output #0, flv, to '{url}':",
+        f"Destination #0, flv, to '{url}':",
         f"[rtmp @ 0x1] Server error: unknown app {url.split('/')[3]}/{KEY}",
         *(f"[rtmp @ 0x1] publish {key} refused" for key in keys),
     ])

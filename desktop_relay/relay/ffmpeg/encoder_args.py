@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..config import StartConfig
 from ..media.audio_meter import METER_FILTER
 from ..media.container import InputFormat
 from .video_encoders import SOFTWARE, device_args, video_args
-
-
-@dataclass(frozen=True)
-class Output:
-    """Where a session goes: an RTMP(S) target, or a local recording file."""
-
-    url: str
-    is_file: bool = False
 
 
 def video_mode(fmt: InputFormat) -> str:

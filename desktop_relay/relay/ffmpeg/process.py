@@ -24,25 +24,6 @@ log = logging.getLogger(__name__)
 
 # Log lines end in \n, or \r for a status line redrawn in place; progress lines in \n.
 _LINE_SPLIT = re.compile(rb"[\r\n]+")
-_RTMP_FAILURE = re.compile(
-    r"Connection refused|Cannot open connection|Connection timed out|No route to host|"
-    r"Name or service not known|Failed to resolve|Network is unreachable|Server error|"
-    r"Handshake|TLS|Error opening output",
-    re.IGNORECASE,
-)
-# The server ended an established connection: ffmpeg's write fails with EPIPE (exit 224,
-# i.e. -EPIPE & 0xff) or the peer resets it.
-_RTMP_CLOSED = re.compile(
-    r"Broken pipe|Connection reset by peer|End of file|Error number -32 occurred",
-    re.IGNORECASE,
-)
-_EXIT_EPIPE = 224
-_FILE_FAILURE = re.compile(
-    r"No space left on device|Permission denied|Read-only file system|Input/output error|"
-    r"Disk quota exceeded|File too large|Error writing trailer|Error submitting a packet to "
-    r"the muxer",
-    re.IGNORECASE,
-)
 _PR_SET_PDEATHSIG = 1
 
 
@@ -123,35 +104,13 @@ def resolve_ffmpeg(configured: str | None = None) -> str:
     return found
 
 
-def classify_exit(
-    returncode: int | None, last_lines: list[str], *, to_file: bool = False
-) -> ServerError:
-    """Turn an unexpected ffmpeg exit into the protocol's error, with its last output lines.
-
-    `to_file`: the output is a local recording, so a failure is a file error, never an RTMP one.
-    """
-    recent = last_lines[-12:]
-    details = "\n".join(recent)
-    if to_file:
-        cause = next((m.group(0) for line in recent if (m := _FILE_FAILURE.search(line))), None)
-        if cause:
-            return ServerError(
-                ErrorName.RECORDING_FAILED, f"Writing the recording failed ({cause})", details
-            )
-    elif returncode == _EXIT_EPIPE or any(_RTMP_CLOSED.search(line) for line in recent):
-        return ServerError(
-            ErrorName.RTMP_CONNECTION_FAILED,
-            "The RTMP server closed the connection",
-            details,
-        )
-    elif any(_RTMP_FAILURE.search(line) for line in recent):
-        return ServerError(
-            ErrorName.RTMP_CONNECTION_FAILED, "Connection to the RTMP server failed", details
-        )
+def exit_error(returncode: int | None, last_lines: list[str]) -> ServerError:
+    """An unexpected ffmpeg exit as the protocol's error, with its last output lines. Where a
+    stream was going decides more (outputs/destinations.py: each kind tells its own)."""
     return ServerError(
         ErrorName.FFMPEG_UNEXPECTED_END,
         f"ffmpeg ended unexpectedly (exit code {returncode})",
-        details,
+        "\n".join(last_lines[-12:]),
     )
 
 

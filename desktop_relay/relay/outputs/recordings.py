@@ -11,8 +11,8 @@ from pathlib import Path
 import platformdirs
 
 from ..errors import ErrorName, RelayError, ServerError
-from ..ffmpeg.encoder_args import Output
 from ..security.private_files import private_dir
+from .destinations import Destination
 
 # How many "-2", "-3"... variants of a taken name are tried before giving up.
 _MAX_VARIANTS = 1000
@@ -27,7 +27,7 @@ def _recording_error(message: str) -> RelayError:
     return RelayError(ServerError(ErrorName.RECORDING_FAILED, message))
 
 
-def recording_output(folder: Path | None, session_id: str, name: str | None) -> Output:
+def recording_output(folder: Path | None, session_id: str, name: str | None) -> Destination:
     """The planned file in `folder` named for the time and the session's name (or short id).
 
     The folder is made private (0700): recordings are the user's own. The file itself is
@@ -41,7 +41,7 @@ def recording_output(folder: Path | None, session_id: str, name: str | None) -> 
     # Only safe characters from the browser-given name reach the file system.
     label = re.sub(r"[^A-Za-z0-9_-]+", "-", name or "")[:32].strip("-")
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Output(str(folder / f"{stamp}-{label or session_id[:8]}.mkv"), is_file=True)
+    return Destination(str(folder / f"{stamp}-{label or session_id[:8]}.mkv"), is_file=True)
 
 
 def create_recording(planned: Path) -> tuple[Path, int]:

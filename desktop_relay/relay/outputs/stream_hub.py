@@ -13,12 +13,12 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
-from ..ffmpeg.encoder_args import Output
 from ..media.catch_up import CatchUp
 from ..media.flv import FlvReader, FlvTag
 from ..media.stream_cache import StreamCache
 from ..media.stream_health import HealthWarning, StreamHealth
 from ..status import OutputStatus
+from .destinations import Destination
 from .stream_output import StreamOutput
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ class StreamHub:
 
     # ---- outputs ------------------------------------------------------------------------
 
-    def add(self, output: Output) -> str:
+    def add(self, output: Destination) -> str:
         """Start sending the stream to `output`; returns the new output's id."""
         output_id = f"out{next(self._ids)}"
         stream_output = StreamOutput(
@@ -105,9 +105,9 @@ class StreamHub:
     def health_warnings(self, silent_s: float = 0.0) -> tuple[HealthWarning, ...]:
         """What the stream's health checks find now (stream_health.py), the audio having been
         silent for `silent_s` (audio_meter.py)."""
-        live = [o for o in self._outputs.values() if not o.is_recording]
+        live = [o for o in self._outputs.values() if not o.destination.is_recording]
         return self.health.evaluate(
-            [o.output.url for o in live], [o.speed for o in live], silent_s=silent_s
+            [o.destination.url for o in live], [o.speed for o in live], silent_s=silent_s
         )
 
     def statuses(self) -> tuple[OutputStatus, ...]:
@@ -142,7 +142,7 @@ class StreamHub:
         live_tags = cut.release
         live_raw = raw if live_tags == tags else b"".join(tag.raw for tag in live_tags)
         for stream_output in self._outputs.values():
-            if stream_output.is_recording:
+            if stream_output.destination.is_recording:
                 stream_output.feed_batch(tags, raw)
                 continue
             if live_tags:

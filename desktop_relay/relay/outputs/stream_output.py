@@ -1,5 +1,6 @@
-"""One output of a session: a `-c copy` ffmpeg pushing the relay's FLV to one RTMP(S) target,
-or writing it to a recording file, restarting alone, with backoff, whenever it ends or stalls.
+"""One output of a session: a `-c copy` ffmpeg pushing the relay's FLV to one target (RTMP,
+RTMPS or SRT: destinations.py), or writing it to a recording file, restarting alone, with
+backoff, whenever it ends or stalls.
 
 Outputs share the session's stream but nothing else: each is its own supervised sink (sink.py)
 with its own bounded queue, so a slow or dead target drops its own data and never holds up
@@ -18,14 +19,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import ErrorName, ServerError
-from ..ffmpeg.encoder_args import Output
-from ..ffmpeg.output_args import build_output_args, build_recording_args
-from ..ffmpeg.process import FfmpegProcess, classify_exit
+from ..ffmpeg.output_args import build_recording_args
+from ..ffmpeg.process import FfmpegProcess
 from ..media.flv import FlvTag
 from ..media.stream_cache import StreamCache
 from ..status import FfmpegStats, OutputState, OutputStatus
-from ..targets import mask_in_text, mask_target, secrets_of
 from .backoff import Backoff
+from .destinations import Destination, build_output_args, classify_exit, mask_in_text
 from .recordings import create_recording
 from .sink import Command, FfmpegSink, is_codec_header_or_script
 
@@ -36,7 +36,7 @@ MAX_QUEUE_BYTES = 8 * 1024 * 1024
 
 
 class StreamOutput(FfmpegSink):
-    """Sends the stream's tags to one RTMP(S) target through its own ffmpeg; see module doc.
+    """Sends the stream's tags to one destination through its own ffmpeg; see module doc.
 
     `start()` once (in the event loop), then `feed_batch()` every read after the cache took
     it, then `await stop()`. Observers get every state change through `on_change`, and
@@ -48,7 +48,7 @@ class StreamOutput(FfmpegSink):
     def __init__(
         self,
         output_id: str,
-        output: Output,
+        destination: Destination,
         cache: StreamCache,
         *,
         ffmpeg_binary: str,
@@ -63,9 +63,8 @@ class StreamOutput(FfmpegSink):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.id = output_id
-        self.output = output
-        self.is_recording = output.is_file
-        self.target = "recording" if output.is_file else (mask_target(output.url) or "****")
+        self.destination = destination
+        self.target = destination.masked
         super().__init__(
             f"output {output_id} ({self.target})",
             cache,
@@ -75,10 +74,12 @@ class StreamOutput(FfmpegSink):
             stop_timeouts=(5.0, 2.0),
             clock=clock,
         )
-        self._secrets = [] if output.is_file else secrets_of(output.url)
+        self._secrets = destination.secrets()
         self._binary = ffmpeg_binary
         self._args = (
-            [] if output.is_file else build_output_args(ffmpeg_binary, output.url, send_buffer_size)
+            []
+            if destination.is_recording
+            else build_output_args(ffmpeg_binary, destination.url, send_buffer_size)
         )
         # A recording's current file (each (re)start makes a new one: nothing is overwritten).
         self.recording_path: str | None = None
@@ -132,14 +133,15 @@ class StreamOutput(FfmpegSink):
             dropped_tags=self.dropped_tags,
             recording_path=self.recording_path,
             skipped_s=self.skipped_s,
+            kind=self.destination.kind.name,
         )
 
     # ---- the sink's hooks -----------------------------------------------------------------
 
     def _command(self) -> Command:
-        if not self.is_recording:
+        if not self.destination.is_recording:
             return Command(self._args)
-        path, fd = create_recording(Path(self.output.url))  # RelayError: RECORDING_FAILED
+        path, fd = create_recording(Path(self.destination.url))  # RelayError: RECORDING_FAILED
         self.recording_path = str(path)
 
         def unlink() -> None:
@@ -187,19 +189,14 @@ class StreamOutput(FfmpegSink):
         waited = proc.waiting_for_output()
         if waited <= limit:
             return None
-        if self.is_recording:
-            message = f"The recording stopped being written: nothing for {waited:.0f} s"
-        elif proc.has_output:
-            message = f"The RTMP server stopped taking the stream: nothing sent for {waited:.0f} s"
-        else:
-            message = f"The RTMP server did not take the stream within {waited:.0f} s"
+        message = self.destination.kind.stall_message(waited, proc.has_output)
         return ServerError(
             ErrorName.OUTPUT_STALLED, message, "\n".join(self._masked_last_lines(proc))
         )
 
     def _ended(self, proc: FfmpegProcess) -> ServerError:
         return classify_exit(
-            proc.returncode, self._masked_last_lines(proc), to_file=self.is_recording
+            proc.returncode, self._masked_last_lines(proc), kind=self.destination.kind
         )
 
     def _line(self, line: str) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from ..errors import FFMPEG_NOT_RUNNING, RelayError, ServerError
-from ..ffmpeg.encoder_args import Output
+from ..outputs.destinations import Destination
 
 
 @dataclass
@@ -45,7 +45,7 @@ class RetargetCommand:
     """Send the stream to other destinations, between two chunks."""
 
     future: asyncio.Future[ServerError | None]
-    outputs: list[Output] = field(default_factory=list)
+    outputs: list[Destination] = field(default_factory=list)
 
     @property
     def size(self) -> int:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ..errors import ErrorName, ServerError
+from ..outputs.destinations import kind_named
 from ..status import OutputState, OutputStatus
 
 
@@ -54,9 +55,7 @@ def on_output_change(
         return OutputEvent(
             log=log,
             session_failure=ServerError(
-                ErrorName.RTMP_CONNECTION_FAILED
-                if not status.recording_path
-                else ErrorName.RECORDING_FAILED,
+                kind_named(status.kind).connection_error,
                 f"Every destination failed; the last: {status.last_error}",
             ),
         )

@@ -21,13 +21,14 @@ from dataclasses import dataclass
 
 from ..config import RelayConfig, StartConfig
 from ..errors import ErrorName, RelayError, ServerError
-from ..ffmpeg.encoder_args import Output, build_encoder_args, send_buffer_size, video_mode
-from ..ffmpeg.process import FfmpegProcess, classify_exit
+from ..ffmpeg.encoder_args import build_encoder_args, send_buffer_size, video_mode
+from ..ffmpeg.process import FfmpegProcess, exit_error
 from ..ffmpeg.video_encoders import SOFTWARE
 from ..media.audio_meter import AudioMeter
 from ..media.container import InputFormat
 from ..media.flv import FlvError
 from ..media.keyframes import KeyframeTracker, video_track_number
+from ..outputs.destinations import Destination
 from ..outputs.sink import MAX_WATCH_INTERVAL
 from ..outputs.stream_hub import StreamHub
 from ..status import FfmpegStats, FfmpegStatus, OutputStatus
@@ -104,7 +105,7 @@ class Pipeline:
 
     # ---- life cycle ---------------------------------------------------------------------
 
-    async def start(self, outputs: list[Output], first_bytes: bytes) -> None:
+    async def start(self, outputs: list[Destination], first_bytes: bytes) -> None:
         """Spawn the encoder, start the outputs, and write the stream's first bytes."""
         for output in outputs:
             self.hub.add(output)
@@ -144,14 +145,14 @@ class Pipeline:
 
     # ---- outputs ------------------------------------------------------------------------
 
-    async def replace_outputs(self, outputs: list[Output]) -> None:
+    async def replace_outputs(self, outputs: list[Destination]) -> None:
         """Send the stream to `outputs` instead: new ones start from the latest keyframe."""
         old = [o.id for o in self.hub.outputs()]
         for output in outputs:
             self.hub.add(output)
         await asyncio.gather(*(self.hub.remove(i) for i in old))
 
-    def add_output(self, output: Output) -> str:
+    def add_output(self, output: Destination) -> str:
         """One more destination; returns its id."""
         return self.hub.add(output)
 
@@ -234,7 +235,7 @@ class Pipeline:
     async def _exit_reason(self, proc: FfmpegProcess) -> ServerError:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(proc.wait()), 2.0)
-        return classify_exit(proc.returncode, list(proc.last_lines))
+        return exit_error(proc.returncode, list(proc.last_lines))
 
     async def _restart_locked(self, dead: FfmpegProcess, reason: ServerError) -> None:
         """Replace a dead or stalled encoder (under the lock); raises when it keeps dying."""

@@ -12,9 +12,9 @@ from typing import Any, Protocol
 
 from ..config import RelayConfig, StartConfig
 from ..errors import FFMPEG_NOT_RUNNING, RELAY_SHUTTING_DOWN, ErrorName, RelayError, ServerError
-from ..ffmpeg.encoder_args import Output
 from ..media.container import InputProbe
 from ..media.stream_health import HealthWarning
+from ..outputs.destinations import Destination, mask_in_text
 from ..outputs.safety_copy import SafetyCopy
 from ..outputs.thumbnails import Thumbnail, ThumbnailTap
 from ..status import (
@@ -25,7 +25,6 @@ from ..status import (
     SessionState,
     SessionStatus,
 )
-from ..targets import mask_in_text, mask_target, secrets_of
 from .chunk_admission import ChunkAction, admit_chunk
 from .client_link import ClientLink
 from .commands import ChunkCommand, Command, CommandQueue, RetargetCommand, StopCommand
@@ -51,7 +50,7 @@ class SessionHost(Protocol):
     def thumbnails(self) -> bool: ...
     def check_capacity(self, session: Session) -> None: ...
     async def apply_start_hook(self, session: Session, config: StartConfig) -> StartConfig: ...
-    def resolve_outputs(self, session: Session, config: StartConfig) -> list[Output]: ...
+    def resolve_outputs(self, session: Session, config: StartConfig) -> list[Destination]: ...
     def safety_copy_for(self, session: Session, config: StartConfig) -> SafetyCopy | None: ...
     def session_error(self, session: Session, error: ServerError) -> None: ...
     def session_output(self, session: Session, line: str) -> None: ...
@@ -80,8 +79,8 @@ class Session:
         self.config: StartConfig | None = None
         # Where the stream goes (RTMP targets, recordings), and the operator's choice for
         # this session, which wins over the relay's defaults.
-        self.outputs: list[Output] = []
-        self.target_override: list[Output] | None = None
+        self.outputs: list[Destination] = []
+        self.target_override: list[Destination] | None = None
         self.bytes_received = 0
         self.chunks_received = 0
         self._probe = InputProbe()
@@ -233,7 +232,7 @@ class Session:
         self._commands.put(StopCommand(fut))
         await fut
 
-    async def change_target(self, output: Output) -> None:
+    async def change_target(self, output: Destination) -> None:
         """Send this session to `output` instead of its current destinations; the new one
         starts from the latest keyframe, the encoder is not touched."""
         self.target_override = [output]
@@ -246,7 +245,7 @@ class Session:
         if err is not None:
             raise RelayError(err)
 
-    def add_output(self, output: Output) -> str:
+    def add_output(self, output: Destination) -> str:
         """One more destination for this session; returns its output id (once streaming;
         before that, "pending" and it starts with the stream)."""
         self.outputs.append(output)
@@ -261,8 +260,8 @@ class Session:
         stream_output = next((o for o in self._pipeline.hub.outputs() if o.id == output_id), None)
         if stream_output is None:
             return False
-        if stream_output.output in self.outputs:
-            self.outputs.remove(stream_output.output)
+        if stream_output.destination in self.outputs:
+            self.outputs.remove(stream_output.destination)
         return await self._pipeline.remove_output(output_id)
 
     def set_thumbnails(self, enabled: bool) -> None:
@@ -435,13 +434,13 @@ class Session:
         self.host.spawn(self.fail(error), name=f"encoder-failed-{self.uuid}")
 
     def _mask(self, text: str) -> str:
-        secrets = [s for o in self.outputs if not o.is_file for s in secrets_of(o.url)]
+        secrets = [s for o in self.outputs for s in o.secrets()]
         return mask_in_text(text, secrets)
 
     @staticmethod
-    def _describe(outputs: list[Output]) -> str:
+    def _describe(outputs: list[Destination]) -> str:
         return ", ".join(
-            f"recording in {o.url}" if o.is_file else (mask_target(o.url) or "****")
+            f"recording in {o.url}" if o.is_recording else o.masked
             for o in outputs
         )
 
@@ -449,9 +448,8 @@ class Session:
 
     @property
     def target(self) -> str | None:
-        """The first RTMP(S) target with its key masked (None when only recording)."""
-        url = next((o.url for o in self.outputs if not o.is_file), None)
-        return mask_target(url)
+        """The first target with its secrets masked (None when only recording)."""
+        return next((o.masked for o in self.outputs if not o.is_recording), None)
 
     @property
     def buffered_bytes(self) -> int:

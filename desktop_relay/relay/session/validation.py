@@ -8,7 +8,7 @@ from typing import Any
 
 from ..config import StartConfig
 from ..errors import invalid
-from ..targets import TargetError, validate_target
+from ..outputs.destinations import TargetError, validate_target
 
 AUDIO_SAMPLE_RATES = frozenset(
     {8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 64000, 88200, 96000}
