@@ -39,7 +39,7 @@ def _target(value: str) -> str:
     try:
         return validate_target(value)
     except TargetError as exc:
-        raise argparse.ArgumentTypeError(f"RTMP URL {exc}") from None
+        raise argparse.ArgumentTypeError(f"target URL {exc}") from None
 
 
 def _arg_type(parse: Callable[[str], Any], name: str) -> Callable[[str], Any]:
@@ -59,7 +59,7 @@ def _arg_type(parse: Callable[[str], Any], name: str) -> Callable[[str], Any]:
 # Which RelayConfig field each option sets, for telling the window what was given explicitly:
 # the table's options, and the flags outside it.
 _OPTION_FIELDS = {opt.name: opt.field for opt in OPTIONS} | {
-    "rtmp_url": "default_target",  # and extra_targets
+    "output": "default_target",  # and extra_targets
     "no_tls": "tls",
 }
 
@@ -114,13 +114,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--headless", action="store_true", help="run without a window")
     parser.add_argument(
+        "--output",
+        # The original's name, kept as an alias: scripts and docs of earlier versions use it.
         "--rtmp-url",
+        dest="output",
         type=_target,
         default=None,
         action="append",
         metavar="URL",
-        help="target for every session (rtmp:// or rtmps://); give it several times to send "
-        "every session to all of them; without it, sessions are recorded to files",
+        help="target for every session (rtmp://, rtmps:// or srt://host:port?streamid=...); "
+        "give it several times to send every session to all of them; without it, sessions "
+        "are recorded to files (--rtmp-url is the same option)",
     )
     sec = parser.add_argument_group("security (see README: LAN set-up)")
     for opt in OPTIONS:
@@ -187,8 +191,8 @@ def config_from_args(
         auth_token=token,
         send_error_details=args.send_error_details,
         send_ffmpeg_output=args.send_ffmpeg_output,
-        default_target=args.rtmp_url[0] if args.rtmp_url else None,
-        extra_targets=tuple(args.rtmp_url[1:]) if args.rtmp_url else (),
+        default_target=args.output[0] if args.output else None,
+        extra_targets=tuple(args.output[1:]) if args.output else (),
         **options,
     )
 
@@ -295,7 +299,7 @@ async def run_headless(config: RelayConfig) -> int:
         print("  pairing token: off (--no-auth): anyone on the network may stream", flush=True)
     targets = [config.default_target, *config.extra_targets] if config.default_target else []
     where = ", ".join(mask_target(t) or "****" for t in targets) or (
-        "local recordings (no --rtmp-url)"
+        "local recordings (no --output)"
     )
     print(f"  target: {where}", flush=True)
     await stop.wait()

@@ -26,7 +26,7 @@ from ..relay import (
 )
 from .sessions.row import output_place
 from .settings import SettingsStore
-from .target_presets import CUSTOM, RECORDING, join_target, preset_by_id
+from .target_presets import CUSTOM, RECORDING, TYPED_SERVERS, join_target, preset_by_id
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,8 @@ class Destination:
         if self.recording:
             return "Local recording"
         preset = preset_by_id(self.service)
-        if preset is CUSTOM:
-            return _host(self.server) or CUSTOM.label
+        if preset in TYPED_SERVERS:
+            return _host(self.server) or preset.label
         return preset.label
 
 

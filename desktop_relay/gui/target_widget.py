@@ -15,9 +15,10 @@ from PySide6.QtWidgets import (
 
 from ..relay import TargetError, validate_target
 from .target_presets import (
-    CUSTOM,
     PRESETS,
     RECORDING,
+    SRT_SERVER,
+    TYPED_SERVERS,
     Preset,
     guess_preset,
     join_target,
@@ -133,8 +134,11 @@ class TargetWidget(QWidget):
         self.show_key.setEnabled(not recording)
         if preset.server:
             self.server_edit.setText(preset.server)
-        elif preset is CUSTOM and self.server_edit.text() in {p.server for p in PRESETS}:
+        elif preset in TYPED_SERVERS and self.server_edit.text() in {p.server for p in PRESETS}:
             self.server_edit.clear()
+        srt = preset is SRT_SERVER
+        self.server_edit.setPlaceholderText("srt://host:port" if srt else "rtmp://host/app")
+        self.key_edit.setPlaceholderText("streamid=...&passphrase=..." if srt else "stream key")
         self.error_label.hide()
         self.changed.emit()
 

@@ -411,3 +411,36 @@ def test_command_line_targets_win_over_destinations(qapp: object, settings_path:
     item.setCheckState(Qt.CheckState.Unchecked)
     assert panel.summary.text() == "New sessions go to Two and Files."
     panel.deleteLater()
+
+
+SRT_PASSPHRASE = "srt-window-pass-0123"
+SECRETS.add(SRT_PASSPHRASE)
+
+
+async def test_an_srt_server_destination_from_the_preset_is_masked_and_checked(
+    open_window: OpenWindow,
+) -> None:
+    """The "SRT server" preset: the server is typed, the stream id and passphrase go where a
+    key goes and are masked like one; a listener target is refused naming why."""
+    async with open_window() as window:
+        panel = window.destinations_panel
+        query = f"streamid=live/show-0123456789&passphrase={SRT_PASSPHRASE}"
+        srt = add_destination(panel, "srt", server="srt://127.0.0.1:9000", key=query)
+        assert srt.name == "127.0.0.1" and srt.service == "srt"
+        url = f"srt://127.0.0.1:9000?{query}"
+        assert window.controller.config.default_target == url
+        shown = [panel.summary.text()]
+        for row in range(panel.list.count()):
+            shown += [panel.list.item(row).text(), panel.list.item(row).toolTip()]
+        assert not any(SRT_PASSPHRASE in text or "show-0123456789" in text for text in shown)
+        # Editing it shows the SRT preset again, with the query in the hidden key field.
+        dialog = panel.edit()
+        assert dialog is not None
+        widget = dialog.target_widget
+        assert widget.preset.id == "srt" and widget.server_edit.text() == "srt://127.0.0.1:9000"
+        assert widget.key_edit.echoMode() == QLineEdit.EchoMode.Password
+        widget.key_edit.setText("streamid=x1&mode=listener")
+        dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+        assert dialog.isVisible()
+        assert "mode=caller" in widget.error_label.text()
+        dialog.reject()

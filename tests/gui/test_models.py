@@ -143,6 +143,16 @@ def test_targets_split_into_preset_server_and_key() -> None:
     assert join_target("rtmp://host/app/full", "") == "rtmp://host/app/full"
 
 
+def test_srt_targets_split_into_the_srt_preset_server_and_query() -> None:
+    url = "srt://ingest.example.com:2088?streamid=abc-123&passphrase=0123456789ab"
+    preset, server, key = guess_preset(url)
+    assert (preset.id, server, key) == (
+        "srt", "srt://ingest.example.com:2088", "streamid=abc-123&passphrase=0123456789ab")
+    assert join_target(server, key) == url
+    assert join_target(server, "?" + key) == url
+    assert join_target("srt://h:1/", "") == "srt://h:1/"
+
+
 def test_command_line_wins_over_saved_settings_and_restarts_are_named() -> None:
     saved = RelayConfig(port=9000, max_ffmpeg_instances=4, default_target="rtmp://a/b/c")
     merged = command_line_overrides(saved, RelayConfig(port=9100))

@@ -439,10 +439,7 @@ class Session:
 
     @staticmethod
     def _describe(outputs: list[Destination]) -> str:
-        return ", ".join(
-            f"recording in {o.url}" if o.is_recording else o.masked
-            for o in outputs
-        )
+        return ", ".join(f"recording in {o.url}" if o.is_recording else o.masked for o in outputs)
 
     # ---- status ----------------------------------------------------------------------
 
