@@ -46,9 +46,10 @@ def describe_exception(exc: BaseException) -> str:
 class RelayController(QObject):
     """Runs one `RelayServer` at a time on the Qt (qasync) event loop and reports on it."""
 
-    # The relay's events, re-emitted (listeners run synchronously on the loop's thread,
-    # which is Qt's main thread under qasync, so direct emission is safe).
-    connection = Signal(object)  # SessionStatus
+    # The relay's events, re-emitted under their one name (observer.RelayObserver's methods;
+    # listeners run synchronously on the loop's thread, which is Qt's main thread under
+    # qasync, so direct emission is safe).
+    session_opened = Signal(object)  # SessionStatus
     ffmpeg_output = Signal(str, str)  # session id, line
     session_log = Signal(str, str)  # session id, message
     session_error = Signal(str, object)  # session id, ServerError
@@ -314,7 +315,7 @@ class _SignalObserver(BaseObserver):
         self._c = controller
 
     def session_opened(self, status: SessionStatus) -> None:
-        self._c.connection.emit(status)
+        self._c.session_opened.emit(status)
 
     def session_changed(self, status: SessionStatus) -> None:
         self._c.session_changed.emit(status)
@@ -325,7 +326,7 @@ class _SignalObserver(BaseObserver):
     def session_resumed(self, status: SessionStatus) -> None:
         self._c.session_changed.emit(status)
 
-    def ffmpeg_line(self, session_id: str, line: str) -> None:
+    def ffmpeg_output(self, session_id: str, line: str) -> None:
         self._c.ffmpeg_output.emit(session_id, line)
 
     def session_log(self, session_id: str, message: str) -> None:

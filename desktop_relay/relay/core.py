@@ -136,7 +136,7 @@ class Relay(Observable):
             for session in list(self._sessions.values()):
                 session.check_health()
             if self._wants_stats():
-                self._notify_stats(self.sessions())
+                self._notify("stats", self.sessions())
 
     def _end_idle_sessions(self) -> None:
         timeout = self.config.idle_timeout
@@ -286,7 +286,7 @@ class Relay(Observable):
         session = Session(self, link)
         self._sessions[session.uuid] = session
         log.info("session %s connected from %s", session.uuid, link.remote_address)
-        self._notify_opened(session.status())
+        self._notify("session_opened", session.status())
         return session
 
     async def close_session(self, session: Session) -> None:
@@ -314,7 +314,7 @@ class Relay(Observable):
             self._expire(session, grace), name=f"grace-{session.uuid}"
         )
         self.session_log(session, f"Waiting for the browser to come back ({grace:g} s)")
-        self._notify_waiting(session.status())
+        self._notify("session_waiting", session.status())
 
     def resume(self, link: ClientLink, session_id: str, token: str) -> Session:
         """Hand a session over to a new client that proves, with the session's resume token,
@@ -343,7 +343,7 @@ class Relay(Observable):
         session.attach(link)
         how = "" if was_waiting else " (its previous connection was still open: replaced)"
         self.session_log(session, f"Resumed from {link.remote_address}{how}")
-        self._notify_resumed(session.status())
+        self._notify("session_resumed", session.status())
         return session
 
     async def _expire(self, session: Session, grace: float) -> None:
@@ -367,7 +367,7 @@ class Relay(Observable):
         await session.close()
         if self._sessions.pop(session.uuid, None) is not None:
             log.info("session %s ended", session.uuid)
-            self._notify_ended(session.status())
+            self._notify("session_ended", session.status())
 
     def report_refused(self, remote: str, error: ServerError, *, logged: bool = False) -> None:
         """Tell the log and observers of a refused socket, once per address and kind every few
@@ -379,7 +379,7 @@ class Relay(Observable):
         if not logged:
             more = f" ({held_back} more like it held back)" if held_back else ""
             log.warning("connection from %s refused: %s%s", remote, error.message, more)
-        self._notify_refused(remote, error)
+        self._notify("connection_refused", remote, error)
 
     def refuse(self, session: Session, error: ServerError) -> None:
         """Report a refused request (bad config, limit, not running) without ending anything."""
@@ -480,34 +480,34 @@ class Relay(Observable):
         """A session failed: tell its client and the operator."""
         self._report(session, error)
 
-    def session_output(self, session: Session, line: str) -> None:
+    def ffmpeg_output(self, session: Session, line: str) -> None:
         """One (masked) line of a session's ffmpeg log."""
         log.debug("ffmpeg[%s] %s", session.uuid[:8], line)
-        self._notify_line(session.uuid, line)
+        self._notify("ffmpeg_output", session.uuid, line)
         if self.config.send_ffmpeg_output:
-            session.link.send_output(line)
+            session.link.send_ffmpeg_output(line)
 
     def note_error(self, session_id: str, error: ServerError) -> None:
         """An error the transport already sent its client (a protocol violation): only the
         observers hear it."""
-        self._notify_error(session_id, error)
+        self._notify("session_error", session_id, error)
 
     def session_changed(self, session: Session) -> None:
         """A session's state changed (Session.set_state)."""
-        self._notify_changed(session.status())
+        self._notify("session_changed", session.status())
 
     def output_changed(self, session: Session, status: OutputStatus) -> None:
         """One of a session's outputs changed state."""
-        self._notify_output(session.uuid, status)
+        self._notify("output_changed", session.uuid, status)
 
-    def session_thumbnail(self, session: Session, thumbnail: Thumbnail) -> None:
+    def thumbnail(self, session: Session, thumbnail: Thumbnail) -> None:
         """A new picture of one session's stream (while thumbnails are on)."""
-        self._notify_thumbnail(session.uuid, thumbnail)
+        self._notify("thumbnail", session.uuid, thumbnail)
 
     def session_log(self, session: Session, message: str) -> None:
         """A relay event about one session, for the operator's log."""
         log.info("session %s: %s", session.uuid[:8], message)
-        self._notify_log(session.uuid, message)
+        self._notify("session_log", session.uuid, message)
 
     def spawn(self, coro: Any, name: str | None = None) -> asyncio.Task[Any]:
         """Run `coro` as an owned background task."""
@@ -530,5 +530,5 @@ class Relay(Observable):
             )
             if error.details:
                 log.debug("session %s details:\n%s", session.uuid[:8], error.details)
-            self._notify_error(session.uuid, error)
+            self._notify("session_error", session.uuid, error)
         session.link.send_error(error.to_wire(send_details=self.config.send_error_details))

@@ -1,6 +1,7 @@
 """How observers (the window, the headless printer, tests) hear what the relay does: one typed
-protocol, a method per event, checked by mypy. The original server's string event names stay
-available through `Relay.add_listener` for library users (events.py)."""
+protocol, a method per event, checked by mypy. Each method's name is the event's one name,
+also as a string for `Relay.add_listener`; the original server's string names stay available
+as aliases for library users (events.py)."""
 
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ class RelayObserver(Protocol):
         """A relay event about one session, for the operator's log."""
         return None
 
-    def ffmpeg_line(self, session_id: str, line: str) -> None:
+    def ffmpeg_output(self, session_id: str, line: str) -> None:
         """One (masked) line of a session's ffmpeg logs."""
         return None
 
@@ -80,8 +81,8 @@ class BaseObserver(RelayObserver):
 class Observable(EventEmitter):
     """Typed observers plus the original's named events, fed from one place.
 
-    The relay calls the `_notify_*` methods; each tells every observer (one that raises is
-    logged, never fatal) and the listeners of the matching original event name.
+    The relay calls `_notify(event, ...)`, which tells every observer (one that raises is
+    logged, never fatal) and every listener of the event (and of its original alias).
     """
 
     def __init__(self) -> None:
@@ -104,50 +105,10 @@ class Observable(EventEmitter):
             except Exception:
                 log.exception("observer %r failed in %s", observer, method)
 
-    def _notify_opened(self, status: SessionStatus) -> None:
-        self._each("session_opened", status)
-        self.emit("connection", status)
-
-    def _notify_changed(self, status: SessionStatus) -> None:
-        self._each("session_changed", status)
-
-    def _notify_waiting(self, status: SessionStatus) -> None:
-        self._each("session_waiting", status)
-        self.emit("waiting", status.uuid, status)
-
-    def _notify_resumed(self, status: SessionStatus) -> None:
-        self._each("session_resumed", status)
-        self.emit("resumed", status.uuid, status)
-
-    def _notify_ended(self, status: SessionStatus) -> None:
-        self._each("session_ended", status)
-        self.emit("destroyed", status.uuid, status)
-
-    def _notify_output(self, session_id: str, status: OutputStatus) -> None:
-        self._each("output_changed", session_id, status)
-
-    def _notify_log(self, session_id: str, message: str) -> None:
-        self._each("session_log", session_id, message)
-        self.emit("log", session_id, message)
-
-    def _notify_line(self, session_id: str, line: str) -> None:
-        self._each("ffmpeg_line", session_id, line)
-        self.emit("ffmpegOutput", session_id, line)
-
-    def _notify_error(self, session_id: str, error: ServerError) -> None:
-        self._each("session_error", session_id, error)
-        self.emit("error", session_id, error)
-
-    def _notify_refused(self, remote_address: str, error: ServerError) -> None:
-        self._each("connection_refused", remote_address, error)
-        self.emit("refused", remote_address, error)
-
-    def _notify_stats(self, statuses: list[SessionStatus]) -> None:
-        self._each("stats", statuses)
-        self.emit("stats", statuses)
-
-    def _notify_thumbnail(self, session_id: str, thumbnail: Thumbnail) -> None:
-        self._each("thumbnail", session_id, thumbnail)
+    def _notify(self, event: str, *args: object) -> None:
+        """Tell every observer (its method named `event`) and every listener of `event`."""
+        self._each(event, *args)
+        self.emit(event, *args)
 
     def _wants_stats(self) -> bool:
         return bool(self._observers) or self.has_listeners("stats")

@@ -334,3 +334,16 @@ def test_the_status_bar_totals_outgoing_bitrate_and_cpu(qapp: QApplication) -> N
     bar.set_counts(2, 800.0, 1000.0, (12.4, 61.0))
     assert bar.outgoing_label.text() == "Out 1.00 Mbit/s"
     assert bar.cpu_label.text() == "CPU app 12 % \u00b7 ffmpeg 61 %"
+
+
+def test_the_controllers_relay_signals_carry_the_events_names() -> None:
+    """One name per event: the window's signals are named as the observer's methods."""
+    from PySide6.QtCore import Signal
+
+    from desktop_relay.gui.relay_controller import RelayController
+    from desktop_relay.relay.events import EVENTS
+
+    signals = {name for name, value in vars(RelayController).items() if isinstance(value, Signal)}
+    own = {"started", "start_failed", "stopped", "action_failed"}
+    assert signals - own <= EVENTS, signals - own - EVENTS
+    assert {"session_opened", "ffmpeg_output", "session_ended"} <= signals

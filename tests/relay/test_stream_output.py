@@ -28,6 +28,20 @@ pytestmark = pytest.mark.media
 
 
 @dataclass
+class Heard:
+    """An output's events (sink.OutputEvents), kept."""
+
+    changes: list[OutputStatus]
+    lines: list[str]
+
+    def output_changed(self, status: OutputStatus) -> None:
+        self.changes.append(status)
+
+    def ffmpeg_output(self, line: str) -> None:
+        self.lines.append(line)
+
+
+@dataclass
 class Fanout:
     """The session's future data path: encoder stdout -> FlvReader -> StreamCache -> outputs."""
 
@@ -49,7 +63,7 @@ class Fanout:
         changes = self.changes.setdefault(output_id, [])
         out = StreamOutput(
             output_id, Destination(url), self.cache, ffmpeg_binary=self.ffmpeg,
-            on_change=changes.append, on_line=self.lines.append, **kwargs,  # type: ignore[arg-type]
+            events=Heard(changes, self.lines), **kwargs,  # type: ignore[arg-type]
         )
         self.outputs.append(out)
         out.start()
@@ -408,7 +422,7 @@ async def test_give_up_after_attempts_then_failed(ffmpeg_exe: str, tmp_path: Pat
     SECRETS.add("gone-0123456789abcdef")
     changes: list[OutputStatus] = []
     out = StreamOutput("gone", Destination(f"rtmp://127.0.0.1:{free_port()}/live/gone-0123456789abcdef"),
-                       cache, ffmpeg_binary=ffmpeg_exe, on_change=changes.append,
+                       cache, ffmpeg_binary=ffmpeg_exe, events=Heard(changes, []),
                        give_up_after=2, backoff=Backoff(initial=0.2))
     out.start()  # the cache is ready already: it connects without waiting for a tag
     await wait_for(lambda: out.state == OutputState.FAILED, timeout=15)

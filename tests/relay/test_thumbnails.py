@@ -12,6 +12,7 @@ import subprocess
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -283,7 +284,7 @@ def test_a_slow_tap_is_not_taken_for_a_stalled_one() -> None:
     """Unit check of the rule: fewer than STALL_KEYFRAMES unanswered, or not for STALL_S, or a
     picture in between, is no stall."""
     tap = thumbnails.ThumbnailTap(
-        StreamCache(), ffmpeg_binary="ffmpeg", on_thumbnail=lambda picture: None
+        StreamCache(), ffmpeg_binary="ffmpeg", events=SimpleNamespace(thumbnail=lambda picture: None)
     )
     body = b"\x17\x01"  # an AVC keyframe's NALU packet
     key = [  # 1 s apart in stream time

@@ -31,7 +31,7 @@ class SessionEvents(QObject):
     ) -> None:
         super().__init__(parent)
         self.model, self.logs, self.banner, self.status = model, logs, banner, status
-        controller.connection.connect(self.connected)
+        controller.session_opened.connect(self.connected)
         # A state change (waiting, resumed, live...) shows at once, not at the next refresh;
         # the model's upsert stays the one writer of a row.
         controller.session_changed.connect(model.upsert)

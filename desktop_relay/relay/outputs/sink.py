@@ -29,13 +29,13 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import ErrorName, RelayError, ServerError
 from ..ffmpeg.process import FfmpegProcess
 from ..media.flv import FlvTag, TagType
 from ..media.stream_cache import StreamCache
-from ..status import FfmpegStats, OutputState
+from ..status import FfmpegStats, OutputState, OutputStatus
 from ..tasks import until_either
 from .backoff import Backoff
 
@@ -71,6 +71,18 @@ def check_transition(old: OutputState, new: OutputState, *, who: str) -> None:
     doing); `who` names the sink in the message."""
     if new not in TRANSITIONS[old]:
         raise RuntimeError(f"{who}: no transition from {old} to {new}")
+
+
+class OutputEvents(Protocol):
+    """How an output tells whoever runs it what happens (called on the event loop). The
+    method names are the events' names everywhere (observer.RelayObserver, the window's
+    signals, `Relay.add_listener`)."""
+
+    def output_changed(self, status: OutputStatus) -> None:
+        """The output changed state."""
+
+    def ffmpeg_output(self, line: str) -> None:
+        """One (masked) line of the output's ffmpeg log."""
 
 
 @dataclass

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Callable
 from typing import Protocol
 
 from ..media.catch_up import CatchUp
@@ -19,6 +18,7 @@ from ..media.stream_cache import StreamCache
 from ..media.stream_health import HealthWarning, StreamHealth
 from ..status import OutputStatus
 from .destinations import Destination
+from .sink import OutputEvents
 from .stream_output import StreamOutput
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,20 @@ class StreamTap(Protocol):
     def restart(self) -> None: ...
 
 
+class _OutputLines:
+    """One output's events as the hub passes them on: its log lines prefixed `[outN] `."""
+
+    def __init__(self, events: OutputEvents, output_id: str) -> None:
+        self._events = events
+        self._prefix = f"[{output_id}] "
+
+    def output_changed(self, status: OutputStatus) -> None:
+        self._events.output_changed(status)
+
+    def ffmpeg_output(self, line: str) -> None:
+        self._events.ffmpeg_output(self._prefix + line)
+
+
 class StreamHub:
     """One session's outputs and the cache they start from."""
 
@@ -42,15 +56,13 @@ class StreamHub:
         send_buffer_size: int,
         stall_timeout: float,
         start_stall_timeout: float,
-        on_change: Callable[[OutputStatus], None],
-        on_line: Callable[[str, str], None],
+        events: OutputEvents,
         catch_up_lag_s: float | None = None,
     ) -> None:
         self._binary = ffmpeg_binary
         self._send_buffer_size = send_buffer_size
         self._stall = (stall_timeout, start_stall_timeout)
-        self._on_change = on_change
-        self._on_line = on_line
+        self._events = events
         self._reader = FlvReader()
         self.cache = StreamCache()
         # Where live outputs skip a resumed client's backlog (recordings keep it all).
@@ -71,8 +83,7 @@ class StreamHub:
             self.cache,
             ffmpeg_binary=self._binary,
             send_buffer_size=self._send_buffer_size,
-            on_change=self._on_change,
-            on_line=lambda line: self._on_line(output_id, line),
+            events=_OutputLines(self._events, output_id),
             stall_timeout=self._stall[0],
             start_stall_timeout=self._stall[1],
         )

@@ -27,7 +27,7 @@ from ..status import FfmpegStats, OutputState, OutputStatus
 from .backoff import Backoff
 from .destinations import Destination, build_output_args, classify_exit, mask_in_text
 from .recordings import create_recording
-from .sink import Command, FfmpegSink, is_codec_header_or_script
+from .sink import Command, FfmpegSink, OutputEvents, is_codec_header_or_script
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +39,8 @@ class StreamOutput(FfmpegSink):
     """Sends the stream's tags to one destination through its own ffmpeg; see module doc.
 
     `start()` once (in the event loop), then `feed_batch()` every read after the cache took
-    it, then `await stop()`. Observers get every state change through `on_change`, and
-    ffmpeg's log lines, masked, through `on_line`; counters are read with `status()`.
+    it, then `await stop()`. `events` hears every state change and ffmpeg's log lines,
+    masked; counters are read with `status()`.
     """
 
     fatal = frozenset({ErrorName.FFMPEG_NOT_FOUND, ErrorName.RECORDING_FAILED})
@@ -53,8 +53,7 @@ class StreamOutput(FfmpegSink):
         *,
         ffmpeg_binary: str,
         send_buffer_size: int = 256 * 1024,
-        on_change: Callable[[OutputStatus], None] | None = None,
-        on_line: Callable[[str], None] | None = None,
+        events: OutputEvents | None = None,
         backoff: Backoff | None = None,
         give_up_after: int | None = None,
         max_queue_bytes: int = MAX_QUEUE_BYTES,
@@ -83,8 +82,7 @@ class StreamOutput(FfmpegSink):
         )
         # A recording's current file (each (re)start makes a new one: nothing is overwritten).
         self.recording_path: str | None = None
-        self._on_change = on_change
-        self._on_line = on_line
+        self._events = events
         self.stall_timeout = stall_timeout
         self.start_stall_timeout = start_stall_timeout
         # After a gap in what ffmpeg got, nothing but codec headers until a keyframe.
@@ -200,11 +198,11 @@ class StreamOutput(FfmpegSink):
         )
 
     def _line(self, line: str) -> None:
-        if self._on_line is not None:
+        if self._events is not None:
             try:
-                self._on_line(mask_in_text(line, self._secrets))
+                self._events.ffmpeg_output(mask_in_text(line, self._secrets))
             except Exception:
-                log.exception("%s: on_line observer failed", self.name)
+                log.exception("%s: ffmpeg_output observer failed", self.name)
 
     def _stats(self, stats: FfmpegStats) -> None:
         self._bytes_now = stats.total_size
@@ -218,11 +216,11 @@ class StreamOutput(FfmpegSink):
             self._ever_live = True
         else:
             self._live_since = None
-        if self._on_change is not None:
+        if self._events is not None:
             try:
-                self._on_change(self.status())
+                self._events.output_changed(self.status())
             except Exception:
-                log.exception("%s: on_change observer failed", self.name)
+                log.exception("%s: output_changed observer failed", self.name)
 
     def _connection_ended(self, proc: FfmpegProcess) -> None:
         self._bytes_done += proc.progress.stats.total_size

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ..errors import ErrorName, ServerError
 from ..ffmpeg.process import FfmpegProcess
@@ -61,6 +61,13 @@ class Thumbnail:
     height: int
     rgb: bytes = field(repr=False)  # 170 KB: not in a log line
     captured_at: float
+
+
+class ThumbnailEvents(Protocol):
+    """Who hears a tap's pictures (called on the event loop)."""
+
+    def thumbnail(self, thumbnail: Thumbnail) -> None:
+        """A new picture of the stream."""
 
 
 def build_thumbnail_args(binary: str) -> list[str]:
@@ -131,7 +138,7 @@ class ThumbnailTap(FfmpegSink):
 
     `start()` once (in the event loop), then the hub calls `feed_batch()` with every read's
     tags after the cache took them and `restart()` when a new stream begins; `await stop()`.
-    Each picture goes to `on_thumbnail`.
+    Each picture goes to `events.thumbnail`.
     """
 
     # Nobody watches a tap's states; its restarts are logged.
@@ -142,7 +149,7 @@ class ThumbnailTap(FfmpegSink):
         cache: StreamCache,
         *,
         ffmpeg_binary: str,
-        on_thumbnail: Callable[[Thumbnail], None],
+        events: ThumbnailEvents,
         name: str = "thumbnails",
         backoff: Backoff | None = None,
         max_queue_bytes: int = MAX_QUEUE_BYTES,
@@ -155,7 +162,7 @@ class ThumbnailTap(FfmpegSink):
             stop_timeouts=(0.5, 1.0),
         )
         self._args = build_thumbnail_args(ffmpeg_binary)
-        self._on_thumbnail = on_thumbnail
+        self._events = events
         self._last_key_ms: int | None = None
         self._pending = bytearray()
         # Keyframes taken since the last picture, and when the first of them came.
@@ -261,7 +268,7 @@ class ThumbnailTap(FfmpegSink):
         if self.state == OutputState.CONNECTING:
             self._set_state(OutputState.LIVE)
         try:
-            self._on_thumbnail(Thumbnail(WIDTH, HEIGHT, rgb, time.monotonic()))
+            self._events.thumbnail(Thumbnail(WIDTH, HEIGHT, rgb, time.monotonic()))
         except Exception:
             log.exception("%s: thumbnail observer failed", self.name)
 

@@ -18,7 +18,7 @@ class ClientLink(Protocol):
     def send_error(self, payload: dict[str, Any]) -> None:
         """Queue an `error` event (the protocol's wire payload)."""
 
-    def send_output(self, line: str) -> None:
+    def send_ffmpeg_output(self, line: str) -> None:
         """Queue an `ffmpegOutput` event (a masked ffmpeg log line)."""
 
     def send_output_state(self, payload: dict[str, Any]) -> None:

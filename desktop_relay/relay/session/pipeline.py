@@ -16,8 +16,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
+from typing import Protocol
 
 from ..config import RelayConfig, StartConfig
 from ..errors import ErrorName, RelayError, ServerError
@@ -29,9 +28,9 @@ from ..media.container import InputFormat
 from ..media.flv import FlvError
 from ..media.keyframes import KeyframeTracker, video_track_number
 from ..outputs.destinations import Destination
-from ..outputs.sink import MAX_WATCH_INTERVAL
+from ..outputs.sink import MAX_WATCH_INTERVAL, OutputEvents
 from ..outputs.stream_hub import StreamHub
-from ..status import FfmpegStats, FfmpegStatus, OutputStatus
+from ..status import FfmpegStats, FfmpegStatus
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +40,18 @@ MAX_ENCODER_RESTARTS = 3
 RESTART_WINDOW_S = 60.0
 
 
-@dataclass(frozen=True)
-class PipelineEvents:
-    """How a pipeline tells its session what happens (all called on the event loop)."""
+class PipelineEvents(OutputEvents, Protocol):
+    """How a pipeline tells its session what happens (all called on the event loop):
+    its outputs' events (`output_changed`, `ffmpeg_output`, encoder lines too) and these."""
 
-    on_log: Callable[[str], None]  # a relay event for the operator's log
-    on_line: Callable[[str], None]  # one (masked) ffmpeg log line, encoder or output
-    on_stats: Callable[[FfmpegStats], None]  # the encoder's progress
-    on_output: Callable[[OutputStatus], None]  # an output changed state
-    on_failed: Callable[[ServerError], None]  # the encoder cannot be kept running
+    def session_log(self, message: str) -> None:
+        """A relay event for the operator's log."""
+
+    def encoder_stats(self, stats: FfmpegStats) -> None:
+        """The encoder's `-progress` counters."""
+
+    def pipeline_failed(self, error: ServerError) -> None:
+        """The encoder cannot be kept running."""
 
 
 class Pipeline:
@@ -86,8 +88,7 @@ class Pipeline:
             send_buffer_size=send_buffer_size(config),
             stall_timeout=stall if stall is not None else 1e9,
             start_stall_timeout=relay_config.start_stall_timeout,
-            on_change=events.on_output,
-            on_line=lambda output_id, line: events.on_line(f"[{output_id}] {line}"),
+            events=events,
             catch_up_lag_s=relay_config.catch_up_lag_s,
         )
         self._keyframes = (
@@ -140,7 +141,9 @@ class Pipeline:
             # wait() inside stop() also reads stdout to its end: the tail reaches the hub.
             await proc.stop(timeout, terminate_grace)
             self._remember(proc)
-            self._events.on_log(f"encoder ffmpeg {proc.pid} ended (exit code {proc.returncode})")
+            self._events.session_log(
+                f"encoder ffmpeg {proc.pid} ended (exit code {proc.returncode})"
+            )
         await self.hub.stop(timeout, terminate_grace)
 
     # ---- outputs ------------------------------------------------------------------------
@@ -195,14 +198,14 @@ class Pipeline:
     async def _spawn(self) -> None:
         proc = FfmpegProcess(
             self._args,
-            on_line=self._events.on_line,
-            on_stats=self._events.on_stats,
+            on_line=self._events.ffmpeg_output,
+            on_stats=self._events.encoder_stats,
             on_data=self._on_data,
             take_line=self.meter.feed_line,
         )
         await proc.start()
         self._proc = proc
-        self._events.on_log(
+        self._events.session_log(
             f"encoder ffmpeg {proc.pid} started: {self._format.description}, "
             f"video {video_mode(self._format)}"
             f"{f' ({self._video_encoder})' if self._video_encoder else ''}, "
@@ -249,13 +252,13 @@ class Pipeline:
                 self._proc = None
                 raise RelayError(reason)
             self._restarts.append(now)
-            self._events.on_log(
+            self._events.session_log(
                 f"encoder ffmpeg {dead.pid} ended ({reason.message}); restarting it"
             )
             if self._video_encoder not in (None, SOFTWARE):
                 # Hardware encoders fail for reasons a restart does not cure (a driver reset,
                 # the GPU's session limit): the rest of this session goes to libx264.
-                self._events.on_log(
+                self._events.session_log(
                     f"the hardware encoder {self._video_encoder} failed: "
                     f"encoding with {SOFTWARE} from now on"
                 )
@@ -308,7 +311,7 @@ class Pipeline:
             async with self._lock:
                 await self._restart_locked(proc, reason)
         except RelayError as exc:
-            self._events.on_failed(exc.error)
+            self._events.pipeline_failed(exc.error)
             return
         if not self._stopping:
             self._arm()

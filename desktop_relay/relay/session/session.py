@@ -30,7 +30,7 @@ from .client_link import ClientLink
 from .commands import ChunkCommand, Command, CommandQueue, RetargetCommand, StopCommand
 from .limits import ClientLimits
 from .output_events import on_output_change
-from .pipeline import Pipeline, PipelineEvents
+from .pipeline import Pipeline
 from .resume import ChunkSequence, ResumeTicket
 from .state import ACTIVE_STATES, check_transition
 from .validation import validate_start
@@ -53,11 +53,11 @@ class SessionHost(Protocol):
     def resolve_outputs(self, session: Session, config: StartConfig) -> list[Destination]: ...
     def safety_copy_for(self, session: Session, config: StartConfig) -> SafetyCopy | None: ...
     def session_error(self, session: Session, error: ServerError) -> None: ...
-    def session_output(self, session: Session, line: str) -> None: ...
+    def ffmpeg_output(self, session: Session, line: str) -> None: ...
     def session_log(self, session: Session, message: str) -> None: ...
     def session_changed(self, session: Session) -> None: ...
     def output_changed(self, session: Session, status: OutputStatus) -> None: ...
-    def session_thumbnail(self, session: Session, thumbnail: Thumbnail) -> None: ...
+    def thumbnail(self, session: Session, thumbnail: Thumbnail) -> None: ...
     def spawn(self, coro: Any, name: str | None = None) -> asyncio.Task[Any]: ...
 
 
@@ -363,13 +363,7 @@ class Session:
                 fmt=fmt,
                 config=self.config,
                 relay_config=self.host.config,
-                events=PipelineEvents(
-                    on_log=lambda message: self.host.session_log(self, self._mask(message)),
-                    on_line=self._on_line,
-                    on_stats=self._on_stats,
-                    on_output=self._on_output,
-                    on_failed=self._on_pipeline_failed,
-                ),
+                events=self,
             )
             if self.host.thumbnails:
                 self._attach_tap(self._pipeline)
@@ -381,7 +375,7 @@ class Session:
         tap = ThumbnailTap(
             pipeline.hub.cache,
             ffmpeg_binary=self.host.ffmpeg_binary(),
-            on_thumbnail=lambda thumbnail: self.host.session_thumbnail(self, thumbnail),
+            events=self,
             name=f"thumbnails {self.uuid[:8]}",
         )
         pipeline.hub.add_tap(tap)
@@ -410,14 +404,26 @@ class Session:
         self._last_ffmpeg_status = pipeline.last_status
         self._last_outputs = pipeline.hub.statuses()
 
-    def _on_line(self, line: str) -> None:
-        self.host.session_output(self, self._mask(line))
+    # ---- what the pipeline and the thumbnail tap tell (PipelineEvents, ThumbnailEvents) -----
 
-    def _on_stats(self, stats: FfmpegStats) -> None:
+    def session_log(self, message: str) -> None:
+        """A relay event about this session, for the operator's log (masked)."""
+        self.host.session_log(self, self._mask(message))
+
+    def ffmpeg_output(self, line: str) -> None:
+        """One line of the encoder's or an output's ffmpeg log (masked)."""
+        self.host.ffmpeg_output(self, self._mask(line))
+
+    def encoder_stats(self, stats: FfmpegStats) -> None:
+        """The encoder's counters: its first frame makes the session live."""
         if stats.frames > 0 and self.state == SessionState.STARTING:
             self.set_state(SessionState.LIVE)
 
-    def _on_output(self, status: OutputStatus) -> None:
+    def thumbnail(self, thumbnail: Thumbnail) -> None:
+        """A new picture of the stream (only while thumbnails are on)."""
+        self.host.thumbnail(self, thumbnail)
+
+    def output_changed(self, status: OutputStatus) -> None:
         """An output changed state: the client and the operator hear of it."""
         self.link.send_output_state(status.to_dict())
         self.host.output_changed(self, status)
@@ -430,7 +436,8 @@ class Session:
         if event.session_failure is not None:
             self.host.spawn(self.fail(event.session_failure), name=f"outputs-failed-{self.uuid}")
 
-    def _on_pipeline_failed(self, error: ServerError) -> None:
+    def pipeline_failed(self, error: ServerError) -> None:
+        """The encoder cannot be kept running: the session fails."""
         self.host.spawn(self.fail(error), name=f"encoder-failed-{self.uuid}")
 
     def _mask(self, text: str) -> str:

@@ -36,7 +36,7 @@ class SocketLink:
         """Queue an `error` event."""
         self._send("error", payload)
 
-    def send_output(self, line: str) -> None:
+    def send_ffmpeg_output(self, line: str) -> None:
         """Queue an `ffmpegOutput` event."""
         self._send("ffmpegOutput", line)
 
