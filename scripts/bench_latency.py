@@ -241,6 +241,8 @@ class ClockReceiver:
 
 async def serve(args: argparse.Namespace) -> None:
     """The relay's own process: as `--headless --no-auth --no-tls`, until SIGTERM."""
+    from bench_child import serve_until_sigterm
+
     from desktop_relay.relay import RelayConfig, RelayServer
 
     logging.basicConfig(level=logging.WARNING, format="relay: %(levelname)s %(name)s %(message)s")
@@ -253,13 +255,7 @@ async def serve(args: argparse.Namespace) -> None:
             log_level="WARNING",
         )
     )
-    await relay.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await relay.stop()
+    await serve_until_sigterm(relay, announce=False)
 
 
 def page_is_stale() -> bool:

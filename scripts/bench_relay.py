@@ -34,9 +34,7 @@ import asyncio
 import functools
 import json
 import logging
-import os
 import re
-import signal
 import statistics
 import sys
 import tempfile
@@ -48,11 +46,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from desktop_relay.procstat import children_by_parent, cpu_ns, read_stat  # noqa: E402
 from tests.media import H264_FIXTURE, VP8_FIXTURE, probe  # noqa: E402
 from tests.replay import Streamer  # noqa: E402
 
-CLK = os.sysconf("SC_CLK_TCK")
-PAGE = os.sysconf("SC_PAGE_SIZE")
 SUMMARY = "BENCH-SUMMARY "
 # The replay sends the 20 s capture once, in 80 chunks, one every 0.25 s.
 FIXTURE_S = 20.0
@@ -61,23 +58,8 @@ CHUNKS = 80
 
 def _stat(pid: int) -> tuple[float, int] | None:
     """(cpu seconds, rss bytes) of a process."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text[text.rfind(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / CLK, int(fields[21]) * PAGE
-
-
-def _cpu_ns(pid: int) -> int | None:
-    """Nanoseconds on a CPU of all a process's threads (schedstat: finer than stat's ticks)."""
-    total = 0
-    try:
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            total += int((task / "schedstat").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-    return total
+    stat = read_stat(pid)
+    return (stat.cpu_s, stat.rss_bytes) if stat is not None else None
 
 
 # The steady figure leaves out the sessions' starts (ffmpegs spawned, encoders probed) and ends.
@@ -94,16 +76,7 @@ def _steady(samples: list[tuple[float, int]], started: float, until: float) -> f
 
 
 def _children(pid: int) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                text = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(text[text.rfind(")") + 2 :].split()[1]) == pid:
-                out.append(int(entry.name))
-    return out
+    return children_by_parent(living=False).get(pid, [])
 
 
 ENCODER, OUTPUT, THUMBNAILS = "encoder", "output", "thumbnails"
@@ -191,7 +164,9 @@ def _callback_name(handle: asyncio.Handle) -> str:
 
 async def serve(args: argparse.Namespace) -> None:
     """Run the relay until SIGTERM, then print what the ended sessions' snapshots say."""
-    from desktop_relay.relay import BaseObserver, RelayConfig, RelayServer, Thumbnail
+    from bench_child import BenchRelay, serve_until_sigterm
+
+    from desktop_relay.relay import BaseObserver, RelayConfig, Thumbnail
     from desktop_relay.relay.config import StartConfig
     from desktop_relay.relay.outputs.destinations import Destination
     from desktop_relay.relay.session.session import Session
@@ -200,12 +175,9 @@ async def serve(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.WARNING, format="relay: %(levelname)s %(name)s %(message)s")
     base, count = args.rtmp_base, args.outputs
 
-    class BenchRelay(RelayServer):
-        def resolve_outputs(self, session: Session, config: StartConfig) -> list[Destination]:
-            # A key of its own per session and output (nginx takes one publisher per key).
-            if base is None:
-                return super().resolve_outputs(session, config)
-            return [Destination(f"{base}/{session.uuid}-{i}") for i in range(count)]
+    def targets(session: Session, config: StartConfig) -> list[Destination]:
+        # A key of its own per session and output (nginx takes one publisher per key).
+        return [Destination(f"{base}/{session.uuid}-{i}") for i in range(count)]
 
     relay = BenchRelay(
         RelayConfig(
@@ -213,7 +185,8 @@ async def serve(args: argparse.Namespace) -> None:
             port=0,
             log_level="WARNING",
             recordings_dir=Path(args.serve),
-        )
+        ),
+        targets if base is not None else None,
     )
     totals: dict[str, Any] = {
         "sessions": 0,
@@ -249,15 +222,10 @@ async def serve(args: argparse.Namespace) -> None:
     costs = CallbackCosts() if args.callbacks else None
     if costs is not None:
         costs.install()
-    relay.add_listener("destroyed", on_destroyed)
+    relay.add_listener("session_ended", lambda status: on_destroyed(status.uuid, status))
     relay.add_observer(CountPictures())
     relay.set_thumbnails(args.thumbnails)
-    await relay.start()
-    print(f"listening on 127.0.0.1:{relay.port}", flush=True)
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    await stop.wait()
-    await relay.stop()
+    await serve_until_sigterm(relay)
     if costs is not None:
         totals["callbacks"] = costs.report()
     print(SUMMARY + json.dumps(totals), flush=True)
@@ -359,7 +327,7 @@ async def bench(args: argparse.Namespace) -> None:
                 now = time.monotonic()
                 if first_done is None and any(t.done() for t in tasks):
                     first_done = now
-                if (ns := _cpu_ns(proc.pid)) is not None:
+                if (ns := cpu_ns(proc.pid)) is not None:
                     steady_samples.append((now, ns))
                 relay = _stat(proc.pid)
                 if relay:

@@ -60,7 +60,9 @@ def _ffmpeg() -> str:
 
 async def serve(args: argparse.Namespace) -> None:
     """Run the relay until SIGTERM; session named `s<i>` goes to the i-th receiver URL."""
-    from desktop_relay.relay import RelayConfig, RelayServer
+    from bench_child import BenchRelay, serve_until_sigterm
+
+    from desktop_relay.relay import RelayConfig
     from desktop_relay.relay.config import StartConfig
     from desktop_relay.relay.outputs.destinations import Destination
     from desktop_relay.relay.session.session import Session
@@ -69,9 +71,8 @@ async def serve(args: argparse.Namespace) -> None:
     logging.basicConfig(level=level, format="relay: %(levelname)s %(name)s %(message)s")
     urls: list[str] = json.loads(args.targets)
 
-    class BenchRelay(RelayServer):
-        def resolve_outputs(self, session: Session, config: StartConfig) -> list[Destination]:
-            return [Destination(urls[int((config.name or "s0")[1:])])]
+    def targets(session: Session, config: StartConfig) -> list[Destination]:
+        return [Destination(urls[int((config.name or "s0")[1:])])]
 
     relay = BenchRelay(
         RelayConfig(
@@ -80,14 +81,10 @@ async def serve(args: argparse.Namespace) -> None:
             log_level=level,
             recordings_dir=Path(args.serve),
             max_connections_per_address=None,  # every client is on 127.0.0.1
-        )
+        ),
+        targets,
     )
-    await relay.start()
-    print(f"listening on 127.0.0.1:{relay.port}", flush=True)
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    await stop.wait()
-    await relay.stop()
+    await serve_until_sigterm(relay)
 
 
 # ---- receivers and clients ---------------------------------------------------------------

@@ -5,27 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-
-def _children() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # The command name is in parentheses and may hold spaces: split after it.
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if fields[0] == "Z":
-            continue
-        tree.setdefault(int(fields[1]), []).append(int(entry.name))
-    return tree
+from desktop_relay.procstat import children_by_parent, is_alive
 
 
 def ffmpeg_descendants(root: int | None = None) -> dict[int, str]:
     """Living ffmpeg processes descending from `root` (this process by default): pid -> cmdline."""
-    tree = _children()
+    tree = children_by_parent()
     out: dict[int, str] = {}
     stack = [root or os.getpid()]
     while stack:
@@ -42,8 +27,4 @@ def ffmpeg_descendants(root: int | None = None) -> dict[int, str]:
 
 def pid_alive(pid: int) -> bool:
     """Whether `pid` is a running (not zombie) process."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rfind(")") + 2] != "Z"
+    return is_alive(pid)

@@ -7,16 +7,12 @@ import os
 import time
 from pathlib import Path
 
-_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+from ..procstat import read_stat
 
 
 def _cpu_seconds(pid: int) -> float | None:
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text[text.rfind(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime
+    stat = read_stat(pid)
+    return stat.cpu_s if stat is not None else None
 
 
 class CpuUsage:
