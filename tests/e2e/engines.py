@@ -16,6 +16,7 @@ import contextlib
 import itertools
 import json
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -243,11 +244,14 @@ class WebKitDriver:
         }
         self.log_path = log_path
         self._log = log_path.open("w")
+        # A group of its own: MiniBrowser, which the driver starts, is in it too, and is ended
+        # with it even when a crashed page left the session unclosable.
         self.process = subprocess.Popen(
             [webdriver, f"--port={self.port}"],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=env,
+            start_new_session=True,
         )
         self.base = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 20
@@ -341,4 +345,7 @@ class WebKitDriver:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(5)
+        # Whatever of the group is left (the driver's own id names the group).
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
         self._log.close()
