@@ -39,5 +39,4 @@ fi
 .venv/bin/lint-imports --no-cache
 
 export CI="${CI:-}"
-# loadgroup: the real Firefox and WebKit tests (xdist_group "engines") share one worker.
-.venv/bin/python -m pytest -n 2 --dist loadgroup --durations=15 "$@"
+.venv/bin/python -m pytest -n 2 --durations=15 "$@"

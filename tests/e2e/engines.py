@@ -109,6 +109,13 @@ FIREFOX_PREFS: dict[str, Any] = {
 }
 
 
+# Held by each test that runs Firefox or WebKit, across pytest-xdist workers: two real browsers
+# encoding 720p at once on two cores would starve each other's encoders. (`xdist_group` with
+# `--dist loadgroup` would say it better, but pytest-xdist 3.8 does not group on pytest 9.2:
+# pytest-xdist issue 1386.)
+ENGINE_LOCK = "desktop-relay-browser-engines.lock"
+
+
 class DriverError(RuntimeError):
     """The browser driver refused or failed a command."""
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,14 +23,19 @@ from desktop_relay.relay import RelayConfig, RelayServer
 
 from ..media import probe
 from ..netfaults import TcpProxy
-from .engines import FIREFOX, FIREFOX_PREFS, FirefoxDriver, FirefoxPage, install_driver_modules
+from .engines import (
+    ENGINE_LOCK,
+    FIREFOX,
+    FIREFOX_PREFS,
+    FirefoxDriver,
+    FirefoxPage,
+    install_driver_modules,
+)
 from .helpers import file_lock, missing
 from .test_page import ffmpeg_status
 from .test_webcodecs import audio_seconds
 
-# Media tests, sharing one worker with the WebKit tests under `--dist loadgroup`: two real
-# browsers encoding 720p at once on two cores would starve each other's encoders.
-pytestmark = [pytest.mark.media, pytest.mark.xdist_group("engines")]
+pytestmark = pytest.mark.media
 
 FIREFOX_CAMERA_FPS = 30  # Firefox's fake camera (1280x720 as the page asks)
 STREAM_SECONDS = 3.0
@@ -42,6 +48,13 @@ CAPTURE = (
     "({method: window.relayClient.captureMethod ?? null,"
     " source: window.relayClient.captureSource ?? null})"
 )
+
+
+@pytest.fixture(autouse=True)
+def one_engine_at_a_time() -> Iterator[None]:
+    """No other Firefox or WebKit test runs meanwhile, on any worker (see ENGINE_LOCK)."""
+    with file_lock(ENGINE_LOCK):
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -131,6 +144,19 @@ def recording(tmp_path: Path) -> Path:
     return made[0]
 
 
+def spans(path: Path) -> dict[str, tuple[float, float]]:
+    """Each stream's first and last packet time, for a failure's message."""
+    found: dict[str, tuple[float, float]] = {}
+    for stream in ("v", "a"):
+        command = ["ffprobe", "-v", "error", "-select_streams", f"{stream}:0"]
+        command += ["-show_entries", "packet=pts_time", "-of", "csv=p=0", str(path)]
+        out = subprocess.run(command, capture_output=True, text=True, timeout=60).stdout
+        times = sorted(float(t) for t in out.split() if t != "N/A")
+        if times:
+            found[stream] = (times[0], times[-1])
+    return found
+
+
 def assert_frames_and_sound(path: Path, seconds: float) -> None:
     """H.264 + AAC, with most of the camera's frames and sound as long as the video."""
     got = probe(path)
@@ -139,7 +165,7 @@ def assert_frames_and_sound(path: Path, seconds: float) -> None:
     assert got.video_frames >= 0.75 * seconds * FIREFOX_CAMERA_FPS, (got, seconds)
     assert got.duration >= 0.9 * seconds, (got, seconds)
     audio = audio_seconds(path)
-    assert abs(audio - seconds) <= 1.0, (audio, seconds)
+    assert abs(audio - seconds) <= 1.0, (audio, seconds, spans(path))
 
 
 @pytest.mark.parametrize("query", ["", "?capture=webcodecs"], ids=["auto", "capture-webcodecs"])

@@ -23,12 +23,11 @@ import pytest
 from desktop_relay.relay import RelayConfig, RelayServer
 
 from ..media import probe
-from .engines import WEBKIT_WEBDRIVER, WebKitDriver, Xvfb, minibrowser
-from .helpers import missing
+from .engines import ENGINE_LOCK, WEBKIT_WEBDRIVER, WebKitDriver, Xvfb, minibrowser
+from .helpers import file_lock, missing
 from .test_page import ffmpeg_status
 
-# Media tests, sharing one worker with the Firefox tests under `--dist loadgroup`.
-pytestmark = [pytest.mark.media, pytest.mark.xdist_group("engines")]
+pytestmark = pytest.mark.media
 
 WEBKIT_CAMERA_FPS = 30  # WebKit's mock camera
 STREAM_SECONDS = 3.0
@@ -48,6 +47,13 @@ NO_MICROPHONE = """(() => {
 # Set once on the page: a web process that crashed and was reloaded has lost it.
 MARK = "window.testMark = 'same page'"
 SAME_PAGE = "window.testMark === 'same page'"
+
+
+@pytest.fixture(autouse=True)
+def one_engine_at_a_time() -> Iterator[None]:
+    """No other Firefox or WebKit test runs meanwhile, on any worker (see ENGINE_LOCK)."""
+    with file_lock(ENGINE_LOCK):
+        yield
 
 
 @pytest.fixture(scope="module")
