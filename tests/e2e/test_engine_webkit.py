@@ -4,9 +4,10 @@ with mock capture devices, under Xvfb), spoken to in W3C WebDriver (tests/e2e/en
 What this engine can prove here: the page's API detection in a WebKit (WebCodecs, no
 MediaStreamTrackProcessor, so the video-element capture), the video-only element path streaming
 to the relay, and that the MediaRecorder path does not crash the web process. It is not
-Safari's media stack. Debian 12's WebKitGTK crashes its web process in `AudioData.copyTo`,
-which the page's WebCodecs capture with a microphone reaches about a second after Live, and its
-MediaRecorder gives no data (GStreamer 1.22 lacks `autovideoflip`): the page does not warn of
+Safari's media stack. With Debian 12's WebKitGTK the page's WebCodecs capture with a microphone
+(automatic, or `?capture=webcodecs`) crashes the web process about a second after Live ("double
+free or corruption", before the page has called `AudioData.copyTo`, which crashes it as well),
+and MediaRecorder gives no data (GStreamer 1.22 lacks `autovideoflip`): the page does not warn of
 either yet (issue 24, item 1), so neither is tested here; see the README.
 """
 
