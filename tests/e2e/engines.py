@@ -141,7 +141,9 @@ class FirefoxDriver:
         self._lock = threading.Lock()
         self.stderr: list[str] = []
         first = self.process.stdout.readline()
-        hello = json.loads(first) if first else {"ready": False, "error": "driver exited"}
+        hello: dict[str, Any] = (
+            json.loads(first) if first else {"ready": False, "error": "driver exited"}
+        )
         if not hello.get("ready"):
             err = self.process.stderr.read()
             self.process.wait(10)

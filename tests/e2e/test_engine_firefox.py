@@ -235,6 +235,7 @@ async def test_firefox_stream_resumes_through_a_drop(
 ) -> None:
     # Catch-up off: nothing recorded through the drop may be skipped.
     relay: RelayServer = await running_relay(RelayConfig(catch_up_lag_s=None))
+    assert relay.port is not None
     proxies.append(TcpProxy(relay.port))
     # The page through the proxy, so its socket goes through it too.
     tab = await Tab.open(firefox, f"http://127.0.0.1:{proxies[0].port}/")
