@@ -30,7 +30,8 @@ from .test_page import ffmpeg_status
 
 pytestmark = pytest.mark.media
 
-WEBKIT_CAMERA_FPS = 30  # WebKit's mock camera
+# WebKit's mock camera gives 30 fps; the page drops what the encoder cannot take.
+MIN_WEBKIT_FPS = 5
 STREAM_SECONDS = 3.0
 CRASH = "WebProcess CRASHED"
 
@@ -171,7 +172,10 @@ async def test_webkit_streams_video_from_a_video_element(
     assert len(made) == 1, made
     got = probe(made[0])
     assert (got.video_codec, got.audio_codec) == ("h264", None), got
-    assert got.video_frames >= 0.75 * seconds * WEBKIT_CAMERA_FPS, (got, seconds)
+    assert got.duration >= seconds - 1.0, (got, seconds)
+    # Frames flow, and keep flowing: this is no measure of WebKitGTK's speed. Its software
+    # OpenH264 at 720p gave 105 frames in 3.7 s on a quiet machine, 26 in 3.9 s on a busy one.
+    assert got.video_frames >= MIN_WEBKIT_FPS * seconds, (got, seconds)
 
 
 @pytest.mark.parametrize("microphone", [True, False], ids=["camera-and-microphone", "camera"])
