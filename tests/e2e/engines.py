@@ -3,11 +3,12 @@
 - Firefox: tests/e2e/engines/driver.mjs (npm puppeteer-core over WebDriver BiDi; Debian has
   no geckodriver) runs as a subprocess, and `FirefoxDriver` talks to it in JSON lines.
 - WebKitGTK: Debian's WebKitWebDriver, which starts MiniBrowser in automation mode under Xvfb;
-  `WebKitDriver` speaks W3C WebDriver to it over HTTP with the standard library (a dozen
-  endpoints; Selenium would add a dependency and its own browser-manager downloads for that).
+  `WebKitDriver` speaks W3C WebDriver to it over HTTP with the standard library: the tests
+  use six endpoints (new session, navigate, execute async, find, click, delete), not worth
+  Selenium as one more test dependency.
 
 Both are synchronous and thread-safe: async tests call them with `asyncio.to_thread`, so the
-relay in the test's event loop keeps running, and one browser can serve a whole module.
+relay in the test's event loop keeps running, and one Firefox serves a whole module.
 """
 
 from __future__ import annotations
