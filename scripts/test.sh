@@ -9,6 +9,13 @@ SYSTEM_PACKAGES=(
   ffmpeg                      # ffprobe and the RTMP receiver used by the tests
   nginx libnginx-mod-rtmp     # a many-publisher RTMP server for the output tests
   chromium                    # real headless browser for the e2e tests
+  # Real Firefox and WebKit engines (tests/e2e/test_engine_*.py). Firefox encodes H.264 with
+  # the system's libavcodec (ffmpeg brings it); puppeteer-core drives it, installed by the
+  # tests' fixture from tests/e2e/engines/package-lock.json. WebKitGTK's VideoEncoder is
+  # GStreamer's OpenH264 (plugins-bad) and its video element decodes with libav: both only
+  # recommended by libwebkit2gtk, which this script's --no-install-recommends leaves out.
+  firefox-esr
+  webkit2gtk-driver gstreamer1.0-plugins-bad gstreamer1.0-libav gstreamer1.0-gl
   nodejs npm                  # builds the browser page and client
   xvfb xauth x11-utils        # a virtual display for the window (xwininfo times start-up)
   libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxkbcommon-x11-0
