@@ -16,6 +16,7 @@ from .paths import data_dir, setup_logging
 from .relay import (
     OPTIONS,
     BaseObserver,
+    HealthCheck,
     Option,
     OptionKind,
     OutputState,
@@ -200,18 +201,20 @@ def config_from_args(
 def _print_status(statuses: list[SessionStatus]) -> None:
     for s in statuses:
         ff = s.ffmpeg
-        if ff is None:
+        # A started session that has no encoder yet (no media came) still gets its line.
+        if ff is None and not any(w.check == HealthCheck.NO_MEDIA for w in s.health):
             continue
-        stats = ff.stats
+        stats = ff.stats if ff is not None else None
         log.info(
-            "session %s %s frames=%d fps=%s bitrate=%s kbit/s speed=%s target=%s",
+            "session %s %s frames=%d fps=%s bitrate=%s kbit/s speed=%s target=%s%s",
             s.uuid[:8],
             s.state,
-            ff.frames_sent,
-            _rate(stats.fps, "{:.1f}"),
-            _rate(stats.bitrate_kbps, "{:.0f}"),
-            _rate(stats.speed, "{:.2f}x"),
+            ff.frames_sent if ff is not None else 0,
+            _rate(stats.fps if stats else None, "{:.1f}"),
+            _rate(stats.bitrate_kbps if stats else None, "{:.0f}"),
+            _rate(stats.speed if stats else None, "{:.2f}x"),
             s.target or s.recording_path,
+            f" health={','.join(str(w.check) for w in s.health)}" if s.health else "",
         )
 
 

@@ -33,6 +33,9 @@ class Check(StrEnum):
     LOW_FRAME_RATE = "low_frame_rate"
     RESOLUTION_CHANGED = "resolution_changed"
     OUTPUT_LAGGING = "output_lagging"
+    # Not from the stream's numbers: the session's own watch (session.py) that the browser,
+    # started and not paused, has delivered nothing the encoder could turn into media.
+    NO_MEDIA = "no_media"
 
 
 @dataclass(frozen=True)

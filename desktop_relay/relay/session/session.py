@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from ..config import RelayConfig, StartConfig
 from ..errors import FFMPEG_NOT_RUNNING, RELAY_SHUTTING_DOWN, ErrorName, RelayError, ServerError
 from ..media.container import InputProbe
-from ..media.stream_health import HealthWarning
+from ..media.stream_health import Check, HealthWarning
 from ..outputs.destinations import Destination, mask_in_text
 from ..outputs.safety_copy import SafetyCopy
 from ..outputs.thumbnails import Thumbnail, ThumbnailTap
@@ -36,6 +36,11 @@ from .state import ACTIVE_STATES, check_transition
 from .validation import validate_start
 
 log = logging.getLogger(__name__)
+
+# A started session whose encoder makes nothing this long is said to have no media (health
+# check `no_media`): a recorder that gives no data shows within seconds, not at the idle
+# timeout. Longer than a MediaRecorder's first chunk plus the encoder's start.
+NO_MEDIA_S = 5.0
 
 
 class SessionHost(Protocol):
@@ -104,6 +109,11 @@ class Session:
         self.resumes = 0
         # The stream's health warnings as last announced (stream_health.py).
         self.health: tuple[HealthWarning, ...] = ()
+        # The no-media watch: since when the stream is owed media (its start, then each time
+        # the encoder made some) and when the client last said it is paused (a heartbeat).
+        self._media_at = time.monotonic()
+        self._media_bytes = 0
+        self._heartbeat_at: float | None = None
         self.state_before_waiting: SessionState | None = None
         self.waiting_since: float | None = None
 
@@ -133,6 +143,7 @@ class Session:
         self._probe = InputProbe()
         self._limits = ClientLimits(self.host.config)
         self.last_data_at = time.monotonic()
+        self._media_at, self._media_bytes, self._heartbeat_at = self.last_data_at, 0, None
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_loop(), name=f"writer-{self.uuid}")
         self.host.session_log(self, f"Started (to {self._describe(self.outputs)})")
@@ -164,6 +175,8 @@ class Session:
         )
         if verdict.taken:
             self.last_data_at = time.monotonic()
+            if not data:
+                self._heartbeat_at = self.last_data_at  # a paused page owes no media
             if seq is not None:
                 # Taken from here on (an overload refusal ends the session anyway).
                 self.sequence.accept(seq)
@@ -219,6 +232,8 @@ class Session:
             self.set_state(self.state_before_waiting or SessionState.CONNECTED)
         self.state_before_waiting = None
         self.waiting_since = None
+        # Media is owed again from now: the time without a socket was no recorder's fault.
+        self._media_at = time.monotonic()
 
     def idle_for(self, now: float) -> float:
         """Seconds since this streaming session last sent anything (0 when not streaming)."""
@@ -416,6 +431,11 @@ class Session:
 
     def encoder_stats(self, stats: FfmpegStats) -> None:
         """The encoder's counters: its first frame makes the session live."""
+        if stats.total_size > self._media_bytes:
+            self._media_bytes = stats.total_size
+            self._media_at = time.monotonic()
+        elif stats.total_size < self._media_bytes:
+            self._media_bytes = stats.total_size  # a restarted encoder counts from 0
         if stats.frames > 0 and self.state == SessionState.STARTING:
             self.set_state(SessionState.LIVE)
 
@@ -474,6 +494,9 @@ class Session:
         if pipeline is not None and self.state == SessionState.LIVE:
             level = pipeline.meter.level
             found = pipeline.hub.health_warnings(level.silent_s if level is not None else 0.0)
+        no_media = self._no_media(time.monotonic())
+        if no_media is not None:
+            found = (no_media, *found)
         before = {w.check for w in self.health}
         now = {w.check for w in found}
         if now == before:
@@ -486,6 +509,24 @@ class Session:
             self.host.session_log(self, f"Health: {check.replace('_', ' ')} is fine again")
         self.link.send_health([w.to_dict() for w in found])
         self.host.session_changed(self)
+
+    def _no_media(self, now: float) -> HealthWarning | None:
+        """A started session, not paused, whose encoder made nothing for NO_MEDIA_S: the
+        browser says it is live but its recorder gives no data (or the relay cannot use
+        it). Said at once, instead of waiting for the idle timeout (the page hears it too)."""
+        if self.state not in ACTIVE_STATES:
+            return None
+        if self._heartbeat_at is not None and now - self._heartbeat_at < NO_MEDIA_S:
+            return None
+        quiet = now - self._media_at
+        if quiet < NO_MEDIA_S:
+            return None
+        return HealthWarning(
+            Check.NO_MEDIA,
+            f"No picture or sound for over {NO_MEDIA_S:.0f} s: the browser is connected but it "
+            "sends nothing the relay can play. On the page, try the other capture mode "
+            "(?capture=mediarecorder or ?capture=webcodecs) or reload it.",
+        )
 
     def status(self) -> SessionStatus:
         """A frozen snapshot of this session."""
