@@ -1,0 +1,1 @@
+"""The program: several sources composed into one show with one encoder (issue 22)."""
