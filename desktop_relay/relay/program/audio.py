@@ -110,8 +110,10 @@ class AudioMixer:
             return new_block
         old = blocks.get(self._previous) if self._previous is not None else None
         old_block = old if old is not None else silence(count)
-        ramp = (np.arange(count, dtype=np.float32) + self._position) / self._length
+        ramp: Samples = np.arange(self._position, self._position + count, dtype=np.float32)
+        ramp /= np.float32(self._length)
         np.clip(ramp, 0.0, 1.0, out=ramp)
         self._position += count
-        out: Samples = old_block * (1.0 - ramp) + new_block * ramp
-        return out.astype(np.float32, copy=False)
+        out: Samples = old_block * (np.float32(1.0) - ramp)
+        out += new_block * ramp
+        return out

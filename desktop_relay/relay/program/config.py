@@ -110,6 +110,9 @@ class ProgramState:
     pip: PipState | None = None
     audio_source: str | None = None
     auto_return: bool = True
+    clock_start: float | None = None
+    """Wall-clock time (time.time()) of the program's timestamp 0: a picture with timestamp t
+    was composed at clock_start + t."""
     frames: int = 0
     """Pictures encoded since the start."""
     late_frames: int = 0

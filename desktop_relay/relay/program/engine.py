@@ -4,10 +4,12 @@ sources' FLV without blocking the event loop, and hands back the program's FLV a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import multiprocessing
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
@@ -47,6 +49,25 @@ class _SourceQueue:
         self.dropped_bytes = 0
         self.need_keyframe = False  # after a drop that left no keyframe to resume from
         self.broken = False  # bytes that are not FLV: wait for the next FLV header
+        self.logged_drop_at = -1e9
+
+    def add(self, tags: list[Tag], max_bytes: int, max_ms: int) -> int:
+        """Queue tags; past `max_bytes` or `max_ms` of media, drop the oldest to the next
+        keyframe. Returns the bytes dropped."""
+        for tag in tags:
+            if self.need_keyframe and tag.type != TAG_AUDIO and not tag.is_config:
+                if not tag.is_keyframe:
+                    continue
+                self.need_keyframe = False
+            self.items.append(tag)
+            self.bytes += len(tag.raw)
+        dropped = 0
+        while self.items and (self.bytes > max_bytes or self.span_ms() > max_ms):
+            step = self.drop_to_keyframe()
+            dropped += step
+            if step == 0:
+                break
+        return dropped
 
     def span_ms(self) -> int:
         tags = [t for t in (self.items[0], self.items[-1]) if isinstance(t, Tag)]
@@ -282,22 +303,16 @@ class ProgramEngine:
                 queue.items.append(_RESTART)
             elif queue.broken:
                 return
-            for tag in tags:
-                if queue.need_keyframe and tag.type != TAG_AUDIO and not tag.is_config:
-                    if not tag.is_keyframe:
-                        continue
-                    queue.need_keyframe = False
-                queue.items.append(tag)
-                queue.bytes += len(tag.raw)
-            dropped = 0
-            while queue.items and (queue.bytes > self._max_bytes or queue.span_ms() > self._max_ms):
-                step = queue.drop_to_keyframe()
-                dropped += step
-                if step == 0:
-                    break
-            if dropped:
+            dropped = queue.add(tags, self._max_bytes, self._max_ms)
+            now = time.monotonic()
+            # Once per 5 s: an overloaded worker would otherwise log at the sources' tag rate.
+            if dropped and now - queue.logged_drop_at >= 5.0:
+                queue.logged_drop_at = now
                 logger.info(
-                    "program source %s: the worker is behind; dropped %d bytes", source_id, dropped
+                    "program source %s: the worker is behind; dropped %d bytes (%d in all)",
+                    source_id,
+                    dropped,
+                    queue.dropped_bytes,
                 )
             self._cond.notify()
 
@@ -418,10 +433,8 @@ class ProgramEngine:
                 loop.call_soon_threadsafe(self._on_message, message)
             except RuntimeError:
                 return  # the loop is closed
-        try:
+        with contextlib.suppress(RuntimeError):  # the loop is closed
             loop.call_soon_threadsafe(self._on_worker_gone)
-        except RuntimeError:
-            pass
 
     # ---- in the event loop -----------------------------------------------------------------
 
@@ -448,9 +461,8 @@ class ProgramEngine:
                     future.set_exception(SlateImageError(error[1]))
                 else:
                     future.set_exception(ProgramCommandError(error[1]))
-        elif kind == "stopped":
-            if self._stopped is not None:
-                self._stopped.set()
+        elif kind == "stopped" and self._stopped is not None:
+            self._stopped.set()
 
     def _on_worker_gone(self) -> None:
         if self._stopped is not None:

@@ -132,7 +132,7 @@ def split_tags(data: bytes) -> list[Tag]:
     """Whole tags from bytes that hold only whole tags (no file header)."""
     splitter = TagSplitter()
     splitter._in_header = False
-    restarted, tags = splitter.feed(data)
+    _, tags = splitter.feed(data)
     if splitter._buffer:
         raise FlvFormatError("a partial tag")
     return tags

@@ -4,6 +4,8 @@ encoder's format saves two colour conversions per frame; a cut costs no pixel wo
 
 from __future__ import annotations
 
+from typing import cast
+
 import av
 import numpy as np
 import numpy.typing as npt
@@ -13,6 +15,11 @@ Picture = npt.NDArray[np.uint8]
 # swscale's bilinear: twice as cheap as its bicubic default, and no visible difference when
 # a phone's picture is scaled to the program size.
 _INTERPOLATION = "BILINEAR"
+
+
+def to_picture(frame: av.VideoFrame) -> Picture:
+    """The I420 array of a yuv420p frame (a copy)."""
+    return cast(Picture, frame.to_ndarray())
 
 
 def planes(picture: Picture, width: int, height: int) -> tuple[Picture, Picture, Picture]:
@@ -31,7 +38,7 @@ def solid(width: int, height: int, rgb: tuple[int, int, int]) -> Picture:
     pixel = np.empty((2, 2, 3), dtype=np.uint8)
     pixel[:, :] = rgb
     yuv = av.VideoFrame.from_ndarray(pixel, format="rgb24").reformat(format="yuv420p")
-    y0, u0, v0 = (int(p[0, 0]) for p in planes(yuv.to_ndarray(), 2, 2))
+    y0, u0, v0 = (int(p[0, 0]) for p in planes(to_picture(yuv), 2, 2))
     picture = np.empty((height * 3 // 2, width), dtype=np.uint8)
     y, u, v = planes(picture, width, height)
     y[:] = y0
@@ -43,7 +50,7 @@ def solid(width: int, height: int, rgb: tuple[int, int, int]) -> Picture:
 def from_rgb(rgb: npt.NDArray[np.uint8]) -> Picture:
     """An I420 picture from an RGB array of shape (height, width, 3), even sides."""
     frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-    return frame.reformat(format="yuv420p").to_ndarray()
+    return to_picture(frame.reformat(format="yuv420p"))
 
 
 def fit(src_width: int, src_height: int, box_width: int, box_height: int) -> tuple[int, int]:
@@ -57,10 +64,10 @@ def fit(src_width: int, src_height: int, box_width: int, box_height: int) -> tup
 def scaled(frame: av.VideoFrame, width: int, height: int) -> Picture:
     """A decoded frame scaled to exactly width x height (even sides), in I420."""
     if frame.width == width and frame.height == height and frame.format.name == "yuv420p":
-        return frame.to_ndarray()
-    return frame.reformat(
-        width=width, height=height, format="yuv420p", interpolation=_INTERPOLATION
-    ).to_ndarray()
+        return to_picture(frame)
+    return to_picture(
+        frame.reformat(width=width, height=height, format="yuv420p", interpolation=_INTERPOLATION)
+    )
 
 
 def paste(
@@ -91,7 +98,7 @@ def letterboxed(frame: av.VideoFrame, width: int, height: int, black: Picture) -
 def blend(a: Picture, b: Picture, alpha: float) -> Picture:
     """`a` faded towards `b` by alpha in [0, 1], in integer arithmetic (a fade costs a few
     milliseconds per 720p picture; floats would double it)."""
-    k = int(round(max(0.0, min(1.0, alpha)) * 256))
+    k = round(max(0.0, min(1.0, alpha)) * 256)
     if k <= 0:
         return a
     if k >= 256:

@@ -109,6 +109,7 @@ class ProgramWorker:
         self._reason: SlateReason | None = "no_source"
         self._frames = 0
         self._late = 0
+        self._clock_start: float | None = None
         w, h = config.width, config.height
         self._black = solid(w, h, (0, 0, 0))
         self._slate, self._slate_error = slate_picture(w, h, config.name, config.slate_image)
@@ -286,6 +287,7 @@ class ProgramWorker:
                 container.mux(audio.encode(chunk))
 
         start = time.monotonic()
+        self._clock_start = time.time()
         tick = 0
         try:
             while not self._stop.is_set():
@@ -424,6 +426,7 @@ class ProgramWorker:
                 pip=self._pip,
                 audio_source=self._mixer.current,
                 auto_return=self._auto_return,
+                clock_start=self._clock_start,
                 frames=self._frames,
                 late_frames=self._late,
                 sources=sources,
