@@ -22,7 +22,7 @@ from pathlib import Path
 from imageio_ffmpeg import get_ffmpeg_exe
 
 from desktop_relay.relay.program import ProgramConfig, ProgramEngine
-from desktop_relay.relay.program.flv_tags import HEADER_SIZE, TagSplitter
+from desktop_relay.relay.program.flv_tags import HEADER_SIZE, Tag, TagSplitter
 
 SIZES = ((640, 480, 1_500_000), (1280, 720, 3_000_000))
 COUNTS = (1, 2, 4)
@@ -54,7 +54,7 @@ def cpu_seconds(pid: int) -> float:
 
 async def feed_paced(engine: ProgramEngine, source_id: str, data: bytes, stop: float) -> None:
     """Feed a source's FLV at real-time pace, from the start again (a new stream) at its end."""
-    _, tags = TagSplitter().feed(data)
+    tags = [t for t in TagSplitter().feed(data) if isinstance(t, Tag)]
     while time.monotonic() < stop:
         engine.feed(source_id, data[:HEADER_SIZE])
         t0 = time.monotonic()
@@ -103,16 +103,21 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--preset", default=ProgramConfig().x264_preset)
     args = parser.parse_args()
-    print(f"program 1280x720 @ 30 fps, 4500 kbit/s, libx264 {args.preset} (zerolatency); "
-          f"{os.cpu_count()} cores; {args.seconds:.0f} s per run")
+    print(
+        f"program 1280x720 @ 30 fps, 4500 kbit/s, libx264 {args.preset} (zerolatency); "
+        f"{os.cpu_count()} cores; {args.seconds:.0f} s per run"
+    )
     print(f"{'sources':>8} {'size':>9} {'worker CPU':>11} {'fps':>6} {'late':>5}")
     with tempfile.TemporaryDirectory() as tmp:
         for width, height, bitrate in SIZES:
             source = make_source(Path(tmp), width, height, bitrate, 20)
             for count in COUNTS:
                 cpu, frames, late = await measure(source, count, args.seconds, args.preset)
-                print(f"{count:>8} {width:>4}x{height:<4} {cpu:>10.1f}% "
-                      f"{frames / args.seconds:>6.1f} {late:>5}", flush=True)
+                print(
+                    f"{count:>8} {width:>4}x{height:<4} {cpu:>10.1f}% "
+                    f"{frames / args.seconds:>6.1f} {late:>5}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from desktop_relay.relay.program import ProgramConfig, ProgramEngine, ProgramState
-from desktop_relay.relay.program.flv_tags import HEADER_SIZE, TagSplitter
+from desktop_relay.relay.program.flv_tags import HEADER_SIZE, Tag, TagSplitter
 
 SOURCE_SECONDS = 8
 RED = (255, 0, 0)
@@ -81,7 +81,7 @@ async def feed_paced(
     """Feed a source's FLV at real-time pace (each tag at its timestamp), each tag in two
     chunks that cut it anywhere (as pipes do); stop after `seconds` of media if given.
     Returns the wall time of the last feed."""
-    _, tags = TagSplitter().feed(data)
+    tags = [t for t in TagSplitter().feed(data) if isinstance(t, Tag)]
     engine.feed(source_id, data[:HEADER_SIZE])
     t0 = time.monotonic()
     last = time.time()

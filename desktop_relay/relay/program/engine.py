@@ -19,14 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from .config import Corner, PipSize, ProgramConfig, ProgramState
-from .flv_tags import TAG_AUDIO, FlvFormatError, Tag, TagSplitter
+from .flv_tags import HEADER_SIZE, TAG_AUDIO, FlvFormatError, StreamStart, Tag, TagSplitter
 from .slate import SlateImageError
 from .worker import worker_main
 
 logger = logging.getLogger(__name__)
-
-_RESTART = object()
-"""A marker in a source's queue: a new FLV stream of the source begins here."""
 
 
 class ProgramError(RuntimeError):
@@ -44,17 +41,21 @@ class _SourceQueue:
 
     def __init__(self) -> None:
         self.splitter = TagSplitter()
-        self.items: deque[Tag | object] = deque()
+        self.items: deque[Tag | StreamStart] = deque()
         self.bytes = 0
         self.dropped_bytes = 0
         self.need_keyframe = False  # after a drop that left no keyframe to resume from
         self.broken = False  # bytes that are not FLV: wait for the next FLV header
         self.logged_drop_at = -1e9
 
-    def add(self, tags: list[Tag], max_bytes: int, max_ms: int) -> int:
+    def add(self, tags: list[Tag | StreamStart], max_bytes: int, max_ms: int) -> int:
         """Queue tags; past `max_bytes` or `max_ms` of media, drop the oldest to the next
         keyframe. Returns the bytes dropped."""
         for tag in tags:
+            if isinstance(tag, StreamStart):
+                self.need_keyframe = False  # a new stream starts on a keyframe
+                self.items.append(tag)
+                continue
             if self.need_keyframe and tag.type != TAG_AUDIO and not tag.is_config:
                 if not tag.is_keyframe:
                     continue
@@ -70,22 +71,27 @@ class _SourceQueue:
         return dropped
 
     def span_ms(self) -> int:
-        tags = [t for t in (self.items[0], self.items[-1]) if isinstance(t, Tag)]
-        return tags[-1].timestamp_ms - tags[0].timestamp_ms if len(tags) == 2 else 0
+        """Media time between the oldest and the newest queued frame (0 across a restart,
+        whose timestamps start over)."""
+        first = next((t for t in self.items if isinstance(t, Tag) and not t.is_config), None)
+        last = self.items[-1] if self.items else None
+        if first is None or not isinstance(last, Tag):
+            return 0
+        return max(0, last.timestamp_ms - first.timestamp_ms)
 
     def drop_to_keyframe(self) -> int:
         """Drop the oldest media tags up to the next keyframe (sequence headers and restart
         markers stay); returns the bytes dropped."""
-        kept: list[Tag | object] = []
+        kept: list[Tag | StreamStart] = []
         dropped = 0
-        first = True
+        seen_media = False
         while self.items:
             item = self.items[0]
-            if isinstance(item, Tag) and item.is_keyframe and not first:
+            if isinstance(item, Tag) and item.is_keyframe and seen_media:
                 break
             self.items.popleft()
-            first = False
             if isinstance(item, Tag) and not item.is_config:
+                seen_media = True
                 dropped += len(item.raw)
             else:
                 kept.append(item)
@@ -291,18 +297,13 @@ class ProgramEngine:
             if queue is None:
                 queue = self._queues[source_id] = _SourceQueue()
             try:
-                restarted, tags = queue.splitter.feed(data)
+                tags = queue.splitter.feed(data)
             except FlvFormatError as e:
                 if not queue.broken:
                     logger.warning("program source %s: %s; waiting for a new stream", source_id, e)
                 queue.broken = True
                 return
-            if restarted:
-                queue.broken = False
-                queue.need_keyframe = False
-                queue.items.append(_RESTART)
-            elif queue.broken:
-                return
+            queue.broken = False
             dropped = queue.add(tags, self._max_bytes, self._max_ms)
             now = time.monotonic()
             # Once per 5 s: an overloaded worker would otherwise log at the sources' tag rate.
@@ -497,14 +498,16 @@ class ProgramEngine:
         if splitter is None:
             return
         try:
-            restarted, tags = splitter.feed(data)
+            tags = splitter.feed(data)
         except FlvFormatError:
             self._header_splitter = None
             return
-        if restarted:
-            self._header[:] = data[:13]
         for tag in tags:
-            if not tag.is_config:
+            if isinstance(tag, StreamStart):
+                # The worker's first message holds the whole file header.
+                self._header[:] = data[:HEADER_SIZE]
+            elif tag.is_config:
+                self._header += tag.raw
+            else:
                 self._header_splitter = None
                 return
-            self._header += tag.raw

@@ -62,13 +62,20 @@ class Tag:
         return first >> 4 == 1 and first & 0x0F == CODEC_AVC and packet_type == 1
 
 
-class TagSplitter:
-    """Cuts a byte stream that arrives in arbitrary chunks into whole tags.
+class StreamStart:
+    """Where an FLV file header begins a stream (the first, or a new one after a source's
+    encoder restarted): its decoders must start over."""
 
-    `feed` returns (restarted, tags): `restarted` is True when an FLV file header began a new
-    stream (the first one, or a new one after a source's encoder restarted), so the reader
-    knows its decoders must start over.
-    """
+    def __repr__(self) -> str:
+        return "STREAM_START"
+
+
+STREAM_START = StreamStart()
+
+
+class TagSplitter:
+    """Cuts a byte stream that arrives in arbitrary chunks into whole tags, with STREAM_START
+    where an FLV header begins a stream."""
 
     def __init__(self) -> None:
         self._buffer = bytearray()
@@ -79,13 +86,14 @@ class TagSplitter:
         self._buffer.clear()
         self._in_header = True
 
-    def feed(self, data: bytes) -> tuple[bool, list[Tag]]:
-        """Add bytes; return whether a new stream began and the tags now complete.
+    def feed(self, data: bytes) -> list[Tag | StreamStart]:
+        """Add bytes; return the tags now complete, in order, with STREAM_START where a new
+        stream began.
 
-        Raises FlvFormatError on bytes that are not FLV (the splitter is then reset)."""
+        Raises FlvFormatError on bytes that are not FLV (the splitter is then reset and waits
+        for an FLV header)."""
         self._buffer += data
-        restarted = False
-        tags: list[Tag] = []
+        tags: list[Tag | StreamStart] = []
         buf = self._buffer
         pos = 0
         try:
@@ -104,8 +112,7 @@ class TagSplitter:
                         break
                     pos += header_size + 4
                     self._in_header = False
-                    restarted = True
-                    tags.clear()  # tags of the old stream before a new header are moot
+                    tags.append(STREAM_START)
                     continue
                 if len(buf) - pos < TAG_HEADER_SIZE:
                     break
@@ -125,14 +132,14 @@ class TagSplitter:
             self.reset()
             raise
         del buf[:pos]
-        return restarted, tags
+        return tags
 
 
 def split_tags(data: bytes) -> list[Tag]:
     """Whole tags from bytes that hold only whole tags (no file header)."""
     splitter = TagSplitter()
     splitter._in_header = False
-    _, tags = splitter.feed(data)
+    tags = splitter.feed(data)
     if splitter._buffer:
         raise FlvFormatError("a partial tag")
-    return tags
+    return [t for t in tags if isinstance(t, Tag)]
