@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -229,10 +230,10 @@ async def program() -> AsyncIterator[Callable[..., Awaitable[Run]]]:
     """Start engines (stopped, and their workers reaped, at the test's end)."""
     runs: list[Run] = []
 
-    async def start(config: ProgramConfig | None = None) -> Run:
+    async def start(config: ProgramConfig | None = None, **options: Any) -> Run:
         output = bytearray()
         states: list[ProgramState] = []
-        engine = ProgramEngine(config, on_output=output.extend, on_state=states.append)
+        engine = ProgramEngine(config, on_output=output.extend, on_state=states.append, **options)
         run = Run(engine, output, states)
         runs.append(run)
         await engine.start()
