@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from itertools import pairwise
 
+import numpy as np
 import pytest
 
 from .conftest import (
@@ -123,3 +124,36 @@ async def test_cut_fade_pip_and_sound(
     assert abs(dominant_hz(on_red, rate) - RED_HZ) < 15
     on_blue = decoded.sound(marks["blue"] + 0.3, marks["fade"])
     assert abs(dominant_hz(on_blue, rate) - BLUE_HZ) < 15
+    # No click at the cuts: the tones peak at ~0.09 here, so a sample-to-sample step is at
+    # most ~0.008 at 660 Hz; hard cuts (measured with the crossfade off) stepped 0.02-0.06.
+    for cut in ("red", "blue", "pip_br"):
+        around = decoded.sound(marks[cut] - 0.2, marks[cut] + 0.4)
+        assert float(np.abs(np.diff(around)).max()) < 0.0125, cut
+
+
+async def test_pinned_sound_stays_with_its_source(
+    program: Callable[..., Awaitable[Run]], sources: dict[str, SourceFile]
+) -> None:
+    run = await program()
+    engine = run.engine
+    feeders = [
+        asyncio.create_task(feed_paced(engine, name, sources[name].data, seconds=3.0))
+        for name in ("red", "blue")
+    ]
+    await asyncio.sleep(0.4)
+    await engine.pin_audio("red")
+    await engine.take("blue")
+    taken = time.time()
+    await asyncio.sleep(1.2)
+    state = await engine.pin_audio(None)
+    unpinned = time.time()
+    assert state.on_air == "blue"
+    await asyncio.gather(*feeders)
+    await engine.stop()
+    decoded = run.decode()
+    assert first_showing(decoded, taken, BLUE) <= 0.5
+    rate = decoded.audio_rate
+    pinned = decoded.sound(taken + 0.3, unpinned)
+    assert abs(dominant_hz(pinned, rate) - RED_HZ) < 15  # blue's picture, red's sound
+    following = decoded.sound(unpinned + 0.3, unpinned + 1.2)
+    assert abs(dominant_hz(following, rate) - BLUE_HZ) < 15
