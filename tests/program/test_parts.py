@@ -146,9 +146,14 @@ def test_audio_buffer_primes_underruns_to_silence_and_trims() -> None:
     buffer = AudioBuffer(prime_ms=40, max_ms=200, trim_ms=80)
     buffer.push(tone(440, 960))  # 20 ms: not primed yet
     assert not buffer.pull(480).any() and buffer.buffered == 960
-    buffer.push(tone(440, 960))
-    assert buffer.pull(2400).shape == (2, 2400)  # 40 ms (1920): plays, 480 samples short
+    buffer.push(tone(440, 960, 960))
+    played = buffer.pull(2400)  # 40 ms (1920): plays, 480 samples short
+    assert played.shape == (2, 2400)
     assert buffer.underruns == 1 and buffer.buffered == 0
+    buffer.push(tone(440, 1920, 1920))
+    sound = np.concatenate((played, buffer.pull(1920)), axis=1)
+    # Faded out into the underrun and in after it: no step to or from zero.
+    assert float(np.abs(np.diff(sound[0])).max()) < 0.06
     buffer.push(tone(440, SAMPLE_RATE))  # a burst of a second
     assert buffer.buffered == SAMPLE_RATE * 80 // 1000
 

@@ -14,6 +14,9 @@ CHANNELS = 2
 Samples = npt.NDArray[np.float32]
 """Planar float audio of shape (CHANNELS, n)."""
 
+_EDGE = SAMPLE_RATE * 5 // 1000
+"""The fade into and out of an underrun: 5 ms, short enough to lose nothing audible."""
+
 
 def silence(count: int) -> Samples:
     """`count` samples of silence."""
@@ -42,6 +45,7 @@ class AudioBuffer:
         self._trim = SAMPLE_RATE * trim_ms // 1000
         self._data = silence(0)
         self._primed = False
+        self._fade_in = False
         self._lock = threading.Lock()
         self.underruns = 0
 
@@ -64,21 +68,32 @@ class AudioBuffer:
                 self._data = self._data[:, -self._trim :]
 
     def pull(self, count: int) -> Samples:
-        """The next `count` samples (silence where there are none yet)."""
+        """The next `count` samples (silence where there are none yet). The sound fades out
+        into an underrun and back in after it: a step to or from zero clicks."""
         with self._lock:
             have = self._data.shape[1]
             if not self._primed:
                 if have < self._prime:
                     return silence(count)
                 self._primed = True
+                self._fade_in = True
             if have >= count:
                 out = self._data[:, :count]
                 self._data = self._data[:, count:]
-                return out
-            self.underruns += 1
-            self._primed = False
-            out = np.concatenate((self._data, silence(count - have)), axis=1)
-            self._data = silence(0)
+            else:
+                self.underruns += 1
+                self._primed = False
+                tail = self._data.copy()
+                n = min(have, _EDGE)
+                if n:
+                    tail[:, have - n :] *= np.linspace(1.0, 0.0, n, dtype=np.float32)
+                out = np.concatenate((tail, silence(count - have)), axis=1)
+                self._data = silence(0)
+            if self._fade_in:
+                self._fade_in = False
+                out = out.copy()
+                n = min(count, _EDGE)
+                out[:, :n] *= np.linspace(0.0, 1.0, n, dtype=np.float32)
             return out
 
 

@@ -94,6 +94,8 @@ class SourceState:
     stalled: bool
     """No picture for longer than the program's stall_s."""
     has_audio: bool
+    audio_underruns: int = 0
+    """Times its sound ran dry (its chunks arrived late): a jittery link."""
 
 
 @dataclass(frozen=True)

@@ -147,4 +147,5 @@ class Source:
             last_frame_time=None if slot is None else slot.wall,
             stalled=age is None or age > stall_s,
             has_audio=self._sound is not None,
+            audio_underruns=self.audio.underruns,
         )
