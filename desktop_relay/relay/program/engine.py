@@ -247,32 +247,46 @@ class ProgramEngine:
             self._cond.notify()
         assert self._stopped is not None
         try:
-            await asyncio.wait_for(self._stopped.wait(), timeout)
-        except TimeoutError:
-            logger.warning("the program's worker did not finish within %.1f s", timeout)
-        await asyncio.to_thread(process.join, timeout)
-        if process.is_alive():
-            logger.warning("terminating the program's worker %s", process.pid)
-            process.terminate()
-            await asyncio.to_thread(process.join, 2.0)
-        if process.is_alive():
-            logger.warning("killing the program's worker %s", process.pid)
-            process.kill()
-            await asyncio.to_thread(process.join)
+            try:
+                await asyncio.wait_for(self._stopped.wait(), timeout)
+            except TimeoutError:
+                logger.warning("the program's worker did not finish within %.1f s", timeout)
+            # After "stopped" it only has to exit.
+            await asyncio.to_thread(process.join, 1.0)
+            if process.is_alive():
+                logger.warning("terminating the program's worker %s", process.pid)
+                process.terminate()
+                await asyncio.to_thread(process.join, 2.0)
+        finally:
+            # Also when stop() itself is cancelled (the relay shutting down): no worker may
+            # outlive the engine, so the last resort runs synchronously.
+            if process.is_alive():
+                logger.warning("killing the program's worker %s", process.pid)
+                process.kill()
+                process.join(5.0)
+            self._cleanup(process)
+
+    def _cleanup(self, process: BaseProcess) -> None:
         with self._cond:
             self._closing = True
             self._cond.notify()
         for conn in (self._to_worker, self._from_worker):
             if conn is not None:
                 conn.close()
+        # Both threads end promptly now: the sender on _closing or a broken pipe, the reader
+        # on EOF (the worker is gone) or the closed connection.
         for thread in (self._sender, self._reader):
             if thread is not None:
-                await asyncio.to_thread(thread.join, 5.0)
-        process.close()
+                thread.join(2.0)
+        if process.exitcode is not None:
+            process.close()
         self._process = self._to_worker = self._from_worker = None
         self._sender = self._reader = None
         self._fail_pending("the program stopped")
         self._stopping = False
+        with self._cond:
+            self._queues.clear()
+            self._control.clear()
         if self._state.running:
             self._set_state(replace(self._state, running=False))
 
@@ -448,9 +462,14 @@ class ProgramEngine:
             if self._on_output is not None:
                 self._on_output(data)
         elif kind == "state":
-            self._set_state(message[1])
-            if self._first_state is not None and not self._first_state.done():
-                self._first_state.set_result(None)
+            state: ProgramState = message[1]
+            self._set_state(state)
+            first = self._first_state
+            if first is not None and not first.done():
+                if state.running:
+                    first.set_result(None)
+                else:
+                    first.set_exception(ProgramError(state.error or "the worker failed"))
         elif kind == "ack":
             _, request_id, error, state = message
             self._set_state(state)

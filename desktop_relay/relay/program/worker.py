@@ -148,8 +148,7 @@ class ProgramWorker:
                 _, request_id, name, args = message
                 error: tuple[str, str] | None = None
                 try:
-                    with self._lock:
-                        self._command(name, args)
+                    self._apply(name, args)
                 except (CommandError, SlateImageError, KeyError, TypeError, ValueError) as e:
                     error = (type(e).__name__, str(e))
                 self._send(("ack", request_id, error, self._state(time.monotonic())))
@@ -169,6 +168,22 @@ class ProgramWorker:
             return
         for tag in tags:
             source.feed(tag)
+
+    def _apply(self, name: str, args: dict[str, Any]) -> None:
+        if name == "slate_image":
+            # Decoded outside the lock: a big picture takes a while, and the clock must not
+            # wait for it. An error leaves the slate as it was and tells the operator why.
+            path = args.get("path")
+            w, h = self.config.width, self.config.height
+            if path is None:
+                picture, error = slate_picture(w, h, self.config.name, None)
+            else:
+                picture, error = load_slate_image(Path(path), w, h), None
+            with self._lock:
+                self._slate, self._slate_error = picture, error
+            return
+        with self._lock:
+            self._command(name, args)
 
     def _command(self, name: str, args: dict[str, Any]) -> None:
         now = time.monotonic()
@@ -212,15 +227,6 @@ class ProgramWorker:
         elif name == "audio_pin":
             pinned = args.get("source")
             self._audio_pinned = None if pinned is None else str(pinned)
-        elif name == "slate_image":
-            path = args.get("path")
-            w, h = self.config.width, self.config.height
-            if path is None:
-                self._slate, self._slate_error = slate_picture(w, h, self.config.name, None)
-            else:
-                # An error leaves the slate as it was and tells the operator why.
-                self._slate = load_slate_image(Path(path), w, h)
-                self._slate_error = None
         elif name == "remove":
             self._sources.pop(str(args["source"]), None)
         elif name == "state":
