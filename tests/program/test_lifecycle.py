@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 import multiprocessing
 import os
 import signal
@@ -112,3 +113,29 @@ def test_the_worker_exits_when_the_relay_goes() -> None:
             process.kill()
             process.join()
         from_worker.close()
+
+
+async def test_a_starved_worker_skips_pictures_but_not_sound(
+    program: Callable[..., Awaitable[Run]],
+) -> None:
+    """Frozen for a second (a starved machine, a laptop lid): the clock skips the pictures it
+    missed rather than bursting, and the sound stays continuous (silence for the gap)."""
+    run = await program()
+    pid = run.engine.pid
+    assert pid is not None
+    await asyncio.sleep(0.5)
+    os.kill(pid, signal.SIGSTOP)
+    await asyncio.sleep(1.2)
+    os.kill(pid, signal.SIGCONT)
+    await asyncio.sleep(1.0)
+    state = await run.engine.refresh()
+    assert state.late_frames >= 20
+    await run.engine.stop()
+    decoded = run.decode()
+    times = [p.pts for p in decoded.pictures]
+    assert all(b > a for a, b in itertools.pairwise(times))
+    assert max(b - a for a, b in itertools.pairwise(times)) >= 0.6  # the skipped pictures
+    packets = decoded.audio_packets
+    gaps = [b[0] - (a[0] + a[1]) for a, b in itertools.pairwise(packets)]
+    assert max(abs(g) for g in gaps) <= 1
+    assert packets[-1][0] / 1000 >= times[-1] - 0.2
