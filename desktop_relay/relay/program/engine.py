@@ -25,6 +25,9 @@ from .worker import worker_main
 
 logger = logging.getLogger(__name__)
 
+_BATCH_BYTES = 256 * 1024
+"""The most of one source's tags sent at once (a keyframe or two of a 720p source)."""
+
 
 class ProgramError(RuntimeError):
     """The program's worker is not running, or did not answer."""
@@ -399,10 +402,13 @@ class ProgramEngine:
     # ---- threads ---------------------------------------------------------------------------
 
     def _send_loop(self) -> None:
-        """The sender thread: commands first, then each source's queued tags in turn (a slow
-        worker blocks this thread on the pipe, never the event loop)."""
+        """The sender thread: commands first, then one source's queued tags at a time, in
+        turn (a slow worker blocks this thread on the pipe, never the event loop). Taking one
+        batch at a time leaves the rest in the bounded queues, where the drop policy applies:
+        what the worker gets late is at most one batch older than the bound."""
         conn = self._to_worker
         assert conn is not None
+        turn = 0
         while True:
             messages: list[tuple[Any, ...]] = []
             with self._cond:
@@ -414,25 +420,37 @@ class ProgramEngine:
                     return
                 messages.extend(self._control)
                 self._control.clear()
-                for source_id, queue in self._queues.items():
-                    blob: list[bytes] = []
-                    while queue.items:
-                        item = queue.items.popleft()
-                        if isinstance(item, Tag):
-                            blob.append(item.raw)
-                            queue.bytes -= len(item.raw)
-                            continue
-                        if blob:
-                            messages.append(("data", source_id, b"".join(blob)))
-                            blob = []
-                        messages.append(("restart", source_id))
-                    if blob:
-                        messages.append(("data", source_id, b"".join(blob)))
+                ready = [sid for sid, q in self._queues.items() if q.items]
+                if ready:
+                    turn += 1
+                    source_id = ready[turn % len(ready)]
+                    messages.extend(self._batch(source_id, self._queues[source_id]))
             try:
                 for message in messages:
                     conn.send(message)
             except (OSError, ValueError):
                 return  # the worker is gone; the reader reports it
+
+    @staticmethod
+    def _batch(source_id: str, queue: _SourceQueue) -> list[tuple[Any, ...]]:
+        """Messages for up to _BATCH_BYTES of a source's queued tags (under the lock)."""
+        messages: list[tuple[Any, ...]] = []
+        blob: list[bytes] = []
+        size = 0
+        while queue.items and size < _BATCH_BYTES:
+            item = queue.items.popleft()
+            if isinstance(item, Tag):
+                blob.append(item.raw)
+                size += len(item.raw)
+                queue.bytes -= len(item.raw)
+                continue
+            if blob:
+                messages.append(("data", source_id, b"".join(blob)))
+                blob = []
+            messages.append(("restart", source_id))
+        if blob:
+            messages.append(("data", source_id, b"".join(blob)))
+        return messages
 
     def _read_loop(self) -> None:
         """The reader thread: the worker's messages, handed to the event loop."""
