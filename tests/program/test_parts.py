@@ -26,7 +26,7 @@ from desktop_relay.relay.program.flv_tags import (
     split_tags,
 )
 from desktop_relay.relay.program.font import GLYPH_HEIGHT, text_mask
-from desktop_relay.relay.program.picture import blend, fit, planes, solid
+from desktop_relay.relay.program.picture import blend, fit, pip_rect, planes, solid
 
 from .conftest import SourceFile
 
@@ -187,6 +187,10 @@ def test_pictures() -> None:
     assert fit(1280, 720, 320, 720) == (320, 180)
     assert fit(640, 480, 426, 720) == (426, 318)
     assert fit(1080, 1920, 1280, 720) == (404, 720)  # a phone held upright
+    assert pip_rect(1280, 720, 1280, 720, "tl", "1/4") == (32, 32, 320, 180)
+    assert pip_rect(640, 480, 1280, 720, "br", "1/3") == (822, 370, 426, 318)
+    assert pip_rect(1080, 1920, 1280, 720, "br", "1/3") == (1248 - 202, 688 - 360, 202, 360)
+    assert pip_rect(1920, 1080, 1920, 1080, "tr", "1/4") == (1920 - 48 - 480, 48, 480, 270)
     red, blue = solid(64, 32, (255, 0, 0)), solid(64, 32, (0, 0, 255))
     half = blend(red, blue, 0.5)
     for plane_r, plane_b, plane_h in zip(

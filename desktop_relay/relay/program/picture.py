@@ -10,6 +10,8 @@ import av
 import numpy as np
 import numpy.typing as npt
 
+from .config import Corner, PipSize
+
 Picture = npt.NDArray[np.uint8]
 
 # swscale's bilinear: twice as cheap as its bicubic default, and no visible difference when
@@ -59,6 +61,25 @@ def fit(src_width: int, src_height: int, box_width: int, box_height: int) -> tup
     width = max(2, min(box_width, int(src_width * scale) // 2 * 2))
     height = max(2, min(box_height, int(src_height * scale) // 2 * 2))
     return width, height
+
+
+PIP_FRACTIONS: dict[PipSize, float] = {"1/4": 0.25, "1/3": 1 / 3}
+PIP_MARGIN = 0.025
+"""The gap between a picture-in-picture and the program's edges, as a fraction of its width."""
+
+
+def pip_rect(
+    src_width: int, src_height: int, width: int, height: int, corner: Corner, size: PipSize
+) -> tuple[int, int, int, int]:
+    """Where a picture-in-picture goes: (x, y, w, h), all even. Its width is the size's
+    fraction of the program's width, its height follows the source's aspect ratio, capped at
+    half the program's height (a phone held upright stays an inset, not a column)."""
+    box_width = int(width * PIP_FRACTIONS[size]) // 2 * 2
+    pw, ph = fit(src_width, src_height, box_width, height // 2 // 2 * 2)
+    margin = int(width * PIP_MARGIN) // 2 * 2
+    x = margin if corner[1] == "l" else width - pw - margin
+    y = margin if corner[0] == "t" else height - ph - margin
+    return x, y, pw, ph
 
 
 def scaled(frame: av.VideoFrame, width: int, height: int) -> Picture:

@@ -44,7 +44,7 @@ from .config import (
     SlateReason,
 )
 from .flv_tags import FlvFormatError, split_tags
-from .picture import Picture, blend, fit, paste, solid
+from .picture import Picture, blend, paste, pip_rect, solid
 from .slate import SlateImageError, load_slate_image, slate_picture
 from .sources import Source
 
@@ -54,8 +54,6 @@ logger = logging.getLogger(__name__)
 # receiver prefers a short gap to a program that lags for ever.
 MAX_LAG_S = 0.5
 STATE_EVERY_S = 1.0
-PIP_FRACTIONS: dict[PipSize, float] = {"1/4": 0.25, "1/3": 1 / 3}
-PIP_MARGIN = 0.025  # of the program's width
 
 
 class CommandError(ValueError):
@@ -397,13 +395,9 @@ class ProgramWorker:
                 and age <= cfg.stall_s
             ):
                 frame = source.slot.frame
-                box_w = int(w * PIP_FRACTIONS[pip.size]) // 2 * 2
-                pw, ph = fit(frame.width, frame.height, box_w, h)
+                x, y, pw, ph = pip_rect(frame.width, frame.height, w, h, pip.corner, pip.size)
                 inset = source.picture(pw, ph, self._black, exact=True)
                 if inset is not None:
-                    margin = int(w * PIP_MARGIN) // 2 * 2
-                    x = margin if pip.corner[1] == "l" else w - pw - margin
-                    y = margin if pip.corner[0] == "t" else h - ph - margin
                     picture = picture.copy()
                     paste(picture, (w, h), inset, (pw, ph), x, y)
 
