@@ -104,7 +104,6 @@ class ProgramWorker:
         self._pip: PipState | None = None
         self._fade: _Fade | None = None
         self._on_air: str | None = None
-        self._reason: SlateReason | None = "no_source"
         self._frames = 0
         self._late = 0
         self._clock_start: float | None = None
@@ -366,7 +365,7 @@ class ProgramWorker:
             ):
                 # Off air by a stall: stay on the slate until the operator's next take.
                 self._held = reason
-            self._on_air, self._reason = on_air, reason
+            self._on_air = on_air
             fade = self._fade
             if fade is not None and now - fade.start >= fade.duration:
                 fade = self._fade = None
