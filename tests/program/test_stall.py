@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from desktop_relay.relay.program import ProgramCommandError
 from desktop_relay.relay.program.slate import SLATE_BACKGROUND_RGB
 
 from .conftest import RED, Run, SourceFile, colour_of, feed_paced, near
@@ -103,3 +104,11 @@ async def test_removed_source_ends_and_comes_back(
     assert state.slate and state.slate_reason == "manual"
     state = await engine.slate(False)
     assert state.slate_reason in (None, "stalled")
+    # Refused commands name the problem and change nothing.
+    with pytest.raises(ProgramCommandError, match="corner"):
+        await engine.pip("red", "middle")  # type: ignore[arg-type]
+    with pytest.raises(ProgramCommandError, match="size"):
+        await engine.pip("red", "br", "1/2")  # type: ignore[arg-type]
+    with pytest.raises(ProgramCommandError, match="fade"):
+        await engine.take("blue", fade_ms=-1)
+    assert (await engine.refresh()).taken == "red"
