@@ -20,7 +20,7 @@ PROGRAM_SIZES: tuple[tuple[int, int], ...] = ((1280, 720), (1920, 1080))
 
 SlateReason = Literal["manual", "no_source", "stalled", "ended"]
 """Why the slate is on air: the operator asked; nothing was taken; the source on air sent no
-picture for `stall_s`; the source on air was removed."""
+picture for `stall_s` (or none yet); the source on air was removed (or never fed)."""
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ Messages from the parent (tuples over a Connection):
 Messages to the parent:
   ("flv", bytes)                  the program's FLV, in order
   ("state", ProgramState)         on every change, and every second
-  ("ack", request_id, error | None, ProgramState)
+  ("ack", request_id, (error type, message) | None, ProgramState)
   ("stopped",)                    the FLV is complete; the process exits
 """
 
