@@ -29,6 +29,7 @@ from .relay import (
     validate_target,
 )
 from .relay.errors import ServerError
+from .relay.outputs.destinations import mask_key
 from .relay.security.auth import load_or_create_token
 from .relay.security.tls import TlsFiles, ensure_certificate, fingerprint, machine_hosts
 from .relay.transport.network import join_urls, lan_addresses
@@ -127,6 +128,16 @@ def build_parser() -> argparse.ArgumentParser:
         "give it several times to send every session to all of them; without it, sessions "
         "are recorded to files (--rtmp-url is the same option)",
     )
+    parser.add_argument(
+        "--program-url",
+        dest="program_urls",
+        type=_target,
+        default=None,
+        action="append",
+        metavar="URL",
+        help="turn the program on (several phones, one show: see README) and send it here "
+        "(rtmp://, rtmps:// or srt://); give it several times for several destinations",
+    )
     sec = parser.add_argument_group("security (see README: LAN set-up)")
     for opt in OPTIONS:
         _add_option(sec if opt.group == "Security" else parser, opt)
@@ -150,7 +161,18 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: one made once and kept in the data folder)",
     )
     sec.add_argument("--no-auth", action="store_true", help="accept browsers without a token")
+    sec.add_argument(
+        "--control-token",
+        default=None,
+        help="token of the program's control API (/api/program; never the pairing token) "
+        "(default: one made once and kept in the data folder, file control-token)",
+    )
     return parser
+
+
+def control_token_path() -> Path:
+    """Where the control API's token is kept (0600, beside the pairing token)."""
+    return data_dir() / "control-token"
 
 
 def security_from_args(
@@ -165,6 +187,10 @@ def security_from_args(
         parser.error("--no-auth and --token contradict each other")
     if args.token is not None and len(args.token) < 8:
         parser.error("--token must be at least 8 characters")
+    if args.control_token is not None and len(args.control_token) < 16:
+        parser.error("--control-token must be at least 16 characters")
+    if args.control_token is not None and args.control_token == args.token:
+        parser.error("--control-token must differ from the pairing token (phones hold that)")
     tls: TlsFiles | None = None
     if args.tls_cert:
         tls = TlsFiles(Path(args.tls_cert), Path(args.tls_key))
@@ -187,9 +213,12 @@ def config_from_args(
     options = {
         opt.field: opt.to_config(getattr(args, opt.name)) for opt in OPTIONS if opt.field != "tls"
     }
+    control = getattr(args, "control_token", None) or load_or_create_token(control_token_path())
     return RelayConfig(
         tls=tls,
         auth_token=token,
+        control_token=control,
+        program_targets=tuple(args.program_urls) if args.program_urls else None,
         send_error_details=args.send_error_details,
         send_ffmpeg_output=args.send_ffmpeg_output,
         default_target=args.output[0] if args.output else None,
@@ -305,6 +334,17 @@ async def run_headless(config: RelayConfig) -> int:
         "local recordings (no --output)"
     )
     print(f"  target: {where}", flush=True)
+    if config.program_targets:
+        program = ", ".join(mask_target(t) or "****" for t in config.program_targets)
+        print(
+            f"  program: {config.program_size} at {config.program_fps} fps to {program}", flush=True
+        )
+    if config.control_token:
+        print(
+            f"  control API: {relay.scheme}://<host>:{relay.port}/api/program, token "
+            f"{mask_key(config.control_token)} (the whole token: {control_token_path()})",
+            flush=True,
+        )
     await stop.wait()
     print("Stopping: ending every session gracefully...", flush=True)
     await relay.stop()

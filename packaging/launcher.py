@@ -4,6 +4,7 @@ PyInstaller runs its entry as a top-level script, where desktop_relay/__main__.p
 import would fail; this imports the package absolutely instead.
 """
 
+import multiprocessing
 import os
 import sys
 
@@ -25,6 +26,9 @@ def _platform_with_fallback() -> None:
 
 
 if __name__ == "__main__":
+    # The program's worker is a multiprocessing 'spawn' child: in the frozen app it is this
+    # executable again, which must run the child's code instead of the app.
+    multiprocessing.freeze_support()
     if sys.platform.startswith("linux") and getattr(sys, "frozen", False):
         _platform_with_fallback()
     sys.exit(main())

@@ -15,6 +15,8 @@ from .options import LOG_LEVELS, OPTION_GROUPS, OPTIONS, Option, OptionKind, opt
 from .outputs.destinations import TargetError, mask_target, split_key, validate_target
 from .outputs.recordings import default_recordings_dir
 from .outputs.thumbnails import Thumbnail
+from .program.config import CORNERS, PIP_SIZES, PipState
+from .program.show import ProgramRequestError, ProgramSource, ProgramStatus
 from .security.auth import save_token
 from .security.keystore import KeyStore
 from .security.tls import TlsFiles, fingerprint
@@ -33,9 +35,11 @@ from .tasks import TaskSet
 from .transport.network import join_urls, lan_addresses
 
 __all__ = [
+    "CORNERS",
     "LOG_LEVELS",
     "OPTIONS",
     "OPTION_GROUPS",
+    "PIP_SIZES",
     "AudioLevel",
     "BaseObserver",
     "ErrorName",
@@ -51,6 +55,10 @@ __all__ = [
     "OutputState",
     "OutputStatus",
     "PatternError",
+    "PipState",
+    "ProgramRequestError",
+    "ProgramSource",
+    "ProgramStatus",
     "Relay",
     "RelayConfig",
     "RelayError",

@@ -123,6 +123,18 @@ class RelayConfig:
     # first keyframe at most this many seconds behind live, so the audience is back to live
     # (a recording keeps everything). None: never skip.
     catch_up_lag_s: float | None = 3.0
+    # The program (several sessions, one show, one encoder: program/): on when it has a
+    # destination (any kind). Its size and rate never change while it runs.
+    program_targets: Sequence[str] | None = None
+    program_size: str = "1280x720"
+    program_fps: int = 30
+    program_bitrate: int = 4_500_000
+    program_name: str = "Desktop Relay"
+    # A PNG or JPEG shown instead of the built-in "We'll be right back" card.
+    slate_image: Path | None = None
+    # The operator's token for the control API (/api/program); never the pairing token,
+    # which every phone holds. None: the control API refuses everything.
+    control_token: str | None = None
 
     def with_targets(self, urls: Sequence[str], *, record: bool = False) -> RelayConfig:
         """This config sending new sessions to all of `urls` (the first is `default_target`,

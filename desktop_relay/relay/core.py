@@ -25,6 +25,9 @@ from .outputs.destinations import Destination, TargetError, mask_target, validat
 from .outputs.recordings import recording_output
 from .outputs.safety_copy import SafetyCopy, safety_copy_path
 from .outputs.thumbnails import Thumbnail
+from .program.config import ProgramConfig
+from .program.show import OFF as PROGRAM_OFF
+from .program.show import Program, ProgramStatus
 from .security.auth import new_token
 from .session.client_link import ClientLink
 from .session.resume import ResumeTicket
@@ -85,15 +88,85 @@ class Relay(Observable):
         self._grace: dict[str, asyncio.Task[Any]] = {}
         # Off by default: a headless relay never pays for pictures nobody looks at.
         self._thumbnails = False
+        # The program (program/show.py): made when it has a destination, started with the
+        # relay's background work.
+        self._program: Program | None = None
+        self._program_targets = [validate_target(url) for url in config_targets(self.config)]
 
     # ---- life cycle ------------------------------------------------------------------
 
     def start_background(self) -> None:
-        """Start the periodic stats and the idle-session sweep."""
+        """Start the periodic stats, the idle-session sweep and the program (if it has a
+        destination)."""
         if self._stats_task is None:
             self._stats_task = self._tasks.spawn(self._stats_loop(), name="relay-stats")
             if self.config.video_encoder == video_encoders.AUTO:
                 self._tasks.spawn(self._pick_video_encoder(), name="relay-video-encoder")
+            if self._program_targets:
+                self._tasks.spawn(self._start_program(), name="relay-program")
+
+    async def _start_program(self) -> None:
+        program = Program(
+            self._program_config(),
+            [Destination(url) for url in self._program_targets],
+            ffmpeg_binary=self.ffmpeg_binary(),
+            events=_ProgramEvents(self),
+            stall_timeout=self.config.stall_timeout or 1e9,
+            start_stall_timeout=self.config.start_stall_timeout,
+        )
+        self._program = program
+        try:
+            await program.start()
+        except Exception as exc:  # the sessions go on without a program; the operator hears
+            log.error("the program could not start: %s", exc)
+            self._notify("program_changed", self.program_status())
+            return
+        for session in self._sessions.values():
+            self._program_source(session)
+        log.info(
+            "program on: %sx%s at %s fps to %s",
+            program.config.width,
+            program.config.height,
+            program.config.fps,
+            ", ".join(mask_target(url) or "****" for url in self._program_targets),
+        )
+
+    def _program_config(self) -> ProgramConfig:
+        width, _, height = self.config.program_size.partition("x")
+        return ProgramConfig(
+            width=int(width),
+            height=int(height),
+            fps=self.config.program_fps,
+            video_bitrate=self.config.program_bitrate,
+            name=self.config.program_name,
+            slate_image=self.config.slate_image,
+        )
+
+    @property
+    def program(self) -> Program | None:
+        """The program (its commands: take, preview, slate, pip), None when it is off."""
+        return self._program
+
+    def program_status(self) -> ProgramStatus:
+        """A snapshot of the program (`enabled` False when it is off)."""
+        return self._program.status() if self._program is not None else PROGRAM_OFF
+
+    def _program_source(self, session: Session) -> None:
+        """Tell the program what became of a session (a source while it streams)."""
+        program = self._program
+        if program is None:
+            return
+        hub = session.stream_hub
+        state = str(session.state)
+        if session.state in (SessionState.ENDED, SessionState.FAILED) or (
+            hub is None and session.state == SessionState.CONNECTED
+        ):
+            program.source_gone(session.uuid)
+        elif hub is not None and session.state == SessionState.LIVE:
+            name = (session.config.name if session.config else None) or session.uuid[:8]
+            program.source_live(session.uuid, name, hub, state)
+        else:
+            program.source_state(session.uuid, state)
 
     async def _pick_video_encoder(self) -> None:
         try:
@@ -127,6 +200,8 @@ class Relay(Observable):
         await asyncio.gather(*(self._finish(s) for s in sessions), return_exceptions=True)
         # Each link delivers the shutdown error before it disconnects.
         await asyncio.gather(*(s.link.close() for s in sessions), return_exceptions=True)
+        if self._program is not None:
+            await self._program.stop(budget)
         await self._tasks.cancel_all()
 
     async def _stats_loop(self) -> None:
@@ -367,6 +442,8 @@ class Relay(Observable):
         await session.close()
         if self._sessions.pop(session.uuid, None) is not None:
             log.info("session %s ended", session.uuid)
+            if self._program is not None:
+                self._program.source_gone(session.uuid)
             self._notify("session_ended", session.status())
 
     def report_refused(self, remote: str, error: ServerError, *, logged: bool = False) -> None:
@@ -494,6 +571,7 @@ class Relay(Observable):
 
     def session_changed(self, session: Session) -> None:
         """A session's state changed (Session.set_state)."""
+        self._program_source(session)
         self._notify("session_changed", session.status())
 
     def output_changed(self, session: Session, status: OutputStatus) -> None:
@@ -532,3 +610,25 @@ class Relay(Observable):
                 log.debug("session %s details:\n%s", session.uuid[:8], error.details)
             self._notify("session_error", session.uuid, error)
         session.link.send_error(error.to_wire(send_details=self.config.send_error_details))
+
+
+def config_targets(config: RelayConfig) -> list[str]:
+    """The program's destinations a config gives (none: the program is off)."""
+    return list(config.program_targets or ())
+
+
+class _ProgramEvents:
+    """The program's events, as the relay's observers hear them."""
+
+    def __init__(self, relay: Relay) -> None:
+        self._relay = relay
+
+    def program_changed(self) -> None:
+        self._relay._notify("program_changed", self._relay.program_status())
+
+    def output_changed(self, status: OutputStatus) -> None:
+        log.info("program output %s (%s): %s", status.id, status.target, status.state)
+        self.program_changed()
+
+    def ffmpeg_output(self, line: str) -> None:
+        log.debug("program output: %s", line)

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 #   "connection_refused" (remote_address: str, error: ServerError)  refused at connect
 #   "stats"              (statuses: list[SessionStatus])      every `stats_interval` seconds
 #   "thumbnail"          (session_id: str, thumbnail: Thumbnail)
+#   "program_changed"    (status: ProgramStatus)              a take, the slate, a source...
 EVENTS = frozenset(
     {
         "session_opened",
@@ -44,6 +45,7 @@ EVENTS = frozenset(
         "connection_refused",
         "stats",
         "thumbnail",
+        "program_changed",
     }
 )
 

@@ -11,6 +11,7 @@ from typing import Protocol
 from .errors import ServerError
 from .events import EventEmitter
 from .outputs.thumbnails import Thumbnail
+from .program.show import ProgramStatus
 from .status import OutputStatus, SessionStatus
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,10 @@ class RelayObserver(Protocol):
     def thumbnail(self, session_id: str, thumbnail: Thumbnail) -> None:
         """A new picture of a live session (only while `Relay.set_thumbnails(True)`; about
         one per keyframe, at most one a second)."""
+        return None
+
+    def program_changed(self, status: ProgramStatus) -> None:
+        """What the program shows changed (a take, the slate, a source or an output)."""
         return None
 
 

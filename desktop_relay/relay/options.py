@@ -195,6 +195,13 @@ def _origin(text: str) -> str:
     )
 
 
+def _program_name(text: str) -> str:
+    # Drawn on the slate in a small bitmap font: printable, one line, short.
+    if len(text) > 40 or not text.isprintable():
+        raise ValueError("must be one line of at most 40 printable characters")
+    return text
+
+
 _DEFAULTS = RelayConfig()
 
 
@@ -448,6 +455,79 @@ OPTIONS: tuple[Option, ...] = (
         default=_default("safety_copy"),
     ),
     Option(
+        name="program_size",
+        field="program_size",
+        flag="--program-size",
+        label="Program size",
+        help="the program's picture size, constant while it runs "
+        f"(default {_default('program_size')})",
+        kind=OptionKind.CHOICE,
+        group="Program",
+        key="program/size",
+        default=_default("program_size"),
+        choices=("1280x720", "1920x1080"),
+        metavar="WxH",
+    ),
+    Option(
+        name="program_fps",
+        field="program_fps",
+        flag="--program-fps",
+        label="Program frame rate",
+        help=f"the program's frames per second (default {_default('program_fps')})",
+        kind=OptionKind.INT,
+        group="Program",
+        key="program/fps",
+        default=_default("program_fps"),
+        minimum=1,
+        maximum=60,
+        unit="fps",
+        metavar="N",
+    ),
+    Option(
+        name="program_bitrate",
+        field="program_bitrate",
+        flag="--program-bitrate",
+        label="Program bitrate",
+        help="the program's video bitrate, constant (CBR) as platforms want it "
+        f"(default {_default('program_bitrate')})",
+        kind=OptionKind.INT,
+        group="Program",
+        key="program/bitrate",
+        default=_default("program_bitrate"),
+        minimum=100_000,
+        maximum=50_000_000,
+        unit="bit/s",
+        metavar="BITS",
+    ),
+    Option(
+        name="program_name",
+        field="program_name",
+        flag="--program-name",
+        label="Program name",
+        help="the name the built-in slate shows",
+        kind=OptionKind.TEXT,
+        group="Program",
+        key="program/name",
+        default=_default("program_name"),
+        metavar="NAME",
+        check=_program_name,
+    ),
+    Option(
+        name="slate_image",
+        field="slate_image",
+        flag="--slate-image",
+        label="Slate image",
+        help="a PNG or JPEG the program shows when no source is on air, instead of the "
+        'built-in "We\'ll be right back" card',
+        kind=OptionKind.PATH,
+        group="Program",
+        key="program/slate_image",
+        default=None,
+        optional=True,
+        metavar="FILE",
+        placeholder="the built-in card",
+    ),
+    Option(
         name="log_level",
         field="log_level",
         flag="--log-level",
@@ -462,7 +542,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
 )
 
-OPTION_GROUPS = ("Network", "Limits", "Sessions", "Files", "Security", "Logging")
+OPTION_GROUPS = ("Network", "Limits", "Sessions", "Files", "Program", "Security", "Logging")
 
 
 def option(name: str) -> Option:

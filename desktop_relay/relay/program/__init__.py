@@ -18,7 +18,17 @@ from .config import (
     SourceState,
 )
 from .engine import ProgramCommandError, ProgramEngine, ProgramError
-from .slate import SlateImageError, load_slate_image
+from .errors import SlateImageError
+
+
+def __getattr__(name: str) -> object:
+    # load_slate_image needs PyAV: loaded on first use, not with the relay.
+    if name == "load_slate_image":
+        from .slate import load_slate_image
+
+        return load_slate_image
+    raise AttributeError(name)
+
 
 __all__ = [
     "CORNERS",

@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from .config import Corner, PipSize, ProgramConfig, ProgramState
+from .errors import SlateImageError
 from .flv_tags import HEADER_SIZE, TAG_AUDIO, FlvFormatError, StreamStart, Tag, TagSplitter
-from .slate import SlateImageError
-from .worker import worker_main
 
 logger = logging.getLogger(__name__)
 
@@ -203,6 +202,10 @@ class ProgramEngine:
         # 'spawn' on every system: a fork of a process with threads (the relay's, Qt's) can
         # deadlock, and it is the only method Windows and macOS apps have. A frozen app must
         # call multiprocessing.freeze_support() first thing in main.
+        # Imported here: the worker's modules load PyAV (FFmpeg's libraries), which a relay
+        # without a program never needs.
+        from .worker import worker_main
+
         ctx = multiprocessing.get_context("spawn")
         child_in, to_worker = ctx.Pipe(duplex=False)
         from_worker, child_out = ctx.Pipe(duplex=False)

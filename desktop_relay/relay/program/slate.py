@@ -10,6 +10,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from .errors import SlateImageError
 from .font import GLYPH_HEIGHT, GLYPH_WIDTH, text_mask
 from .picture import Picture, fit, from_rgb, paste, scaled, solid
 
@@ -26,10 +27,6 @@ MAX_SLATE_SIDE = 8192
 MAX_SLATE_PIXELS = 7680 * 4320
 """8K: decoding more would take seconds and hundreds of MB for a card shown at 720p."""
 _IMAGE_CODECS = {"png": "PNG", "mjpeg": "JPEG"}
-
-
-class SlateImageError(ValueError):
-    """The operator's slate image cannot be used (the message says why, for the operator)."""
 
 
 def builtin_card(width: int, height: int, name: str) -> Picture:

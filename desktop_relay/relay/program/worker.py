@@ -43,9 +43,10 @@ from .config import (
     ProgramState,
     SlateReason,
 )
+from .errors import SlateImageError
 from .flv_tags import FlvFormatError, split_tags
 from .picture import Picture, blend, paste, pip_rect, solid
-from .slate import SlateImageError, load_slate_image, slate_picture
+from .slate import load_slate_image, slate_picture
 from .sources import Source
 
 logger = logging.getLogger(__name__)

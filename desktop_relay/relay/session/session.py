@@ -16,6 +16,7 @@ from ..media.container import InputProbe
 from ..media.stream_health import Check, HealthWarning
 from ..outputs.destinations import Destination, mask_in_text
 from ..outputs.safety_copy import SafetyCopy
+from ..outputs.stream_hub import StreamHub
 from ..outputs.thumbnails import Thumbnail, ThumbnailTap
 from ..status import (
     FfmpegState,
@@ -474,6 +475,12 @@ class Session:
     def target(self) -> str | None:
         """The first target with its secrets masked (None when only recording)."""
         return next((o.masked for o in self.outputs if not o.is_recording), None)
+
+    @property
+    def stream_hub(self) -> StreamHub | None:
+        """The session's normalized stream (for the program's taps), None before its encoder
+        has started or after it ended."""
+        return self._pipeline.hub if self._pipeline is not None else None
 
     @property
     def buffered_bytes(self) -> int:

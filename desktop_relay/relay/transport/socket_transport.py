@@ -11,6 +11,7 @@ from aiohttp import web
 
 from ..core import Relay
 from ..tasks import TaskSet
+from .control_api import ControlApi
 from .namespace import RelayNamespace
 from .origins import own_origin
 from .sio_guard import GuardedServer
@@ -69,6 +70,8 @@ class SocketTransport:
     def attach(self, app: web.Application) -> None:
         """Serve socket.io and the browser page from an existing aiohttp app."""
         self.sio.attach(app)
+        # Before the page's routes, which end in a catch-all for its files.
+        ControlApi(self.relay).add_routes(app)
         add_page_routes(app, self.relay)
 
     async def start(self) -> None:
