@@ -17,6 +17,7 @@ declare module "node:assert/strict" {
     deepEqual<T>(actual: unknown, expected: T, message?: string): asserts actual is T;
     throws(fn: () => unknown, expected?: RegExp | (new (...args: never[]) => Error) | object, message?: string): void;
     doesNotThrow(fn: () => unknown, message?: string): void;
+    match(value: string, pattern: RegExp, message?: string): void;
   }
   const assert: Assert;
   export default assert;

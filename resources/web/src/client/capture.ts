@@ -4,8 +4,9 @@
 import { clientError } from "./errors";
 import { chooseMimeType } from "./mime";
 import { DEFAULT_KEYFRAME_INTERVAL_MS, type Options } from "./options";
-import type { CaptureOption } from "./types";
-import { planWebCodecs, type Recorder, WebCodecsRecorder } from "./webcodecs";
+import type { CaptureFailure, MediaCause } from "./media-check";
+import type { CaptureMethod, CaptureOption, ServerError } from "./types";
+import { planWebCodecs, type Recorder, type WebCodecsPlan, WebCodecsRecorder } from "./webcodecs";
 
 /** Whether a track captures a screen, window or tab (getDisplayMedia) rather than a camera. */
 export function isScreenTrack(track: MediaStreamTrack): boolean {
@@ -20,34 +21,51 @@ export function captureOption(options: Pick<Options, "capture" | "mimeType">): C
   return capture === "auto" && typeAsked ? "mediarecorder" : capture;
 }
 
+/** The recorder for the next session, and why WebCodecs was not used where `auto` would
+ * have used it. */
+export interface CaptureChoice {
+  recorder: Recorder;
+  mimeType: string;
+  /** Why `auto` records with MediaRecorder though the stream is a camera's. */
+  webCodecsSkipped?: CaptureFailure;
+}
+
 /** The recorder for the next session: WebCodecs where the `capture` option allows it and
- * the browser can (and, with `auto`, WebCodecs has not failed on this page: `webCodecsFailed`),
- * else MediaRecorder with the best type it records. */
+ * the browser can (its trial found frames and audio arriving: media-check.ts), else
+ * MediaRecorder with the best type it records. `avoid` is the way that failed on this page
+ * under `auto` (WebCodecs failed mid-stream, or a way recorded nothing): the other one is
+ * used, where it can be. */
 export async function createRecorder(
   stream: MediaStream,
   options: Options,
   audioWorkletUrl: string | undefined,
-  webCodecsFailed: string | undefined,
-): Promise<{ recorder: Recorder; mimeType: string }> {
+  avoid: CaptureMethod | undefined,
+): Promise<CaptureChoice> {
   const capture = captureOption(options);
   const settings = {
     audioBitsPerSecond: options.audioBitsPerSecond,
     videoBitsPerSecond: options.videoBitsPerSecond,
     keyFrameIntervalMs: options.keyFrameIntervalMs ?? DEFAULT_KEYFRAME_INTERVAL_MS,
     audioWorkletUrl,
+    forced: capture === "webcodecs",
   };
   // `auto` leaves screens to MediaRecorder: a still screen gives no frames, and the muxer
   // then holds the sound back until the next one (MediaRecorder sends it on).
   const screen = stream.getVideoTracks().some(isScreenTrack);
-  const tryWebCodecs = capture === "webcodecs" || (capture === "auto" && !screen && !webCodecsFailed);
+  const auto = capture === "auto";
+  const tryWebCodecs =
+    capture === "webcodecs" || (auto && avoid !== "webcodecs" && (!screen || avoid === "mediarecorder"));
+  let webCodecsSkipped: CaptureFailure | undefined;
   if (tryWebCodecs) {
     const plan = await planWebCodecs(stream, settings);
-    if (typeof plan !== "string") {
+    if (!isFailure(plan)) {
       return { recorder: new WebCodecsRecorder(stream, plan, settings), mimeType: plan.mimeType };
     }
     if (capture === "webcodecs") {
-      throw clientError("CANT_START_RECORDER", `This browser cannot capture with WebCodecs here: ${plan}`);
+      throw captureError("CANT_START_RECORDER", `This browser cannot capture with WebCodecs here: ${plan.detail}`, plan.cause);
     }
+    webCodecsSkipped = plan;
+    console.info(`WebCodecs capture not used (${plan.detail}): recording with MediaRecorder`);
   }
   const mimeType = chooseMimeType(stream, options.mimeType);
   const recorderOptions: MediaRecorderOptions & { videoKeyFrameIntervalDuration?: number } = {
@@ -57,7 +75,24 @@ export async function createRecorder(
     videoKeyFrameIntervalDuration: settings.keyFrameIntervalMs,
   };
   if (mimeType) recorderOptions.mimeType = mimeType;
-  return { recorder: new MediaRecorder(stream, recorderOptions), mimeType };
+  let recorder: MediaRecorder;
+  try {
+    recorder = new MediaRecorder(stream, recorderOptions);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    const name = err instanceof DOMException && err.name === "NotSupportedError" ? "RECORDER_NOT_SUPPORTED" : "CANT_START_RECORDER";
+    throw captureError(name, `The browser's recorder (MediaRecorder) could not start: ${message}`, "recorder");
+  }
+  return { recorder, mimeType, webCodecsSkipped };
+}
+
+function isFailure(plan: WebCodecsPlan | CaptureFailure): plan is CaptureFailure {
+  return "cause" in plan;
+}
+
+/** A client error about capture, with what failed (`cause`, which the page words). */
+export function captureError(name: string, message: string, cause: MediaCause): ServerError {
+  return { ...clientError(name, message), cause };
 }
 
 /** Stop a recorder; resolves after its last `dataavailable` (which fires before `stop`). */

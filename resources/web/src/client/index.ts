@@ -18,6 +18,7 @@
 import type { Socket } from "socket.io-client";
 
 import { captureOption, createRecorder, stopRecorder } from "./capture";
+import { type CaptureFailure, NO_MEDIA_MS, noMediaVerdict } from "./media-check";
 import { RelayConnection, type RelaySocket, startPayload } from "./connection";
 import { captureWorkletUrl } from "./element-capture";
 import { asServerError, clientError, ErrorDeduplicator, isServerError, isStartAck } from "./errors";
@@ -40,6 +41,8 @@ import type {
   CaptureMethod,
   ClientState,
   ConnectionState,
+  NoMediaInfo,
+  RestartReason,
   ResumeAck,
   ServerError,
   StartAck,
@@ -48,7 +51,7 @@ import type {
 } from "./types";
 import { SuspensionWatch } from "./suspension";
 import { ScreenWakeLock } from "./wakelock";
-import { type FrameSource, type Recorder, WebCodecsRecorder } from "./webcodecs";
+import { type FrameSource, type Recorder, RecorderErrorEvent, WebCodecsRecorder } from "./webcodecs";
 
 export type * from "./types";
 export { chooseMimeType, describeAudioCodec, describeMimeType } from "./mime";
@@ -57,6 +60,7 @@ export type { SessionOption } from "./options";
 export { clientError } from "./errors";
 export { serverUrl } from "./connection";
 export { CLIENT_TRANSITIONS, RUN_TRANSITIONS } from "./state";
+export type { CaptureFailure, MediaCause } from "./media-check";
 export type { RunState } from "./state";
 
 // After a drop the relay may still be closing the old session, which holds a stream slot until
@@ -68,6 +72,8 @@ const RESTART_DELAY_MS = 1500;
 const HEARTBEAT_MS = 2000;
 // The least a resume during stop() may wait for its answer, however close the deadline.
 const MIN_RESUME_WAIT_MS = 1000;
+// How often the no-media watchdog looks at a live recorder.
+const MEDIA_CHECK_MS = 250;
 
 /** How a resume request went. */
 type ResumeOutcome =
@@ -114,8 +120,13 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
   private _bytesSent = 0;
   private _chunksSent = 0;
   private _liveSince: number | undefined;
-  // Why WebCodecs failed mid-stream on this page: `auto` records with MediaRecorder from then on.
-  private webCodecsFailed: string | undefined;
+  // The capture way that failed on this page (WebCodecs mid-stream, or a way that recorded
+  // nothing): `auto` records the other way from then on.
+  private avoidCapture: CaptureMethod | undefined;
+  // The no-media watchdog switches the capture way once per page, not back and forth.
+  private switchedForNoMedia = false;
+  private _noMedia: NoMediaInfo | undefined;
+  private _captureFallback: CaptureFailure | undefined;
   // The capture AudioWorklet, from the relay as socket.io is (WebCodecs without a
   // MediaStreamTrackProcessor reads audio through it).
   private readonly audioWorkletUrl: string | undefined;
@@ -204,6 +215,19 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
   get captureSource(): FrameSource | undefined {
     const recorder = this.run?.recorder;
     return recorder instanceof WebCodecsRecorder ? recorder.source : undefined;
+  }
+
+  /** Set when the current stream recorded nothing in its first 5 s of recording (no video
+   * frames or audio blocks reached the encoders, or the recorder produced no data): what
+   * failed, and the way the client switched to (`noMedia` says it as it happens). */
+  get noMedia(): NoMediaInfo | undefined {
+    return this._noMedia;
+  }
+
+  /** Why `auto` records this camera with MediaRecorder rather than WebCodecs (its trial
+   * found no frames or no sound, or the browser lacks something), if it does. */
+  get captureFallback(): CaptureFailure | undefined {
+    return this.run?.capture === "mediarecorder" ? this._captureFallback : undefined;
   }
 
   /** When the stream went live (epoch ms), kept across reconnections; undefined when idle. */
@@ -339,27 +363,36 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
 
   private async beginRun(generation: number, shownState: ClientState = "starting"): Promise<void> {
     this.setState(shownState);
-    let recorder: Recorder;
+    let recorder: Recorder | undefined;
     let mimeType: string;
+    let ack: StartAck | undefined;
     try {
-      ({ recorder, mimeType } = await createRecorder(
-        this.stream,
-        this.options,
-        this.audioWorkletUrl,
-        this.webCodecsFailed,
-      ));
-      await this.connection.waitConnected(this.ackTimeout);
+      let skipped: CaptureFailure | undefined;
+      try {
+        ({ recorder, mimeType, webCodecsSkipped: skipped } = await createRecorder(
+          this.stream,
+          this.options,
+          this.audioWorkletUrl,
+          this.avoidCapture,
+        ));
+        await this.connection.waitConnected(this.ackTimeout);
+      } catch (err) {
+        const error = asServerError(err, "CANT_START_RECORDER");
+        if (error !== this.lastEmittedError) this.emitError(error, false);
+        throw error;
+      }
+      this._captureFallback = skipped;
+      if (generation !== this.generation) throw clientError("CANCELLED", "Start was cancelled");
+      ack = await this.requestStart(recorder.mimeType || mimeType);
+      if (generation !== this.generation) {
+        // stop() came while the relay was answering: end the session it just accepted.
+        this.socket.emit("stop", () => undefined);
+        throw clientError("CANCELLED", "Start was cancelled");
+      }
     } catch (err) {
-      const error = asServerError(err, "CANT_START_RECORDER");
-      if (error !== this.lastEmittedError) this.emitError(error, false);
-      throw error;
-    }
-    if (generation !== this.generation) throw clientError("CANCELLED", "Start was cancelled");
-    const ack = await this.requestStart(recorder.mimeType || mimeType);
-    if (generation !== this.generation) {
-      // stop() came while the relay was answering: end the session it just accepted.
-      this.socket.emit("stop", () => undefined);
-      throw clientError("CANCELLED", "Start was cancelled");
+      // A WebCodecs trial's capture stays open for its recorder: close it.
+      if (recorder instanceof WebCodecsRecorder) recorder.discard();
+      throw err;
     }
 
     const webcodecs = recorder instanceof WebCodecsRecorder ? recorder : undefined;
@@ -388,12 +421,14 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
     recorder.addEventListener("error", (event) => {
       const message = (event as unknown as { error?: Error }).error?.message ?? "The recorder failed";
       if (this.run !== run || run.stopping) return;
+      // What failed: WebCodecs says (an encoder, a track's reading); MediaRecorder is one.
+      const cause = event instanceof RecorderErrorEvent ? event.cause : "recorder";
       if (run.capture === "webcodecs" && captureOption(this.options) === "auto") {
         // Hardware encoders fail mid-stream: go on with MediaRecorder rather than end.
-        void this.fallBackToMediaRecorder(run, message);
+        void this.switchCapture(run, cause === "audio" ? "audio" : "encoder");
         return;
       }
-      this.emitError(clientError("RECORDER_ERROR", message), false);
+      this.emitError({ ...clientError("RECORDER_ERROR", message), cause }, false);
       void this.stop();
     });
     try {
@@ -405,6 +440,8 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
       throw error;
     }
     this.run = run;
+    this._noMedia = undefined;
+    this.watchMedia(run);
     this._liveSince ??= Date.now();
     this.setState("live");
     // The browser may have suspended capture while the relay was answering.
@@ -487,19 +524,76 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
     if (!wasEnded) this.emit("destroyed");
   }
 
-  /** The browser's encoder failed mid-stream (hardware encoders do). The relay cannot take a
-   * second stream header in the same session, so: end this session with everything recorded
-   * until the failure (waiting for a dropped connection as stop() does), then start a new one
-   * recorded by MediaRecorder, paused if the person had paused. `restarting` says so. */
-  private async fallBackToMediaRecorder(run: Run, reason: string): Promise<void> {
-    this.webCodecsFailed = reason;
+  /** The no-media watchdog: once `run` has recorded NO_MEDIA_MS (pauses do not count), it
+   * must have fed frames and audio to the encoders and produced data (media-check.ts).
+   * Else `noMedia`, and under `auto` the other capture way, once per page. */
+  private watchMedia(run: Run): void {
+    const recorder = run.recorder;
+    const webcodecs = recorder instanceof WebCodecsRecorder ? recorder : undefined;
+    const withAudio = webcodecs ? webcodecs.withAudio : this.stream.getAudioTracks().length > 0;
+    let produced = 0;
+    const onData = (event: Event): void => {
+      produced += (event as BlobEvent).data?.size ?? 0;
+    };
+    recorder.addEventListener("dataavailable", onData);
+    let recordingMs = 0;
+    let last = performance.now();
+    const timer = setInterval(() => {
+      const now = performance.now();
+      if (this.run !== run || run.stopping || run.ended) {
+        clearInterval(timer);
+        recorder.removeEventListener("dataavailable", onData);
+        return;
+      }
+      if (recorder.state === "recording") recordingMs += now - last;
+      last = now;
+      if (recordingMs < NO_MEDIA_MS) return;
+      clearInterval(timer);
+      recorder.removeEventListener("dataavailable", onData);
+      const failure = noMediaVerdict({
+        bytes: webcodecs ? webcodecs.bytesWritten : produced,
+        videoFrames: webcodecs?.videoFramesIn,
+        audioBlocks: webcodecs?.audioBlocksIn,
+        withAudio,
+      });
+      if (failure) this.onNoMedia(run, failure);
+    }, MEDIA_CHECK_MS);
+  }
+
+  private onNoMedia(run: Run, failure: CaptureFailure): void {
+    const switching = captureOption(this.options) === "auto" && !this.switchedForNoMedia;
+    const method = run.capture;
+    const info: NoMediaInfo = {
+      ...failure,
+      method,
+      switchingTo: switching ? (method === "webcodecs" ? "mediarecorder" : "webcodecs") : undefined,
+    };
+    this._noMedia = info;
+    console.warn(
+      `Nothing recorded in ${NO_MEDIA_MS / 1000} s with ${method} (${failure.detail})` +
+        (info.switchingTo ? `: trying ${info.switchingTo}` : ""),
+    );
+    this.emit("noMedia", info);
+    if (switching) {
+      this.switchedForNoMedia = true;
+      void this.switchCapture(run, "no-media");
+    }
+  }
+
+  /** The capture way failed mid-stream (hardware encoders do; an audio track dies), or
+   * recorded nothing: the relay cannot take a second stream header in the same session, so
+   * end this session with everything recorded until then (waiting for a dropped connection
+   * as stop() does), then start a new one recorded the other way, paused if the person had
+   * paused. `restarting` says so, with why. */
+  private async switchCapture(run: Run, reason: RestartReason): Promise<void> {
+    this.avoidCapture = run.capture;
     const generation = ++this.generation;
     const paused = this._state === "paused" && !this.autoPaused;
     run.beginStop();
     const promise = (async (): Promise<void> => {
       // As stop() does: a drop meanwhile leaves the session to resume and end properly.
       this.setState("stopping");
-      this.emit("restarting", "encoder");
+      this.emit("restarting", reason);
       await stopRecorder(run.recorder);
       await run.chain;
       await this.endSession(run);

@@ -4,6 +4,7 @@ import type {
   CaptureOption,
   ClientState,
   HealthWarningEvent,
+  NoMediaInfo,
   OutputStateEvent,
   RestartReason,
   ServerError,
@@ -24,7 +25,9 @@ import {
   OUTPUT_BACK,
   outputReconnectingText,
   reconnectingText,
+  AUDIO_FAILED,
   ENCODER_FAILED,
+  noMediaText,
   RESTARTED,
   RESUME_OVERFLOW,
   RESUME_REFUSED,
@@ -311,14 +314,20 @@ function onReconnecting(): void {
 }
 
 function onRestarting(reason: RestartReason): void {
-  if (reason === "encoder") {
-    // No reconnection follows: the new session goes live by itself.
+  if (reason === "encoder" || reason === "audio" || reason === "no-media") {
+    // No reconnection follows: the new session goes live by itself. `noMedia` said it.
     restartNote = undefined;
-    showMessage(ENCODER_FAILED, "warning");
+    if (reason !== "no-media") showMessage(reason === "audio" ? AUDIO_FAILED : ENCODER_FAILED, "warning");
     return;
   }
   restartNote = reason === "refused" ? RESUME_REFUSED : RESUME_OVERFLOW;
   showMessage(restartNote, "warning");
+}
+
+/** Live, but nothing recorded: said at once, whether or not the client tries the other way. */
+function onNoMedia(info: NoMediaInfo): void {
+  showMessage(noMediaText(info), info.switchingTo ? "warning" : "error");
+  render();
 }
 
 function onSuspended(reason: SuspendReason): void {
@@ -383,10 +392,13 @@ function render(): void {
     connection === "connected" ? "Connected" : connection === "connecting" ? "Connecting…" : "Disconnected";
   ui.connection.title = client.lastConnectError ?? "";
 
-  ui.streamState.textContent = STATE_TEXT[state];
+  // Never "Live" while nothing is recorded.
+  const noMedia = state === "live" && client.noMedia !== undefined;
+  ui.streamState.textContent = noMedia ? "Live, but nothing is recorded" : STATE_TEXT[state];
+  document.body.dataset.noMedia = noMedia ? "true" : "false";
   // Warnings are about a live stream: none once it has ended.
   if (state === "idle" && !ui.health.hidden) showHealth([]);
-  ui.liveBadge.hidden = state !== "live";
+  ui.liveBadge.hidden = state !== "live" || noMedia;
   const busy = state !== "idle";
   ui.start.hidden = state === "live" || state === "paused" || state === "stopping";
   ui.start.disabled = busy || acquiring || blocked !== undefined;
@@ -501,6 +513,7 @@ function main(): void {
     else onReconnected();
   });
   client.on("restarting", onRestarting);
+  client.on("noMedia", onNoMedia);
   client.on("outputState", onOutputState);
   client.on("health", showHealth);
   client.on("suspended", onSuspended);
