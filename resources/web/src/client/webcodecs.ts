@@ -30,6 +30,7 @@ import {
   VideoSampleSource,
 } from "mediabunny";
 
+import { AudioPacketEncoder } from "./audio-packets";
 import { ElementCapture, type ElementCaptureOptions, elementCaptureMissing, PcmBlock } from "./element-capture";
 import { type CaptureFailure, type MediaCause, type TrialProgress, type TrialVerdict, trialVerdict } from "./media-check";
 import { Timeline } from "./timeline";
@@ -302,7 +303,7 @@ type TrackProcessor = new (init: { track: MediaStreamTrack; maxBufferSize?: numb
 const VIDEO_BUFFER_FRAMES = 15;
 const AUDIO_BUFFER_CHUNKS = 50;
 
-type Source = VideoSampleSource | AudioSampleSource;
+type Source = VideoSampleSource | AudioSampleSource | AudioPacketEncoder["source"];
 
 /** What a track's samples are read from: a processor's stream reader, or a SampleQueue. */
 type SampleReader = Pick<ReadableStreamDefaultReader<VideoFrame | AudioData | PcmBlock>, "read" | "cancel">;
@@ -326,6 +327,8 @@ export class WebCodecsRecorder extends EventTarget implements Recorder {
   private readers: SampleReader[] = [];
   // The `video-element` source's element and AudioWorklet, while they run.
   private capture: ElementCapture | undefined;
+  // The `track-processor` source's Opus encoder (audio-packets.ts).
+  private audioPackets: AudioPacketEncoder | undefined;
   private feeds: Array<Promise<void>> = [];
   // The media timeline, in seconds from the first sample (without the pauses).
   private readonly timeline = new Timeline();
@@ -400,11 +403,20 @@ export class WebCodecsRecorder extends EventTarget implements Recorder {
     output.addVideoTrack(videoSource);
     const tracks: Array<[MediaStreamTrack, Source]> = [[video, videoSource]];
     if (audio && this.plan.audioCodec) {
-      const audioSource = new AudioSampleSource({
-        codec: this.plan.audioCodec,
-        quality: new Quality({ bitrate: this.settings.audioBitsPerSecond }),
-      });
-      output.addAudioTrack(audioSource);
+      let audioSource: Source;
+      if (this.source === "track-processor" && this.plan.audioCodec === "opus") {
+        // The processor's AudioData keeps its timestamp: packets are placed instead.
+        this.audioPackets = new AudioPacketEncoder(this.settings.audioBitsPerSecond);
+        audioSource = this.audioPackets.source;
+        output.addAudioTrack(this.audioPackets.source);
+      } else {
+        const sampleSource = new AudioSampleSource({
+          codec: this.plan.audioCodec,
+          quality: new Quality({ bitrate: this.settings.audioBitsPerSecond }),
+        });
+        output.addAudioTrack(sampleSource);
+        audioSource = sampleSource;
+      }
       tracks.push([audio, audioSource]);
     }
     this.output = output;
@@ -509,7 +521,9 @@ export class WebCodecsRecorder extends EventTarget implements Recorder {
       //   `new VideoFrame(frame, {timestamp})`, no pixel copy. A frame of another size than
       //   the first ("contain", a turned phone) is drawn into a canvas: a copy, then only.
       // MediaStreamTrackProcessor's AudioData (Chromium) cannot be given another timestamp
-      // without copyTo: that path still pays one copy per 10 ms block (see feedAudioData).
+      // without copyTo: it is encoded as it is, and its packets placed (audio-packets.ts).
+      // Only AAC there (a Chromium without an Opus encoder) still goes through setTimestamp
+      // and a copy per block (feedAudioData).
       if (value instanceof VideoFrame) {
         const sample = new VideoSample(value, { timestamp: at.timestamp });
         try {
@@ -532,17 +546,22 @@ export class WebCodecsRecorder extends EventTarget implements Recorder {
         } finally {
           sample.close();
         }
+      } else if (this.audioPackets) {
+        await this.audioPackets.add(value, at.timestamp);
+        this.audioBlocksIn += 1;
       } else {
         await this.feedAudioData(value, at.timestamp, source as AudioSampleSource);
       }
     }
     // The track ended (an unplugged microphone): the muxer, which interleaves the tracks,
     // must not wait for it.
-    if (!this.stopping) source.close();
+    if (this.stopping) return;
+    if (this.audioPackets && source === this.audioPackets.source) await this.audioPackets.flush();
+    source.close();
   }
 
-  /** A MediaStreamTrackProcessor's AudioData at `timestamp` (seconds): the one path that
-   * still copies (setTimestamp makes mediabunny rebuild the AudioData through copyTo). */
+  /** A MediaStreamTrackProcessor's AudioData at `timestamp` (seconds) for AAC: the one path
+   * that still copies (setTimestamp makes mediabunny rebuild the AudioData through copyTo). */
   private async feedAudioData(value: AudioData, timestamp: number, source: AudioSampleSource): Promise<void> {
     const sample = new AudioSample(value);
     sample.setTimestamp(timestamp);
@@ -575,12 +594,16 @@ export class WebCodecsRecorder extends EventTarget implements Recorder {
     if (output) {
       try {
         if (this.failed) throw new Error("failed");
+        // The audio encoder's last packets go to the muxer before it ends.
+        const packets = this.audioPackets;
+        if (packets && !(await within(packets.flush().then(() => true), FINISH_TIMEOUT_MS))) throw new Error("stuck");
         if (!(await within(output.finalize().then(() => true), FINISH_TIMEOUT_MS))) throw new Error("stuck");
       } catch {
         // A failed encoder cannot flush: what was written is what there is.
         await within(output.cancel().catch(() => undefined), FINISH_TIMEOUT_MS);
       }
     }
+    this.audioPackets?.close();
     this.flush();
     this.dispatchEvent(new Event("stop"));
   }
