@@ -40,6 +40,7 @@ MediaRecorder.prototype.addEventListener = function (type, listener, options) {
 # Every AudioContext starts suspended and its resume() takes 3 s, as Firefox's does with no
 # sound server (there it then renders nothing at all).
 SLOW_AUDIO_RESUME = """
+window.slowResumeMs ??= 3000;
 window.AudioContext = class extends AudioContext {
   constructor(...args) {
     super(...args);
@@ -51,10 +52,23 @@ window.AudioContext = class extends AudioContext {
     return new Promise((done) => setTimeout(() => {
       this.slowResumed = true;
       super.resume().then(done, done);
-    }, 3000));
+    }, window.slowResumeMs));
   }
 };
 """
+# The client's `noMedia` events, kept in `noMediaEvents`, and every message the page showed,
+# in `messages`.
+KEEP_NO_MEDIA_EVENTS = """() => {
+  window.noMediaEvents = [];
+  window.relayClient.on("noMedia", (info) => window.noMediaEvents.push(info));
+  window.messages = [];
+  const message = document.querySelector("#message");
+  new MutationObserver(() => {
+    if (message.textContent && message.textContent !== window.messages.at(-1)) {
+      window.messages.push(message.textContent);
+    }
+  }).observe(message, { childList: true, characterData: true, subtree: true });
+}"""
 # Start, and the milliseconds until the client is live (performance.now() on the page).
 START_TO_LIVE = """() => new Promise((resolve) => {
   const begun = performance.now();
@@ -78,13 +92,27 @@ async def test_video_that_stops_after_the_trial_is_said_and_mediarecorder_takes_
     relay: RelayServer = await running_relay(RelayConfig())
     await browser.context.add_init_script(VIDEO_STOPS_AFTER_TRIAL)
     page = await open_page(browser, relay)
+    await page.evaluate(KEEP_NO_MEDIA_EVENTS)
     await start_timed(page)
     assert await page.evaluate("window.relayClient.captureMethod") == "webcodecs"
 
     message = page.locator("#message")
-    await expect(message).to_contain_text("no picture came from the camera", timeout=8_000)
-    await expect(message).to_contain_text("Trying the browser's recorder (MediaRecorder) instead")
-    await expect(message).not_to_contain_text("encoder failed")
+    await expect(message).to_contain_text(
+        "Live again, now recorded by the browser's recorder (MediaRecorder): with the browser's"
+        " encoder (WebCodecs) no picture came from the camera.",
+        timeout=12_000,
+    )
+    assert await page.evaluate("window.messages") == [
+        "Nothing is being recorded: no picture came from the camera in the first 5 seconds with the"
+        " browser's encoder (WebCodecs). Trying the browser's recorder (MediaRecorder) instead;"
+        " the stream starts again by itself.",
+        "Live again, now recorded by the browser's recorder (MediaRecorder): with the browser's"
+        " encoder (WebCodecs) no picture came from the camera.",
+    ]
+    events = await page.evaluate("window.noMediaEvents")
+    assert [(e["cause"], e["method"], e["switchingTo"]) for e in events] == [
+        ("video", "webcodecs", "mediarecorder")
+    ], events
     await expect(page.locator("#format")).to_contain_text("MediaRecorder · H.264", timeout=10_000)
     await expect(page.locator("#stream-state")).to_have_text("Live")
     await until(lambda: relay.sessions() and relay.sessions()[0].ffmpeg, what="the new stream")
@@ -107,6 +135,7 @@ async def test_a_forced_recorder_that_yields_nothing_is_never_shown_live(
         "Nothing is being recorded: the browser's recorder made no video", timeout=8_000
     )
     await expect(message).to_contain_text("Reload the page, or use another browser.")
+    await expect(message).to_contain_text("This link forces “capture=mediarecorder”")
     await expect(page.locator("#stream-state")).to_have_text("Live, but nothing is recorded")
     await expect(page.locator("#live-badge")).to_be_hidden()
     info = await page.evaluate("window.relayClient.noMedia")
@@ -141,6 +170,18 @@ async def test_a_slow_audio_start_does_not_hold_the_start(
     got = probe(receiver.path)
     assert (got.video_codec, got.audio_codec) == ("h264", "aac"), got
     assert audio_seconds(receiver.path) >= 0.8 * seconds, seconds
+    await page.close()
+
+    # WebCodecs forced, and the sound does not start while it waits (3 s): Start fails, and
+    # says why (not "the video encoder").
+    await browser.context.add_init_script("window.slowResumeMs = 6000;")
+    forced = await open_page(browser, relay, "?capture=webcodecs")
+    await forced.click("#start")
+    await expect(forced.locator("#message")).to_contain_text(
+        "This browser could not start recording: the browser's sound did not start.", timeout=6_000
+    )
+    await expect(forced.locator("#message")).to_contain_text("This link forces “capture=webcodecs”")
+    await expect(forced.locator("#stream-state")).to_have_text("Not streaming")
     assert browser.errors() == []
 
 

@@ -28,6 +28,7 @@ import {
   AUDIO_FAILED,
   ENCODER_FAILED,
   noMediaText,
+  switchedText,
   RESTARTED,
   RESUME_OVERFLOW,
   RESUME_REFUSED,
@@ -302,7 +303,8 @@ async function stop(): Promise<void> {
 function onError(error: ServerError): void {
   // `outputState` says it with the attempt number (onOutputState).
   if (error.name === "OUTPUT_RECONNECTING" && reconnectingOutputs.size > 0) return;
-  const text = describeServerError(error);
+  let text = describeServerError(error);
+  if (error.cause !== undefined) text += forcedCaptureHint();
   // A warning that does not end the stream must not hide why an earlier one ended.
   if (error.fatal === false && ui.message.dataset.kind === "error" && !ui.message.hidden) return;
   showMessage(text, error.fatal === false ? "warning" : "error");
@@ -324,9 +326,30 @@ function onRestarting(reason: RestartReason): void {
   showMessage(restartNote, "warning");
 }
 
+/** After a capture failure on a link that forces the way: the page could choose better. */
+function forcedCaptureHint(): string {
+  if (forcedCapture === undefined || forcedCapture === "auto") return "";
+  return ` This link forces “capture=${forcedCapture}”: without it the page chooses by itself.`;
+}
+
+// The no-media switch under way: said once the new session is live.
+let switching: NoMediaInfo | undefined;
+
+function onState(state: ClientState): void {
+  if (state === "live" && switching && client.noMedia === undefined) {
+    showMessage(switchedText(switching), "info");
+    switching = undefined;
+  } else if (state === "idle") {
+    switching = undefined;
+  }
+  render();
+}
+
 /** Live, but nothing recorded: said at once, whether or not the client tries the other way. */
 function onNoMedia(info: NoMediaInfo): void {
-  showMessage(noMediaText(info), info.switchingTo ? "warning" : "error");
+  switching = info.switchingTo ? info : undefined;
+  const text = noMediaText(info) + (info.switchingTo ? "" : forcedCaptureHint());
+  showMessage(text, info.switchingTo ? "warning" : "error");
   render();
 }
 
@@ -496,7 +519,7 @@ function main(): void {
     audioSampleRate: 48000,
     socketio: token ? { auth: { token } } : {},
   });
-  client.on("state", render);
+  client.on("state", onState);
   client.on("connection", render);
   client.on("error", onError);
   client.on("reconnecting", onReconnecting);

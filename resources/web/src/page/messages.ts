@@ -106,6 +106,12 @@ export function noMediaText(info: NoMediaInfo): string {
   return `${lead}, so viewers get nothing. ${cause.tryThis}`;
 }
 
+/** Live again after the no-media switch. */
+export function switchedText(info: NoMediaInfo): string {
+  const to = info.switchingTo ?? info.method;
+  return `Live again, now recorded by ${METHOD_TEXT[to]}: with ${METHOD_TEXT[info.method]} ${CAUSE_TEXT[info.cause].what}.`;
+}
+
 /** A capture error (the client's, with a cause) in words that name what failed. */
 function describeCaptureError(error: ServerError, cause: MediaCause): string {
   const text = CAUSE_TEXT[cause];
