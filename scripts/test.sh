@@ -30,6 +30,7 @@ PYTHON=${PYTHON:-python3}
 
 if [ -f resources/web/package.json ]; then
   (cd resources/web && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent)
+  (cd resources/web && npm test --silent)
 fi
 
 .venv/bin/ruff check desktop_relay tests scripts packaging

@@ -4,8 +4,17 @@
  * page): the video track plays in a hidden, muted `<video>` element and each frame it presents
  * is copied into a VideoFrame (`requestVideoFrameCallback`), and the audio track feeds an
  * AudioWorklet (capture-audio-worklet.ts, served by the relay) through a
- * MediaStreamAudioSourceNode, whose PCM blocks become f32-planar AudioData. Both land in
- * bounded SampleQueues that the recorder reads as it reads a processor's stream.
+ * MediaStreamAudioSourceNode, whose PCM blocks are queued as they are (PcmBlock): the recorder
+ * makes each into an AudioSample with its final timestamp, so that mediabunny never has to
+ * rebuild an AudioData through AudioData.copyTo (which crashes WebKitGTK's web process, and
+ * whose safety in Safari nobody here can check). Both land in bounded SampleQueues that the
+ * recorder reads as it reads a processor's stream.
+ *
+ * A capture starts holding (a trial: samples are counted as they arrive, never made or
+ * queued) and is handed to the recorder once a frame and an audio block have arrived
+ * (media-check.ts decides); `release()` then lets the queues fill. So the trial's capture is
+ * the one recorded from (nothing opened twice), and a queue unread during the trial counts
+ * no drops.
  *
  * Timestamps, in microseconds: a video frame's is its capture time where the browser gives it
  * (rVFC's `captureTime`), else when it was presented (`presentationTime`), both on the
@@ -19,6 +28,7 @@
  * copied: each is counted and the counts are logged (at most every 10 s, and at the end).
  */
 import { CAPTURE_PROCESSOR, CAPTURE_WORKLET_PATH, type CaptureBlock, type CaptureProcessorOptions } from "./audio-block";
+import type { CaptureFailure } from "./media-check";
 import { SampleQueue } from "./sample-queue";
 
 export interface ElementCaptureOptions {
@@ -44,12 +54,31 @@ export interface CaptureDrops {
   failedFrames: number;
   /** Audio blocks (10 ms) that found the queue full. */
   audioBlocks: number;
-  /** Audio blocks the browser would not make into AudioData. */
-  failedBlocks: number;
 }
 
-// How long the element may take to show the camera's first frame, and the AudioContext to run.
-const START_TIMEOUT_MS = 3000;
+/** A block of PCM from the worklet, as the recorder reads it: f32-planar, `timestamp` in
+ * microseconds on the track's clock. Nothing to close (plain memory). */
+export class PcmBlock {
+  constructor(
+    readonly timestamp: number,
+    readonly data: Float32Array<ArrayBuffer>,
+    readonly sampleRate: number,
+    readonly channels: number,
+  ) {}
+
+  close(): void {
+    // Plain memory: the garbage collector takes it.
+  }
+}
+
+/** What a capture trial sees so far (media-check.ts's TrialProgress without the time). */
+export interface ElementProgress {
+  videoFrames: number;
+  audioBlocks: number;
+  audioStarted: boolean;
+  failure?: CaptureFailure;
+}
+
 // rVFC runs with rendering, which a hidden page does not do: after this long without a callback
 // there, frames are taken on a timer instead (throttled by the browser, but not stopped).
 const STALL_MS = 500;
@@ -81,15 +110,6 @@ export function elementCaptureMissing(withAudio: boolean): string | undefined {
   return missing && `${missing} is missing`;
 }
 
-/** `promise`, or a rejection saying `what` did not happen within `ms`. */
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
-}
-
 /** Frames of a video track, as a hidden `<video>` element presents them. */
 class VideoElementReader {
   readonly queue: SampleQueue<VideoFrame>;
@@ -103,6 +123,8 @@ class VideoElementReader {
   private lastPresented: number | undefined;
   private lastCallbackAt = 0;
   private lastTimestamp = -Infinity;
+  // Whether a frame of the element was copied once (start()): frames count from then on.
+  private copyable = false;
   private closed = false;
   private readonly onEnded = (): void => this.queue.end();
 
@@ -118,16 +140,18 @@ class VideoElementReader {
     this.hasCallbacks = typeof element.requestVideoFrameCallback === "function";
   }
 
-  /** Play the track and queue its frames from the first one presented; resolves once the
-   * element shows a frame it can copy, rejects if it does not (then close()). */
+  /** Play the track and offer its frames from the first one presented; resolves once the
+   * element shows a frame it can copy, rejects if it cannot (then close()). How long that
+   * may take is the trial's to decide. */
   async start(): Promise<void> {
     this.track.addEventListener("ended", this.onEnded);
     if (this.hasCallbacks) this.callback = this.element.requestVideoFrameCallback(this.onFrame);
     const frameRate = this.track.getSettings().frameRate || DEFAULT_FRAME_RATE;
     this.timer = setInterval(() => this.onTick(), 1000 / frameRate);
-    await withTimeout(this.firstFrame(), START_TIMEOUT_MS, "The camera's first frame");
+    await this.firstFrame();
     // A browser that cannot copy the element's picture says so here, not frame after frame.
     new VideoFrame(this.element, { timestamp: 0 }).close();
+    this.copyable = true;
   }
 
   close(): void {
@@ -178,6 +202,7 @@ class VideoElementReader {
 
   /** Queue the element's current frame, stamped `ms` (performance.now() clock). */
   private grab(ms: number): void {
+    if (!this.copyable) return; // not known to be copyable yet (start())
     if (this.element.readyState < HTMLMediaElement.HAVE_CURRENT_DATA) return; // nothing shown yet
     // Strictly increasing: the recorder drops a sample that does not move time forward.
     const timestamp = Math.max(Math.round(ms * 1000), this.lastTimestamp + 1);
@@ -189,12 +214,13 @@ class VideoElementReader {
   }
 }
 
-/** PCM of an audio track, from the capture AudioWorklet, as AudioData. */
+/** PCM of an audio track, from the capture AudioWorklet, as PcmBlocks. */
 class WorkletAudioReader {
-  readonly queue: SampleQueue<AudioData>;
+  readonly queue: SampleQueue<PcmBlock>;
   /** What the AudioContext delivers, once it exists. */
   format: ElementAudioFormat | undefined;
-  failed = 0;
+  /** Whether the start is done: the module loaded and the AudioContext runs. */
+  started = false;
   private readonly track: MediaStreamTrack;
   private context: AudioContext | undefined;
   private source: MediaStreamAudioSourceNode | undefined;
@@ -209,13 +235,15 @@ class WorkletAudioReader {
 
   constructor(track: MediaStreamTrack, capacity: number) {
     this.track = track;
-    this.queue = new SampleQueue<AudioData>(capacity);
+    this.queue = new SampleQueue<PcmBlock>(capacity);
   }
 
   /** Run the track through the worklet loaded from `workletUrl`; resolves once the
-   * AudioContext runs, rejects if it does not (then close()). */
-  start(workletUrl: string): Promise<void> {
-    return withTimeout(this.connect(workletUrl), START_TIMEOUT_MS, "Starting the audio capture");
+   * AudioContext runs, rejects if it cannot (then close()). How long that may take (Firefox
+   * without a sound server: 3 s, then no sound at all) is the trial's to decide. */
+  async start(workletUrl: string): Promise<void> {
+    await this.connect(workletUrl);
+    this.started = !this.closed;
   }
 
   close(): void {
@@ -265,8 +293,8 @@ class WorkletAudioReader {
     node.connect(context.destination);
     this.track.addEventListener("ended", this.onEnded);
     context.onstatechange = () => this.onStateChange();
-    // Without a user gesture a context may stay suspended: then this start fails (timeout)
-    // and the client records with MediaRecorder.
+    // Without a user gesture a context may stay suspended: then the trial fails (no blocks)
+    // and `auto` records with MediaRecorder.
     if (context.state !== "running") await context.resume();
   }
 
@@ -295,22 +323,8 @@ class WorkletAudioReader {
     const { sampleRate, channels } = this.format;
     let frame = block.frame;
     for (const gap of this.gaps) if (block.frame >= gap.fromFrame) frame += gap.frames;
-    try {
-      this.queue.offer(
-        () =>
-          new AudioData({
-            format: "f32-planar",
-            sampleRate,
-            numberOfChannels: channels,
-            numberOfFrames: block.data.length / channels,
-            timestamp: Math.round((frame / sampleRate) * 1e6),
-            data: block.data,
-            transfer: [block.data.buffer],
-          }),
-      );
-    } catch {
-      this.failed += 1;
-    }
+    // No AudioData here: the recorder makes the sample once its timestamp is known.
+    this.queue.offer(() => new PcmBlock(Math.round((frame / sampleRate) * 1e6), block.data, sampleRate, channels));
   }
 }
 
@@ -338,46 +352,58 @@ function connectTrack(track: MediaStreamTrack): { context: AudioContext; source:
 }
 
 /** A video track read through a `<video>` element, and an audio track through an AudioWorklet,
- * into queues of VideoFrame and AudioData. The queues fill from the first frame and block on,
- * so that a reader starting at once loses nothing to the start-up. */
+ * into queues of VideoFrame and PcmBlock. It starts holding (samples counted, not queued: see
+ * `progress`); once released the queues fill from the next sample and block on, so that a
+ * reader starting at once loses nothing. */
 export class ElementCapture {
   readonly video: SampleQueue<VideoFrame>;
-  readonly audio: SampleQueue<AudioData> | undefined;
-  /** Resolves, with the audio's format, once the element shows a frame it can copy and the
-   * AudioContext runs; rejects with what failed (the capture is then of no use: close it). */
-  readonly ready: Promise<ElementAudioFormat | undefined>;
+  readonly audio: SampleQueue<PcmBlock> | undefined;
   private readonly videoReader: VideoElementReader;
   private readonly audioReader: WorkletAudioReader | undefined;
-  private readonly logTimer: ReturnType<typeof setInterval>;
-  private logged: CaptureDrops = { videoFrames: 0, skippedFrames: 0, failedFrames: 0, audioBlocks: 0, failedBlocks: 0 };
+  private logTimer: ReturnType<typeof setInterval> | undefined;
+  private logged: CaptureDrops = { videoFrames: 0, skippedFrames: 0, failedFrames: 0, audioBlocks: 0 };
+  private failure: CaptureFailure | undefined;
   private closed = false;
 
-  /** Start reading `video` (and `audio`, if given). */
+  /** Start reading `video` (and `audio`, if given), holding. */
   constructor(video: MediaStreamTrack, audio: MediaStreamTrack | undefined, options: ElementCaptureOptions) {
     this.videoReader = new VideoElementReader(video, options.videoBufferFrames);
     this.audioReader = audio ? new WorkletAudioReader(audio, options.audioBufferBlocks) : undefined;
     this.video = this.videoReader.queue;
     this.audio = this.audioReader?.queue;
-    const audioReader = this.audioReader;
-    this.ready = Promise.all([this.videoReader.start(), audioReader?.start(options.workletUrl)]).then(
-      () => audioReader?.format,
-    );
-    this.logTimer = setInterval(() => this.logDrops(), DROP_LOG_MS);
+    this.video.holding = true;
+    if (this.audio) this.audio.holding = true;
+    const fail = (cause: CaptureFailure["cause"], what: string) => (err: unknown) => {
+      const message = err instanceof Error ? err.message : String(err);
+      this.failure ??= { cause, detail: `${what} (${message})` };
+    };
+    this.videoReader.start().catch(fail("video", "the camera's picture could not be read from a video element"));
+    this.audioReader?.start(options.workletUrl).catch(fail("audio-start", "the browser's audio did not start"));
   }
 
-  /** Whether this browser reads these tracks this way, and the audio format it will deliver:
-   * started, then closed once ready. Rejects with what failed. */
-  static async probe(
-    video: MediaStreamTrack,
-    audio: MediaStreamTrack | undefined,
-    options: ElementCaptureOptions,
-  ): Promise<ElementAudioFormat | undefined> {
-    const capture = new ElementCapture(video, audio, options);
-    try {
-      return await capture.ready;
-    } finally {
-      capture.close();
-    }
+  /** The audio's format (known as soon as its AudioContext exists), or undefined. */
+  get audioFormat(): ElementAudioFormat | undefined {
+    return this.audioReader?.format;
+  }
+
+  /** What arrived so far, for the trial. */
+  get progress(): ElementProgress {
+    return {
+      videoFrames: this.video.arrived,
+      audioBlocks: this.audio?.arrived ?? 0,
+      audioStarted: this.audioReader?.started ?? false,
+      failure: this.failure,
+    };
+  }
+
+  /** Hand the capture to its reader: from now on samples are queued, and drops counted and
+   * logged (none during the trial, where nobody read). */
+  release(): void {
+    if (this.closed || !this.video.holding) return;
+    this.videoReader.skipped = 0;
+    this.video.holding = false;
+    if (this.audio) this.audio.holding = false;
+    this.logTimer = setInterval(() => this.logDrops(), DROP_LOG_MS);
   }
 
   get drops(): CaptureDrops {
@@ -386,7 +412,6 @@ export class ElementCapture {
       skippedFrames: this.videoReader.skipped,
       failedFrames: this.videoReader.failed,
       audioBlocks: this.audio?.dropped ?? 0,
-      failedBlocks: this.audioReader?.failed ?? 0,
     };
   }
 
@@ -412,7 +437,6 @@ export class ElementCapture {
     add("skippedFrames", "frame", "the video element skipped");
     add("failedFrames", "frame", "that could not be copied");
     add("audioBlocks", "audio block", "(the encoder was behind)");
-    add("failedBlocks", "audio block", "that could not be made into AudioData");
     this.logged = now;
     if (parts.length) console.warn(`WebCodecs capture (video element) dropped ${parts.join(", ")}`);
   }

@@ -10,63 +10,70 @@
  * (a locked phone, a frozen or cached page) it pauses, and goes on with the same session when
  * the camera is back. A stop while the connection is down waits a while for it, so that the
  * relay still gets the stream's tail.
+ *
+ * This class orchestrates; the parts live beside it (see resources/web/README.md):
+ * state.ts (the state tables), run.ts (one session's chunks), resume-buffer.ts,
+ * connection.ts, capture.ts, suspension.ts, errors.ts, options.ts.
  */
-import { io, type Socket } from "socket.io-client";
+import type { Socket } from "socket.io-client";
 
+import { captureOption, createRecorder, stopRecorder } from "./capture";
+import { type CaptureFailure, NO_MEDIA_MS, noMediaVerdict } from "./media-check";
+import { RelayConnection, type RelaySocket, startPayload } from "./connection";
+import { captureWorkletUrl } from "./element-capture";
+import { asServerError, clientError, ErrorDeduplicator, isServerError, isStartAck } from "./errors";
 import { Emitter } from "./emitter";
-import { chooseMimeType, describeAudioCodec, describeMimeType } from "./mime";
+import { describeAudioCodec, describeMimeType } from "./mime";
+import {
+  DEFAULT_ACK_TIMEOUT_MS,
+  DEFAULT_STOP_RECONNECT_TIMEOUT_MS,
+  DEFAULT_TIMESLICE_MS,
+  type Options,
+  type SessionOption,
+  withDefaults,
+} from "./options";
+import { bufferLimits } from "./resume-buffer";
+import { Run } from "./run";
+import { CLIENT_TRANSITIONS, transition } from "./state";
 import type {
   BrowserToRtmpClientEvents,
   BrowserToRtmpClientOptions,
   CaptureMethod,
-  CaptureOption,
   ClientState,
-  ClientToServerEvents,
   ConnectionState,
+  NoMediaInfo,
+  RestartReason,
   ResumeAck,
   ServerError,
-  ServerToClientEvents,
   StartAck,
-  StartPayload,
   StopOutcome,
   SuspendReason,
 } from "./types";
-import { captureWorkletUrl } from "./element-capture";
+import { SuspensionWatch } from "./suspension";
 import { ScreenWakeLock } from "./wakelock";
-import { type FrameSource, planWebCodecs, type Recorder, WebCodecsRecorder } from "./webcodecs";
+import { type FrameSource, type Recorder, RecorderErrorEvent, WebCodecsRecorder } from "./webcodecs";
 
 export type * from "./types";
 export { chooseMimeType, describeAudioCodec, describeMimeType } from "./mime";
 export type { FrameSource, Recorder } from "./webcodecs";
+export type { SessionOption } from "./options";
+export { clientError } from "./errors";
+export { serverUrl } from "./connection";
+export { CLIENT_TRANSITIONS, RUN_TRANSITIONS } from "./state";
+export type { CaptureFailure, MediaCause } from "./media-check";
+export type { RunState } from "./state";
 
-// The original client's defaults.
-const DEFAULT_OPTIONS = {
-  port: 8086,
-  audioBitsPerSecond: 128000,
-  videoBitsPerSecond: 2500000,
-  framerate: 25,
-};
-const DEFAULT_TIMESLICE_MS = 250;
-const DEFAULT_KEYFRAME_INTERVAL_MS = 2000;
-const DEFAULT_ACK_TIMEOUT_MS = 20000;
 // After a drop the relay may still be closing the old session, which holds a stream slot until
 // its ffmpeg has flushed: a restart refused for want of a slot is tried again for a while.
 const RESTART_ATTEMPTS = 8;
 const RESTART_DELAY_MS = 1500;
-// What a session keeps for a resume, until the relay acknowledges it: a phone's network change
-// takes seconds; a minute covers a walk between Wi-Fi and mobile data.
-const DEFAULT_RESUME_BUFFER_SECONDS = 60;
-const DEFAULT_RESUME_BUFFER_BYTES = 64 * 1024 * 1024;
-// Our relay reports a chunk's error both in its ack and as an `error` event.
-const DUPLICATE_WINDOW_MS = 2000;
-const MAX_NAME_LENGTH = 64;
 // A paused recorder sends nothing, and the relay ends sessions that stay silent (60 s by
 // default): a paused client sends empty chunks, which the relay takes as a heartbeat.
 const HEARTBEAT_MS = 2000;
-// How long stop() waits for a dropped connection to come back, to end the session properly.
-const DEFAULT_STOP_RECONNECT_TIMEOUT_MS = 10000;
 // The least a resume during stop() may wait for its answer, however close the deadline.
 const MIN_RESUME_WAIT_MS = 1000;
+// How often the no-media watchdog looks at a live recorder.
+const MEDIA_CHECK_MS = 250;
 
 /** How a resume request went. */
 type ResumeOutcome =
@@ -75,124 +82,14 @@ type ResumeOutcome =
   | "refused" // the relay has no such session any more
   | "unanswered"; // dropped again, or no answer in time
 
-/** A numbered chunk kept until the relay acknowledges it. */
-interface HeldChunk {
-  seq: number;
-  data: ArrayBuffer;
-  at: number; // when the recorder gave it (epoch ms)
-}
-
-/** One server session: its recorder and the ordered sends of its chunks. */
-interface Run {
-  recorder: Recorder;
-  mimeType: string;
-  capture: CaptureMethod;
-  // Milliseconds of media one chunk spans: MediaRecorder's timeslice, or WebCodecs' chunk
-  // interval (its chunks go out per frame).
-  chunkMs: number;
-  chain: Promise<void>;
-  inFlight: number;
-  stopping: boolean;
-  ended: boolean;
-  // From our relay's start ack (the original server sends none): then chunks are numbered
-  // and the session can be resumed. Kept in memory only, never logged.
-  resume: { sessionId: string; token: string } | undefined;
-  nextSeq: number;
-  held: HeldChunk[];
-  heldBytes: number;
-  // More was recorded than the buffer keeps: this session cannot be resumed any more.
-  overflowed: boolean;
-  // Chunks go out as they come; false from a drop until the resend after a resume is queued.
-  linked: boolean;
-}
-
-/** Options that setOptions() may change between streams (not the connection's). */
-export type SessionOption =
-  | "framerate"
-  | "audioSampleRate"
-  | "audioBitsPerSecond"
-  | "videoBitsPerSecond"
-  | "rtmp"
-  | "name"
-  | "mimeType"
-  | "capture"
-  | "timeslice"
-  | "keyFrameIntervalMs"
-  | "resumeBufferSeconds"
-  | "resumeBufferBytes"
-  | "stopReconnectTimeoutMs";
-
-type Options = BrowserToRtmpClientOptions & typeof DEFAULT_OPTIONS & { audioSampleRate: number };
-
-/** An error raised on this side, shaped like the relay's so that listeners handle one kind. */
-export function clientError(name: string, message: string, fatal = true): ServerError {
-  return { name, message, fatal };
-}
-
-function isStartAck(value: unknown): value is StartAck {
-  return (
-    typeof value === "object" &&
-    value !== null &&
-    typeof (value as StartAck).sessionId === "string" &&
-    typeof (value as StartAck).resumeToken === "string"
-  );
-}
-
-function isServerError(value: unknown): value is ServerError {
-  return (
-    typeof value === "object" &&
-    value !== null &&
-    typeof (value as ServerError).name === "string" &&
-    typeof (value as ServerError).message === "string"
-  );
-}
-
-function asServerError(err: unknown, name: string): ServerError {
-  if (err && typeof err === "object" && "name" in err && "message" in err && "fatal" in err) {
-    return err as ServerError;
-  }
-  const message = err instanceof Error ? err.message : String(err);
-  const domName = err instanceof DOMException ? err.name : "";
-  return clientError(domName === "NotSupportedError" ? "RECORDER_NOT_SUPPORTED" : name, message);
-}
-
-/** The address to give socket.io: `host` with `port` unless `host` names one already. */
-export function serverUrl(host: string | undefined, port: number | undefined): string | undefined {
-  if (!host) {
-    if (port === undefined || typeof location === "undefined") return undefined; // same origin
-    return `${location.protocol}//${location.hostname}:${port}`;
-  }
-  // The original cut two characters for one trailing slash; strip exactly the slashes.
-  const url = host.replace(/\/+$/, "");
-  const hasPort = /^([a-z][a-z0-9+.-]*:\/\/)?(\[[^\]]*\]|[^/:[\]]*):\d+(\/|$)/i.test(url);
-  return hasPort ? url : `${url}:${port ?? DEFAULT_OPTIONS.port}`;
-}
-
-function stopRecorder(recorder: Recorder): Promise<void> {
-  if (recorder.state === "inactive") return Promise.resolve();
-  // The last `dataavailable` fires before `stop`.
-  return new Promise((resolve) => {
-    recorder.addEventListener("stop", () => resolve(), { once: true });
-    try {
-      recorder.stop();
-    } catch {
-      resolve();
-    }
-  });
-}
-
-/** Whether a track captures a screen, window or tab (getDisplayMedia) rather than a camera. */
-function isScreenTrack(track: MediaStreamTrack): boolean {
-  return (track.getSettings() as { displaySurface?: string }).displaySurface !== undefined;
-}
-
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
   /** The socket.io connection (exposed for diagnostics). */
-  readonly socket: Socket<ServerToClientEvents, ClientToServerEvents>;
+  readonly socket: RelaySocket;
+  private readonly connection: RelayConnection;
   private stream: MediaStream;
   private readonly options: Options;
   private run: Run | undefined;
@@ -203,29 +100,33 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
   private stopPromise: Promise<void> | undefined;
   // Bumped by start() and stop(): work begun for an older request gives up.
   private generation = 0;
+  // One restart after a drop (restartAfterReconnect) at a time, and whether a refusal for
+  // want of a stream slot is to be tried again silently.
   private restarting = false;
-  private heartbeat: ReturnType<typeof setInterval> | undefined;
-  private lastEmittedError: ServerError | undefined;
   private retryingRestart = false;
+  // One resume after a drop (resumeAfterReconnect) at a time, and the resume request in flight.
   private resuming = false;
   private resumeRequest: { run: Run; promise: Promise<ResumeOutcome> } | undefined;
-  // Set while the client drops a socket that it reconnects at once (socket.io then says
-  // "inactive" for a moment: it is no lost connection).
-  private cycling = false;
+  private heartbeat: ReturnType<typeof setInterval> | undefined;
+  private lastEmittedError: ServerError | undefined;
+  private readonly errors = new ErrorDeduplicator();
+  // Reconnecting without a session: the next one starts paused (it was paused at the drop).
   private pausedAtDrop = false;
-  // What the browser suspended (besides a muted camera, read from the tracks themselves), and
-  // whether the client paused the stream for it (then it goes on by itself when it is over).
-  private readonly suspensions = new Set<SuspendReason>();
+  private readonly suspension: SuspensionWatch;
+  // Whether the client paused the stream for a suspension (then it goes on by itself when it
+  // is over); a pause the person asked for is theirs.
   private autoPaused = false;
-  private unwatchTracks: (() => void) | undefined;
-  private lastError: { key: string; at: number; fromAck: boolean } | undefined;
   private readonly wakeLock = new ScreenWakeLock();
   private _bytesSent = 0;
   private _chunksSent = 0;
   private _liveSince: number | undefined;
-  private _lastConnectError: string | undefined;
-  // Why WebCodecs failed mid-stream on this page: `auto` records with MediaRecorder from then on.
-  private webCodecsFailed: string | undefined;
+  // The capture way that failed on this page (WebCodecs mid-stream, or a way that recorded
+  // nothing): `auto` records the other way from then on.
+  private avoidCapture: CaptureMethod | undefined;
+  // The no-media watchdog switches the capture way once per page, not back and forth.
+  private switchedForNoMedia = false;
+  private _noMedia: NoMediaInfo | undefined;
+  private _captureFallback: CaptureFailure | undefined;
   // The capture AudioWorklet, from the relay as socket.io is (WebCodecs without a
   // MediaStreamTrackProcessor reads audio through it).
   private readonly audioWorkletUrl: string | undefined;
@@ -233,26 +134,15 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
   constructor(stream: MediaStream, options: BrowserToRtmpClientOptions = {}) {
     super();
     this.stream = stream;
-    const merged = { ...DEFAULT_OPTIONS, ...options };
-    this.options = {
-      ...merged,
-      // The original's default; the relay rounds it to a rate AAC supports.
-      audioSampleRate: options.audioSampleRate || Math.round(merged.audioBitsPerSecond / 4),
-    };
-    const socketOptions = {
-      reconnectionDelayMax: 10000,
-      // Long-polling mangles binary chunks (and the relay serves websocket only).
-      transports: ["websocket"],
-      ...(options.socketio ?? {}),
-    };
-    const url = serverUrl(options.host, options.port);
-    this.socket = url === undefined ? io(socketOptions) : io(url, socketOptions);
-    this.audioWorkletUrl = captureWorkletUrl(url);
+    this.options = withDefaults(options);
+    this.connection = new RelayConnection(options);
+    this.socket = this.connection.socket;
+    this.audioWorkletUrl = captureWorkletUrl(this.connection.url);
 
     this.socket.on("connect", () => this.onConnect());
     this.socket.on("disconnect", (reason) => this.onDisconnect(reason));
     this.socket.on("connect_error", (err) => {
-      this._lastConnectError = err.message;
+      this.connection.lastConnectError = err.message;
       this.setConnection(this.socket.active ? "connecting" : "disconnected");
       // The relay refused the connection (wrong or missing pairing token): socket.io will not
       // retry by itself, and the refusal carries the protocol's error object.
@@ -263,8 +153,9 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
     this.socket.on("ffmpegOutput", (message) => this.emit("ffmpegOutput", message));
     this.socket.on("outputState", (status) => this.emit("outputState", status));
     this.socket.on("health", (warnings) => this.emit("health", Array.isArray(warnings) ? warnings : []));
-    this.watchTracks(stream);
-    this.watchPage();
+    this.suspension = new SuspensionWatch(() => this.applySuspension());
+    this.suspension.watchTracks(stream);
+    this.suspension.watchPage();
   }
 
   // ---- state ------------------------------------------------------------------------------
@@ -279,7 +170,7 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
 
   /** Why the last connection attempt failed, while not connected. */
   get lastConnectError(): string | undefined {
-    return this._connection === "connected" ? undefined : this._lastConnectError;
+    return this._connection === "connected" ? undefined : this.connection.lastConnectError;
   }
 
   /** Bytes the relay acknowledged since the last start(). */
@@ -293,24 +184,18 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
 
   /** Chunks sent or being read but not yet acknowledged: a growing number means a slow link. */
   get pendingChunks(): number {
-    const run = this.run;
-    if (!run) return 0;
-    return run.resume ? run.held.length : run.inFlight;
+    return this.run?.pendingChunks ?? 0;
   }
 
   /** Seconds of recorded media kept for the relay and not yet acknowledged (while the
    * connection is down: what a resume will resend). */
   get heldSeconds(): number {
-    const run = this.run;
-    if (!run || run.held.length === 0) return 0;
-    const held = run.held;
-    return (held[held.length - 1].at - held[0].at + run.chunkMs) / 1000;
+    return this.run?.buffer.seconds ?? 0;
   }
 
   /** Whether a drop now would be bridged by a resume (our relay, buffer not overflowed). */
   get canResume(): boolean {
-    const run = this.run;
-    return run !== undefined && run.resume !== undefined && !run.overflowed && !run.ended;
+    return this.run?.canResume ?? false;
   }
 
   /** Milliseconds of media per chunk: the `timeslice` option, or while WebCodecs records,
@@ -330,6 +215,19 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
   get captureSource(): FrameSource | undefined {
     const recorder = this.run?.recorder;
     return recorder instanceof WebCodecsRecorder ? recorder.source : undefined;
+  }
+
+  /** Set when the current stream recorded nothing in its first 5 s of recording (no video
+   * frames or audio blocks reached the encoders, or the recorder produced no data): what
+   * failed, and the way the client switched to (`noMedia` says it as it happens). */
+  get noMedia(): NoMediaInfo | undefined {
+    return this._noMedia;
+  }
+
+  /** Why `auto` records this camera with MediaRecorder rather than WebCodecs (its trial
+   * found no frames or no sound, or the browser lacks something), if it does. */
+  get captureFallback(): CaptureFailure | undefined {
+    return this.run?.capture === "mediarecorder" ? this._captureFallback : undefined;
   }
 
   /** When the stream went live (epoch ms), kept across reconnections; undefined when idle. */
@@ -364,14 +262,14 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
   /** Why the client paused the stream by itself (the browser suspended capture); undefined
    * when it did not. */
   get suspended(): SuspendReason | undefined {
-    return this.autoPaused ? (this.suspendReason() ?? "muted") : undefined;
+    return this.autoPaused ? (this.suspension.reason(this.stream) ?? "muted") : undefined;
   }
 
   /** Use another stream for the next start(); only while idle (a recorder keeps its tracks). */
   setStream(stream: MediaStream): void {
     if (this._state !== "idle") throw new Error("Stop the stream before changing its source");
     this.stream = stream;
-    this.watchTracks(stream);
+    this.suspension.watchTracks(stream);
   }
 
   /** Change what the next start() asks for; a running stream keeps its settings. */
@@ -465,44 +363,57 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
 
   private async beginRun(generation: number, shownState: ClientState = "starting"): Promise<void> {
     this.setState(shownState);
-    let recorder: Recorder;
+    let recorder: Recorder | undefined;
     let mimeType: string;
+    let ack: StartAck | undefined;
     try {
-      ({ recorder, mimeType } = await this.createRecorder());
-      await this.waitConnected();
+      let skipped: CaptureFailure | undefined;
+      try {
+        ({ recorder, mimeType, webCodecsSkipped: skipped } = await createRecorder(
+          this.stream,
+          this.options,
+          this.audioWorkletUrl,
+          this.avoidCapture,
+        ));
+        await this.connection.waitConnected(this.ackTimeout);
+      } catch (err) {
+        const error = asServerError(err, "CANT_START_RECORDER");
+        if (error !== this.lastEmittedError) this.emitError(error, false);
+        throw error;
+      }
+      this._captureFallback = skipped;
+      if (generation !== this.generation) throw clientError("CANCELLED", "Start was cancelled");
+      ack = await this.requestStart(recorder.mimeType || mimeType);
+      if (generation !== this.generation) {
+        // stop() came while the relay was answering: end the session it just accepted.
+        this.socket.emit("stop", () => undefined);
+        throw clientError("CANCELLED", "Start was cancelled");
+      }
     } catch (err) {
-      const error = asServerError(err, "CANT_START_RECORDER");
-      if (error !== this.lastEmittedError) this.emitError(error, false);
-      throw error;
-    }
-    if (generation !== this.generation) throw clientError("CANCELLED", "Start was cancelled");
-    const ack = await this.requestStart(recorder.mimeType || mimeType);
-    if (generation !== this.generation) {
-      // stop() came while the relay was answering: end the session it just accepted.
-      this.socket.emit("stop", () => undefined);
-      throw clientError("CANCELLED", "Start was cancelled");
+      // A WebCodecs trial's capture stays open for its recorder: close it.
+      if (recorder instanceof WebCodecsRecorder) recorder.discard();
+      throw err;
     }
 
-    const resumable = isStartAck(ack);
     const webcodecs = recorder instanceof WebCodecsRecorder ? recorder : undefined;
-    const run: Run = {
+    const run = new Run(
+      {
+        socket: this.socket,
+        isCurrent: (r) => this.run === r,
+        onChunkError: (error) => this.onServerError(error, true),
+        onDelivered: (bytes) => {
+          this._bytesSent += bytes;
+          this._chunksSent += 1;
+        },
+        bufferLimits: () => bufferLimits(this.options),
+      },
       recorder,
       mimeType,
-      capture: webcodecs ? "webcodecs" : "mediarecorder",
-      chunkMs: webcodecs?.chunkIntervalMs ?? this.options.timeslice ?? DEFAULT_TIMESLICE_MS,
-      chain: Promise.resolve(),
-      inFlight: 0,
-      stopping: false,
-      ended: false,
-      resume: resumable ? { sessionId: ack.sessionId, token: ack.resumeToken } : undefined,
-      // A new session numbers from 0 (the relay takes any first number).
-      nextSeq: 0,
-      held: [],
-      heldBytes: 0,
-      overflowed: false,
-      linked: true,
-    };
-    recorder.addEventListener("dataavailable", (event) => this.onData(run, event));
+      webcodecs ? "webcodecs" : "mediarecorder",
+      webcodecs?.chunkIntervalMs ?? this.options.timeslice ?? DEFAULT_TIMESLICE_MS,
+      isStartAck(ack) ? { sessionId: ack.sessionId, token: ack.resumeToken } : undefined,
+    );
+    recorder.addEventListener("dataavailable", (event) => run.onData(event));
     recorder.addEventListener("stop", () => {
       // The recorder stopped without us: its tracks ended (the user stopped sharing).
       if (!run.stopping && !run.ended && this.run === run) void this.stop();
@@ -510,12 +421,14 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
     recorder.addEventListener("error", (event) => {
       const message = (event as unknown as { error?: Error }).error?.message ?? "The recorder failed";
       if (this.run !== run || run.stopping) return;
-      if (run.capture === "webcodecs" && this.captureOption === "auto") {
+      // What failed: WebCodecs says (an encoder, a track's reading); MediaRecorder is one.
+      const cause = event instanceof RecorderErrorEvent ? event.cause : "recorder";
+      if (run.capture === "webcodecs" && captureOption(this.options) === "auto") {
         // Hardware encoders fail mid-stream: go on with MediaRecorder rather than end.
-        void this.fallBackToMediaRecorder(run, message);
+        void this.switchCapture(run, cause === "audio" ? "audio" : "encoder");
         return;
       }
-      this.emitError(clientError("RECORDER_ERROR", message), false);
+      this.emitError({ ...clientError("RECORDER_ERROR", message), cause }, false);
       void this.stop();
     });
     try {
@@ -527,68 +440,12 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
       throw error;
     }
     this.run = run;
+    this._noMedia = undefined;
+    this.watchMedia(run);
     this._liveSince ??= Date.now();
     this.setState("live");
     // The browser may have suspended capture while the relay was answering.
     this.applySuspension();
-  }
-
-  /** The `capture` option in force: an explicit `mimeType` asks for MediaRecorder. */
-  private get captureOption(): CaptureOption {
-    const capture = this.options.capture ?? "auto";
-    const mimeType = this.options.mimeType;
-    const typeAsked = mimeType !== undefined && mimeType.length > 0;
-    return capture === "auto" && typeAsked ? "mediarecorder" : capture;
-  }
-
-  /** The recorder for the next session: WebCodecs where the `capture` option allows it and
-   * the browser can, else MediaRecorder with the best type it records. */
-  private async createRecorder(): Promise<{ recorder: Recorder; mimeType: string }> {
-    const capture = this.captureOption;
-    const settings = {
-      audioBitsPerSecond: this.options.audioBitsPerSecond,
-      videoBitsPerSecond: this.options.videoBitsPerSecond,
-      keyFrameIntervalMs: this.options.keyFrameIntervalMs ?? DEFAULT_KEYFRAME_INTERVAL_MS,
-      audioWorkletUrl: this.audioWorkletUrl,
-    };
-    // `auto` leaves screens to MediaRecorder: a still screen gives no frames, and the muxer
-    // then holds the sound back until the next one (MediaRecorder sends it on).
-    const screen = this.stream.getVideoTracks().some(isScreenTrack);
-    const tryWebCodecs = capture === "webcodecs" || (capture === "auto" && !screen && !this.webCodecsFailed);
-    if (tryWebCodecs) {
-      const plan = await planWebCodecs(this.stream, settings);
-      if (typeof plan !== "string") {
-        return { recorder: new WebCodecsRecorder(this.stream, plan, settings), mimeType: plan.mimeType };
-      }
-      if (capture === "webcodecs") {
-        throw clientError("CANT_START_RECORDER", `This browser cannot capture with WebCodecs here: ${plan}`);
-      }
-    }
-    const mimeType = chooseMimeType(this.stream, this.options.mimeType);
-    const options: MediaRecorderOptions & { videoKeyFrameIntervalDuration?: number } = {
-      audioBitsPerSecond: settings.audioBitsPerSecond,
-      videoBitsPerSecond: settings.videoBitsPerSecond,
-      // Chromium keyframes every ~5 s otherwise; viewers join and the relay resyncs on them.
-      videoKeyFrameIntervalDuration: settings.keyFrameIntervalMs,
-    };
-    if (mimeType) options.mimeType = mimeType;
-    return { recorder: new MediaRecorder(this.stream, options), mimeType };
-  }
-
-  private startPayload(mimeType: string): StartPayload {
-    const o = this.options;
-    const payload: StartPayload = {
-      framerate: o.framerate,
-      audioSampleRate: o.audioSampleRate,
-      audioBitsPerSecond: o.audioBitsPerSecond,
-      videoBitsPerSecond: o.videoBitsPerSecond,
-    };
-    if (o.rtmp) payload.rtmp = o.rtmp;
-    if (mimeType) payload.mimeType = mimeType;
-    const name = o.name?.trim();
-    // Cut by characters, not UTF-16 units: half an emoji is no character at all.
-    if (name) payload.name = Array.from(name).slice(0, MAX_NAME_LENGTH).join("");
-    return payload;
   }
 
   /** Ask the relay to start; it acks on success (ours with the session's id and resume
@@ -619,125 +476,26 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
       }, this.ackTimeout);
       this.pendingStart = fail;
       this.socket.on("disconnect", onDrop);
-      this.socket.emit("start", this.startPayload(mimeType), (ack?: StartAck) => finish(undefined, ack));
+      this.socket.emit("start", startPayload(this.options, mimeType), (ack?: StartAck) => finish(undefined, ack));
     });
   }
 
-  private waitConnected(): Promise<void> {
-    if (this.socket.connected) return Promise.resolve();
-    // After the relay closed the socket (for example the operator ended the stream) socket.io
-    // does not reconnect by itself.
-    if (!this.socket.active) this.socket.connect();
-    return new Promise<void>((resolve, reject) => {
-      const done = (error?: ServerError): void => {
-        clearTimeout(timer);
-        this.socket.off("connect", onConnect);
-        this.socket.off("connect_error", onError);
-        if (error) reject(error);
-        else resolve();
-      };
-      const onConnect = (): void => done();
-      const onError = (err: Error): void => {
-        // Refused by the relay: waiting longer would not help.
-        if (this.socket.active) return;
-        const data = (err as { data?: unknown }).data;
-        done(isServerError(data) ? data : clientError("CANNOT_CONNECT", `Cannot reach the relay (${err.message})`));
-      };
-      const timer = setTimeout(() => {
-        const reason = this._lastConnectError ? ` (${this._lastConnectError})` : "";
-        done(clientError("CANNOT_CONNECT", `Cannot reach the relay${reason}`));
-      }, this.ackTimeout);
-      this.socket.on("connect", onConnect);
-      this.socket.on("connect_error", onError);
-    });
+  private get ackTimeout(): number {
+    return this.options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
   }
 
-  private onData(run: Run, event: Event): void {
-    const blob = (event as BlobEvent).data;
-    if (!blob || blob.size === 0) return;
-    const at = Date.now();
-    if (run.resume) {
-      // Reading a Blob is asynchronous: chaining keeps the chunks in recorder order.
-      run.chain = run.chain
-        .then(async () => {
-          const data = await blob.arrayBuffer();
-          if (run.ended) return;
-          const chunk: HeldChunk = { seq: run.nextSeq, data, at };
-          run.nextSeq += 1;
-          this.hold(run, chunk);
-          // While the connection is down the chunk waits in the buffer for the resume.
-          if (run.linked && this.socket.connected) this.sendChunk(run, chunk);
-        })
-        .catch(() => undefined);
-      return;
-    }
-    run.inFlight += 1;
-    // Reading a Blob is asynchronous: chaining keeps the chunks in recorder order. The chunk
-    // goes as an untyped ArrayBuffer: socket.io sends it as one binary websocket frame.
-    run.chain = run.chain
-      .then(async () => {
-        const data = await blob.arrayBuffer();
-        // Media of an ended session must not reach the next one (socket.io would buffer it
-        // while disconnected and send it after reconnecting).
-        if (run.ended || !this.socket.connected) {
-          run.inFlight -= 1;
-          return;
-        }
-        this.socket.emit("binarystream", data, (error?: ServerError | null) => {
-          run.inFlight -= 1;
-          if (error) {
-            if (!run.ended && this.run === run) this.onServerError(error, true);
-            return;
-          }
-          if (this.run === run) {
-            this._bytesSent += data.byteLength;
-            this._chunksSent += 1;
-          }
-        });
-      })
-      .catch(() => {
-        run.inFlight -= 1;
-      });
+  private sendHeartbeat(): void {
+    const run = this.run;
+    if (!run || run.ended || this._state !== "paused") return;
+    run.sendHeartbeat();
   }
 
-  /** Keep a numbered chunk until its ack; past the bound the run can no longer resume. */
-  private hold(run: Run, chunk: HeldChunk): void {
-    if (run.overflowed) return;
-    run.held.push(chunk);
-    run.heldBytes += chunk.data.byteLength;
-    const maxBytes = this.options.resumeBufferBytes ?? DEFAULT_RESUME_BUFFER_BYTES;
-    const maxMs = (this.options.resumeBufferSeconds ?? DEFAULT_RESUME_BUFFER_SECONDS) * 1000;
-    const spanMs = chunk.at - run.held[0].at + run.chunkMs;
-    if (run.heldBytes > maxBytes || spanMs > maxMs) {
-      // A resume would leave a gap the relay cannot fill: give the memory back now, and
-      // start a new session when the connection returns.
-      run.overflowed = true;
-      run.held = [];
-      run.heldBytes = 0;
-    }
-  }
-
-  /** Send a numbered chunk; its ack releases it (and any before it) from the buffer. */
-  private sendChunk(run: Run, chunk: HeldChunk): void {
-    this.socket.emit("binarystream", chunk.data, chunk.seq, (error?: ServerError | null) => {
-      if (error) {
-        if (!run.ended && this.run === run) this.onServerError(error, true);
-        return;
-      }
-      // Acks come in order; a duplicate (resent after a resume) was taken before.
-      this.release(run, chunk.seq);
-      if (this.run === run) {
-        this._bytesSent += chunk.data.byteLength;
-        this._chunksSent += 1;
-      }
-    });
-  }
-
-  private release(run: Run, upTo: number): void {
-    while (run.held.length > 0 && run.held[0].seq <= upTo) {
-      const done = run.held.shift() as HeldChunk;
-      run.heldBytes -= done.data.byteLength;
-    }
+  /** End the current session on this side without telling the relay (it ended or is gone). */
+  private dropRun(): Run | undefined {
+    const run = this.run;
+    this.run = undefined;
+    run?.drop();
+    return run;
   }
 
   private async doStop(): Promise<void> {
@@ -750,16 +508,15 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
       this.setState("idle");
       return;
     }
-    run.stopping = true;
+    run.beginStop();
     this.setState("stopping");
     await stopRecorder(run.recorder);
     await run.chain;
     const wasEnded = run.ended;
     const outcome = await this.endSession(run);
-    run.ended = true;
+    run.end();
     // What the relay did not get by now it never will: give the memory back.
-    run.held = [];
-    run.heldBytes = 0;
+    run.buffer.clear();
     if (this.run === run) this.run = undefined;
     this._liveSince = undefined;
     this.setState("idle");
@@ -767,25 +524,81 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
     if (!wasEnded) this.emit("destroyed");
   }
 
-  /** The browser's encoder failed mid-stream (hardware encoders do). The relay cannot take a
-   * second stream header in the same session, so: end this session with everything recorded
-   * until the failure (waiting for a dropped connection as stop() does), then start a new one
-   * recorded by MediaRecorder, paused if the person had paused. `restarting` says so. */
-  private async fallBackToMediaRecorder(run: Run, reason: string): Promise<void> {
-    this.webCodecsFailed = reason;
+  /** The no-media watchdog: once `run` has recorded NO_MEDIA_MS (pauses do not count), it
+   * must have fed frames and audio to the encoders and produced data (media-check.ts).
+   * Else `noMedia`, and under `auto` the other capture way, once per page. */
+  private watchMedia(run: Run): void {
+    const recorder = run.recorder;
+    const webcodecs = recorder instanceof WebCodecsRecorder ? recorder : undefined;
+    const withAudio = webcodecs ? webcodecs.withAudio : this.stream.getAudioTracks().length > 0;
+    let produced = 0;
+    const onData = (event: Event): void => {
+      produced += (event as BlobEvent).data?.size ?? 0;
+    };
+    recorder.addEventListener("dataavailable", onData);
+    let recordingMs = 0;
+    let last = performance.now();
+    const timer = setInterval(() => {
+      const now = performance.now();
+      if (this.run !== run || run.stopping || run.ended) {
+        clearInterval(timer);
+        recorder.removeEventListener("dataavailable", onData);
+        return;
+      }
+      if (recorder.state === "recording") recordingMs += now - last;
+      last = now;
+      if (recordingMs < NO_MEDIA_MS) return;
+      clearInterval(timer);
+      recorder.removeEventListener("dataavailable", onData);
+      const failure = noMediaVerdict({
+        bytes: webcodecs ? webcodecs.bytesWritten : produced,
+        videoFrames: webcodecs?.videoFramesIn,
+        audioBlocks: webcodecs?.audioBlocksIn,
+        withAudio,
+      });
+      if (failure) this.onNoMedia(run, failure);
+    }, MEDIA_CHECK_MS);
+  }
+
+  private onNoMedia(run: Run, failure: CaptureFailure): void {
+    const switching = captureOption(this.options) === "auto" && !this.switchedForNoMedia;
+    const method = run.capture;
+    const info: NoMediaInfo = {
+      ...failure,
+      method,
+      switchingTo: switching ? (method === "webcodecs" ? "mediarecorder" : "webcodecs") : undefined,
+    };
+    this._noMedia = info;
+    console.warn(
+      `Nothing recorded in ${NO_MEDIA_MS / 1000} s with ${method} (${failure.detail})` +
+        (info.switchingTo ? `: trying ${info.switchingTo}` : ""),
+    );
+    this.emit("noMedia", info);
+    if (switching) {
+      this.switchedForNoMedia = true;
+      void this.switchCapture(run, "no-media");
+    }
+  }
+
+  /** The capture way failed mid-stream (hardware encoders do; an audio track dies), or
+   * recorded nothing: the relay cannot take a second stream header in the same session, so
+   * end this session with everything recorded until then (waiting for a dropped connection
+   * as stop() does), then start a new one recorded the other way, paused if the person had
+   * paused. `restarting` says so, with why. */
+  private async switchCapture(run: Run, reason: RestartReason): Promise<void> {
+    this.avoidCapture = run.capture;
     const generation = ++this.generation;
     const paused = this._state === "paused" && !this.autoPaused;
-    run.stopping = true;
+    run.beginStop();
     const promise = (async (): Promise<void> => {
       // As stop() does: a drop meanwhile leaves the session to resume and end properly.
       this.setState("stopping");
-      this.emit("restarting", "encoder");
+      this.emit("restarting", reason);
       await stopRecorder(run.recorder);
       await run.chain;
       await this.endSession(run);
-      run.ended = true;
-      run.held = [];
-      run.heldBytes = 0;
+      run.end();
+      run.buffer.clear();
       if (this.run === run) this.run = undefined;
       if (generation !== this.generation) return; // stopped meanwhile
       try {
@@ -838,9 +651,9 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
         if (!kicked) {
           // socket.io's next attempt may be up to 10 s away after a long drop: try now.
           kicked = true;
-          this.reconnectNow();
+          this.connection.reconnectNow();
         }
-        if (!(await this.waitForConnection(left))) return "unreachable";
+        if (!(await this.connection.waitForConnection(left))) return "unreachable";
         continue;
       }
       const outcome = await this.resumeSession(run, Math.min(this.ackTimeout, Math.max(left, MIN_RESUME_WAIT_MS)));
@@ -851,7 +664,7 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
         case "gap":
           // This socket holds the session again, and the recorder has stopped: nothing more
           // goes out but the stop.
-          run.linked = true;
+          run.relink();
           break;
         case "refused":
           return "gone";
@@ -863,78 +676,16 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
             return "unreachable";
           }
           // Up but not answering: a fresh connection may do better.
-          if (this.socket.connected) this.reconnectNow();
+          if (this.socket.connected) this.connection.reconnectNow();
           break;
       }
     }
   }
 
-  /** Whether the socket connects within `ms` (socket.io keeps trying by itself). */
-  private waitForConnection(ms: number): Promise<boolean> {
-    if (this.socket.connected) return Promise.resolve(true);
-    if (!this.socket.active) return Promise.resolve(false);
-    return new Promise<boolean>((resolve) => {
-      const done = (connected: boolean): void => {
-        clearTimeout(timer);
-        this.socket.off("connect", onConnect);
-        resolve(connected);
-      };
-      const onConnect = (): void => done(true);
-      const timer = setTimeout(() => done(false), ms);
-      this.socket.on("connect", onConnect);
-    });
-  }
-
-  /** Connect again now: drops a connection that is up but does not answer, and cuts
-   * socket.io's wait between attempts (its backoff starts over). */
-  private reconnectNow(): void {
-    this.cycling = true;
-    try {
-      this.socket.disconnect();
-    } finally {
-      this.cycling = false;
-    }
-    this.socket.connect();
-  }
-
-  private get ackTimeout(): number {
-    return this.options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
-  }
-
-  private sendHeartbeat(): void {
-    const run = this.run;
-    if (!run || run.ended || this._state !== "paused") return;
-    // Through the chain, so it never overtakes a chunk still being read.
-    run.chain = run.chain.then(() => {
-      if (run.ended || !run.linked || !this.socket.connected) return;
-      // Unnumbered: a heartbeat carries no media, so a resume has nothing to resend for it.
-      this.socket.emit("binarystream", new ArrayBuffer(0), (error?: ServerError | null) => {
-        if (error && !run.ended && this.run === run) this.onServerError(error, true);
-      });
-    });
-  }
-
-  /** End the current session on this side without telling the relay (it ended or is gone). */
-  private dropRun(): Run | undefined {
-    const run = this.run;
-    this.run = undefined;
-    if (run) {
-      run.ended = true;
-      if (run.recorder.state !== "inactive") {
-        try {
-          run.recorder.stop();
-        } catch {
-          // already stopping
-        }
-      }
-    }
-    return run;
-  }
-
   // ---- connection -------------------------------------------------------------------------
 
   private onConnect(): void {
-    this._lastConnectError = undefined;
+    this.connection.lastConnectError = undefined;
     this.setConnection("connected");
     if (this._state !== "reconnecting") return;
     const run = this.run;
@@ -944,22 +695,23 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
 
   private onDisconnect(reason: Socket.DisconnectReason): void {
     // Dropped by reconnectNow(): socket.io connects again at once.
-    const reconnects = this.options.reconnect !== false && (this.socket.active || this.cycling);
-    this.setConnection(this.socket.active || this.cycling ? "connecting" : "disconnected");
+    const cycling = this.connection.cycling;
+    const reconnects = this.options.reconnect !== false && (this.socket.active || cycling);
+    this.setConnection(this.socket.active || cycling ? "connecting" : "disconnected");
     if (this._state === "starting") return; // requestStart() rejects on its own
     const run = this.run;
     if (!run && this._state !== "paused") return;
     if (run?.stopping) {
       // A session to resume: doStop() waits a while for the connection, to end it properly.
-      if (run.resume && reconnects) run.linked = false;
-      else run.ended = true; // doStop() finishes without the relay
+      if (run.resume && reconnects) run.unlink();
+      else run.end(); // doStop() finishes without the relay
       return;
     }
     const wasPaused = this._state === "paused";
     if (run?.resume && reconnects) {
       // Our relay keeps the session for a while: record on, and resume it once back (after
       // an overflow only to end it, so that a page never has two sessions).
-      run.linked = false;
+      run.unlink();
       this.setState("reconnecting");
       this.emit("reconnecting");
       return;
@@ -1000,7 +752,7 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
         case "unanswered":
           // Dropped again (the next `connect` tries again), or no answer: reconnect, so that
           // a link that is up but dead does not hold the stream.
-          if (this.socket.connected) this.reconnectNow();
+          if (this.socket.connected) this.connection.reconnectNow();
           return;
         case "resumed":
           this.setState(run.recorder.state === "paused" ? "paused" : "live");
@@ -1054,17 +806,8 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
       return "unanswered";
     }
     if (isServerError(answer)) return "refused";
-    if (run.overflowed) return "gap";
-    const lastSeq = answer.lastSeq;
-    // Through the chain: after every chunk read so far, before any read from now on.
-    run.chain = run.chain.then(() => {
-      if (run.ended || !this.socket.connected) return;
-      if (lastSeq !== null) this.release(run, lastSeq);
-      for (const chunk of run.held) this.sendChunk(run, chunk);
-      run.linked = true;
-    });
-    await run.chain;
-    return run.linked ? "resumed" : "unanswered";
+    if (run.buffer.overflowed) return "gap";
+    return (await run.resendFrom(answer.lastSeq)) ? "resumed" : "unanswered";
   }
 
   private async restartAfterReconnect(): Promise<void> {
@@ -1109,72 +852,14 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
     }
   }
 
-  // ---- page lifecycle ---------------------------------------------------------------------
-
-  /** Follow the page's lifecycle: a frozen page, or one in the back/forward cache, records
-   * nothing, and its timers and socket may stop. */
-  private watchPage(): void {
-    if (typeof document === "undefined" || typeof window === "undefined") return;
-    document.addEventListener("freeze", () => this.suspend("frozen"));
-    document.addEventListener("resume", () => this.unsuspend("frozen"));
-    window.addEventListener("pagehide", (event) => {
-      // Not persisted: the page goes away for good, and its socket with it.
-      if (event.persisted) this.suspend("bfcache");
-    });
-    window.addEventListener("pageshow", () => this.unsuspend("bfcache"));
-    document.addEventListener("visibilitychange", () => {
-      // Hidden alone changes nothing: desktop browsers record on. A visible page is neither
-      // frozen nor cached, whichever event the browser left out.
-      if (document.visibilityState === "visible") this.suspensions.clear();
-      this.applySuspension();
-    });
-  }
-
-  /** A camera's track is muted while the browser withholds its frames (a locked phone, a page
-   * in the background): follow it. */
-  private watchTracks(stream: MediaStream): void {
-    this.unwatchTracks?.();
-    const tracks = stream.getVideoTracks();
-    const onChange = (): void => this.applySuspension();
-    for (const track of tracks) {
-      track.addEventListener("mute", onChange);
-      track.addEventListener("unmute", onChange);
-    }
-    this.unwatchTracks = () => {
-      for (const track of tracks) {
-        track.removeEventListener("mute", onChange);
-        track.removeEventListener("unmute", onChange);
-      }
-    };
-  }
-
-  private suspend(reason: SuspendReason): void {
-    this.suspensions.add(reason);
-    this.applySuspension();
-  }
-
-  private unsuspend(reason: SuspendReason): void {
-    this.suspensions.delete(reason);
-    this.applySuspension();
-  }
-
-  /** What keeps capture suspended now, if anything. */
-  private suspendReason(): SuspendReason | undefined {
-    for (const reason of this.suspensions) return reason;
-    // A shared screen is left out: its picture may stop while the shared window is minimized
-    // or still, and the stream (its sound) is to go on; a person chose what it shows.
-    const muted = this.stream
-      .getVideoTracks()
-      .some((track) => track.readyState === "live" && track.muted && !isScreenTrack(track));
-    return muted ? "muted" : undefined;
-  }
+  // ---- page suspension --------------------------------------------------------------------
 
   /** Pause while the browser suspends capture, and go on with the same session once it is
    * back. A pause the person asked for is theirs: only they end it. */
   private applySuspension(): void {
     if (this.options.pauseWhenSuspended === false) return;
     const run = this.run;
-    const reason = this.suspendReason();
+    const reason = this.suspension.reason(this.stream);
     if (reason !== undefined) {
       const already = this.autoPaused;
       const streaming = this._state === "live" || this._state === "reconnecting";
@@ -1223,18 +908,14 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
   }
 
   private emitError(error: ServerError, fromAck: boolean): void {
-    const key = `${error.name}\n${error.message}`;
-    const now = Date.now();
-    const last = this.lastError;
-    this.lastError = { key, at: now, fromAck };
     this.lastEmittedError = error;
-    if (last && last.key === key && last.fromAck !== fromAck && now - last.at < DUPLICATE_WINDOW_MS) {
-      return;
-    }
-    this.emit("error", error);
+    if (this.errors.shouldReport(error, fromAck, Date.now())) this.emit("error", error);
   }
 
+  /** Every change of the client's state goes through here, checked against
+   * CLIENT_TRANSITIONS (an illegal one throws: a bug in the client). */
   private setState(state: ClientState): void {
+    transition(CLIENT_TRANSITIONS, this._state, state);
     if (state === "idle") this.wakeLock.release();
     else if (state === "live" && this.options.wakeLock !== false) this.wakeLock.acquire();
     if (state === "paused" && this.run && this.heartbeat === undefined) {

@@ -15,6 +15,11 @@ export interface Closable {
 export class SampleQueue<T extends Closable> {
   /** Samples offered while the queue was full: never queued. */
   dropped = 0;
+  /** Samples offered at all (queued, dropped or held off): what arrived from the track. */
+  arrived = 0;
+  /** While true (a capture trial, before anyone reads), offered samples are only counted:
+   * never made, queued or dropped. */
+  holding = false;
   private readonly items: T[] = [];
   private waiting: ((result: ReadableStreamReadResult<T>) => void) | undefined;
   private ended = false;
@@ -27,10 +32,12 @@ export class SampleQueue<T extends Closable> {
   }
 
   /** Queue the sample `make` returns, or count a drop without making it when the queue is
-   * full (a VideoFrame made only to be closed costs a copy on some browsers). False when
-   * nothing was queued. */
+   * full (a VideoFrame made only to be closed costs a copy on some browsers), or only count
+   * it while `holding`. False when nothing was queued. */
   offer(make: () => T): boolean {
     if (this.ended) return false;
+    this.arrived += 1;
+    if (this.holding) return false;
     if (this.full) {
       this.dropped += 1;
       return false;

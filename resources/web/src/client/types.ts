@@ -1,5 +1,7 @@
 import type { ManagerOptions, SocketOptions } from "socket.io-client";
 
+import type { MediaCause } from "./media-check";
+
 /** What `start` sends: the original client's fields, plus `mimeType` and `name`. */
 export interface FfmpegConfig {
   framerate?: number;
@@ -15,6 +17,9 @@ export interface ServerError {
   message: string;
   details?: string;
   fatal?: boolean;
+  /** Errors raised by the client about capture: what failed (`audio-start`, `audio`,
+   * `video`, `video-encoder`, `recorder`, `unsupported`), which the page words. */
+  cause?: MediaCause;
 }
 
 /** The original client's options (same names and defaults), then Desktop Relay's additions. */
@@ -93,8 +98,13 @@ export type BrowserToRtmpClientEvents = {
   resumed: () => void;
   /** The session could not go on: a new one starts (`refused`: after a drop the relay had
    * ended it; `overflow`: more was recorded during a drop than the client keeps; `encoder`:
-   * the browser's WebCodecs encoder failed, the new session records with MediaRecorder). */
+   * the browser's WebCodecs encoder failed, the new session records with MediaRecorder;
+   * `audio`: the same for WebCodecs' audio; `no-media`: nothing was recorded, the new session
+   * records the other way, see `noMedia`). */
   restarting: (reason: RestartReason) => void;
+  /** Nothing was recorded in the first 5 s of recording: what failed, and the capture way
+   * the client switches to (by itself, once per page, under `capture: "auto"`). */
+  noMedia: (info: NoMediaInfo) => void;
   /** One of the relay's destinations changed state (our relay only). */
   outputState: (status: OutputStateEvent) => void;
   /** What the relay's health checks find wrong with the stream now (our relay only); an
@@ -108,7 +118,17 @@ export type BrowserToRtmpClientEvents = {
   stopped: (outcome: StopOutcome) => void;
 };
 
-export type RestartReason = "refused" | "overflow" | "encoder";
+export type RestartReason = "refused" | "overflow" | "encoder" | "audio" | "no-media";
+
+/** What the no-media watchdog found: what failed (`cause`, `detail`), with which capture way
+ * (`method`), and the way the client now tries (`switchingTo`; undefined: none left, or
+ * `capture` was forced). */
+export interface NoMediaInfo {
+  cause: MediaCause;
+  detail: string;
+  method: CaptureMethod;
+  switchingTo?: CaptureMethod;
+}
 
 /** How the client may capture: `auto` (WebCodecs where the browser can, else MediaRecorder),
  * or one of the two. */

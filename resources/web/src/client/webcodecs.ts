@@ -30,12 +30,10 @@ import {
   VideoSampleSource,
 } from "mediabunny";
 
-import {
-  type ElementAudioFormat,
-  ElementCapture,
-  type ElementCaptureOptions,
-  elementCaptureMissing,
-} from "./element-capture";
+import { AudioPacketEncoder } from "./audio-packets";
+import { ElementCapture, type ElementCaptureOptions, elementCaptureMissing, PcmBlock } from "./element-capture";
+import { type CaptureFailure, type MediaCause, type TrialProgress, type TrialVerdict, trialVerdict } from "./media-check";
+import { Timeline } from "./timeline";
 
 /** What records the stream: the browser's MediaRecorder, or WebCodecsRecorder. Both have
  * MediaRecorder's surface (events `dataavailable` with a Blob `data`, `stop`, `error`). */
@@ -60,6 +58,15 @@ export interface WebCodecsPlan {
   /** What `start` tells the relay. */
   mimeType: string;
   source: FrameSource;
+  /** The `video-element` source's capture, as its trial left it (holding): the recorder
+   * reads from it, or `discardPlan` closes it. */
+  capture?: ElementCapture;
+}
+
+/** Close what a plan holds open when no recorder will use it. */
+export function discardPlan(plan: WebCodecsPlan): void {
+  plan.capture?.close();
+  plan.capture = undefined;
 }
 
 export interface WebCodecsSettings {
@@ -68,6 +75,8 @@ export interface WebCodecsSettings {
   keyFrameIntervalMs: number;
   /** The capture AudioWorklet module, which the `video-element` source needs for audio. */
   audioWorkletUrl?: string;
+  /** WebCodecs was asked for (`capture: "webcodecs"`): its trial waits longer. */
+  forced?: boolean;
 }
 
 // At most one chunk per this many ms (about 33 a second), and never later than this after the
@@ -100,82 +109,149 @@ function mimeTypeFor(audio: WebCodecsPlan["audioCodec"]): string {
   return audio === "opus" ? "video/webm;codecs=h264,opus" : "video/webm;codecs=h264";
 }
 
+function unsupported(detail: string): CaptureFailure {
+  return { cause: "unsupported", detail };
+}
+
 /**
  * How to capture `stream` with WebCodecs here, or why it cannot be: this browser lacks
- * WebCodecs, or both MediaStreamTrackProcessor on the page and a working `<video>` element and
- * AudioWorklet to read frames with (tried: opened, then closed), the stream has no video, or no
- * H.264 (or no Opus and no AAC) encoder takes these settings.
+ * WebCodecs, the stream has no video, no H.264 (or no Opus and no AAC) encoder takes these
+ * settings, or the trial found that video frames or audio blocks do not arrive on the page
+ * (media-check.ts: `auto` waits about 1 s, so that a slow audio start does not hold the start
+ * back; then MediaRecorder records). The trial reads the tracks as the recorder will: with
+ * MediaStreamTrackProcessor (its readers are closed again), or through a `<video>` element and
+ * the AudioWorklet, whose capture the plan keeps for the recorder (holding until then).
  */
-export async function planWebCodecs(stream: MediaStream, settings: WebCodecsSettings): Promise<WebCodecsPlan | string> {
+export async function planWebCodecs(
+  stream: MediaStream,
+  settings: WebCodecsSettings,
+): Promise<WebCodecsPlan | CaptureFailure> {
   for (const name of ["VideoEncoder", "AudioEncoder", "VideoFrame", "WritableStream"]) {
-    if (!hasGlobal(name)) return `${name} is missing`;
+    if (!hasGlobal(name)) return unsupported(`${name} is missing`);
   }
   const source: FrameSource = hasGlobal("MediaStreamTrackProcessor") ? "track-processor" : "video-element";
   const video = stream.getVideoTracks().find((track) => track.readyState === "live");
-  if (!video) return "the stream has no video";
+  if (!video) return unsupported("the stream has no video");
   const { width, height } = video.getSettings();
-  if (!width || !height) return "the video has no size yet";
-  if (width % 2 || height % 2) return `H.264 needs even dimensions, not ${width}x${height}`;
-  const level = avcLevel(width, height);
-  let videoCodec: string | undefined;
-  for (const profile of AVC_PROFILES) {
-    const codec = `avc1.${profile}${level}`;
-    const ok = await canEncodeVideo("avc", {
-      width,
-      height,
-      quality: new Quality({ bitrate: settings.videoBitsPerSecond }),
-      latencyMode: "realtime",
-      fullCodecString: codec,
-    }).catch(() => false);
-    if (ok) {
-      videoCodec = codec;
-      break;
-    }
-  }
-  if (!videoCodec) return `no H.264 encoder for ${width}x${height}`;
-
+  if (!width || !height) return unsupported("the video has no size yet");
+  if (width % 2 || height % 2) return unsupported(`H.264 needs even dimensions, not ${width}x${height}`);
   const audio = stream.getAudioTracks().find((track) => track.readyState === "live");
-  // The PCM an AudioContext delivers, which may differ from what the track says.
-  let elementAudio: ElementAudioFormat | undefined;
+
+  // The trial runs while the encoders are asked about.
+  const started = performance.now();
+  let capture: ElementCapture | undefined;
+  let trial: Promise<TrialVerdict>;
   if (source === "video-element") {
-    const why = await elementCaptureUnusable(video, audio, settings);
-    if (typeof why === "string") return `MediaStreamTrackProcessor is missing, and ${why}`;
-    elementAudio = why;
+    const missing = elementCaptureMissing(audio !== undefined);
+    if (missing) return unsupported(`MediaStreamTrackProcessor is missing, and ${missing}`);
+    if (audio && !settings.audioWorkletUrl) {
+      return unsupported("MediaStreamTrackProcessor is missing, and no AudioWorklet module is given");
+    }
+    const opened = new ElementCapture(video, audio, elementOptions(settings.audioWorkletUrl));
+    capture = opened;
+    trial = runTrial(started, () => ({ ...opened.progress, withAudio: audio !== undefined }), settings.forced);
+  } else {
+    trial = processorTrial(started, video, audio, settings.forced);
   }
-  let audioCodec: WebCodecsPlan["audioCodec"];
-  if (audio) {
-    const { sampleRate, channelCount } = audio.getSettings();
-    for (const codec of ["opus", "aac"] as const) {
-      const ok = await canEncodeAudio(codec, {
-        sampleRate: elementAudio?.sampleRate ?? (sampleRate || 48000),
-        numberOfChannels: elementAudio?.channels ?? (channelCount || 1),
-        quality: new Quality({ bitrate: settings.audioBitsPerSecond }),
+  let handed = false;
+  try {
+    const level = avcLevel(width, height);
+    let videoCodec: string | undefined;
+    for (const profile of AVC_PROFILES) {
+      const codec = `avc1.${profile}${level}`;
+      const ok = await canEncodeVideo("avc", {
+        width,
+        height,
+        quality: new Quality({ bitrate: settings.videoBitsPerSecond }),
+        latencyMode: "realtime",
+        fullCodecString: codec,
       }).catch(() => false);
       if (ok) {
-        audioCodec = codec;
+        videoCodec = codec;
         break;
       }
     }
-    if (!audioCodec) return "no Opus or AAC encoder";
+    if (!videoCodec) return unsupported(`no H.264 encoder for ${width}x${height}`);
+
+    let audioCodec: WebCodecsPlan["audioCodec"];
+    if (audio) {
+      const { sampleRate, channelCount } = audio.getSettings();
+      // The PCM an AudioContext delivers, which may differ from what the track says.
+      const format = capture?.audioFormat;
+      for (const codec of ["opus", "aac"] as const) {
+        const ok = await canEncodeAudio(codec, {
+          sampleRate: format?.sampleRate ?? (sampleRate || 48000),
+          numberOfChannels: format?.channels ?? (channelCount || 1),
+          quality: new Quality({ bitrate: settings.audioBitsPerSecond }),
+        }).catch(() => false);
+        if (ok) {
+          audioCodec = codec;
+          break;
+        }
+      }
+      if (!audioCodec) return unsupported("no Opus or AAC encoder");
+    }
+    const verdict = await trial;
+    if (verdict.kind === "fail") {
+      const how = source === "video-element" ? "through a video element" : "with MediaStreamTrackProcessor";
+      return { cause: verdict.cause, detail: `reading the tracks ${how}: ${verdict.detail}` };
+    }
+    handed = true;
+    return { videoCodec, audioCodec, mimeType: mimeTypeFor(audioCodec), source, capture };
+  } finally {
+    if (!handed) capture?.close();
   }
-  return { videoCodec, audioCodec, mimeType: mimeTypeFor(audioCodec), source };
 }
 
-/** Why frames cannot be read from a `<video>` element (and audio through the AudioWorklet)
- * here, or the audio format they come in: the capture is opened, then closed at once. */
-async function elementCaptureUnusable(
+const TRIAL_POLL_MS = 20;
+
+/** Poll `progress` until the trial's verdict is no longer `wait`. */
+async function runTrial(
+  started: number,
+  progress: () => Omit<TrialProgress, "elapsedMs">,
+  forced = false,
+): Promise<TrialVerdict> {
+  for (;;) {
+    const verdict = trialVerdict({ ...progress(), elapsedMs: performance.now() - started }, forced);
+    if (verdict.kind !== "wait") return verdict;
+    await new Promise((resolve) => setTimeout(resolve, TRIAL_POLL_MS));
+  }
+}
+
+/** Whether a MediaStreamTrackProcessor gives a frame of `video` and a block of `audio` in
+ * time: one of each is read, closed, and the readers cancelled. */
+async function processorTrial(
+  started: number,
   video: MediaStreamTrack,
   audio: MediaStreamTrack | undefined,
-  settings: WebCodecsSettings,
-): Promise<ElementAudioFormat | undefined | string> {
-  const missing = elementCaptureMissing(audio !== undefined);
-  if (missing) return missing;
-  const workletUrl = settings.audioWorkletUrl;
-  if (audio && !workletUrl) return "no AudioWorklet module is given";
+  forced = false,
+): Promise<TrialVerdict> {
+  const Processor = (globalThis as unknown as Record<string, TrackProcessor>).MediaStreamTrackProcessor;
+  const counts = { videoFrames: 0, audioBlocks: 0 };
+  let failure: CaptureFailure | undefined;
+  const readers: Array<ReadableStreamDefaultReader<VideoFrame | AudioData>> = [];
+  const readOne = (track: MediaStreamTrack, key: keyof typeof counts, cause: MediaCause): void => {
+    try {
+      const reader = new Processor({ track }).readable.getReader();
+      readers.push(reader);
+      reader.read().then(
+        ({ value }) => {
+          if (!value) return;
+          value.close();
+          counts[key] += 1;
+        },
+        () => undefined,
+      );
+    } catch (err) {
+      failure ??= { cause, detail: `MediaStreamTrackProcessor failed (${asError(err).message})` };
+    }
+  };
+  readOne(video, "videoFrames", "video");
+  if (audio) readOne(audio, "audioBlocks", "audio");
   try {
-    return await ElementCapture.probe(video, audio, elementOptions(workletUrl));
-  } catch (err) {
-    return `reading the tracks through a video element failed (${asError(err).message})`;
+    return await runTrial(started, () => ({ ...counts, withAudio: audio !== undefined, audioStarted: true, failure }), forced);
+  } finally {
+    for (const reader of readers) void reader.cancel().catch(() => undefined);
   }
 }
 
@@ -190,9 +266,12 @@ class DataEvent extends Event {
   }
 }
 
-/** An `error` event, as MediaRecorder's. */
-class RecorderErrorEvent extends Event {
-  constructor(readonly error: Error) {
+/** An `error` event, as MediaRecorder's, with what failed. */
+export class RecorderErrorEvent extends Event {
+  constructor(
+    readonly error: Error,
+    readonly cause: MediaCause,
+  ) {
     super("error");
   }
 }
@@ -224,10 +303,10 @@ type TrackProcessor = new (init: { track: MediaStreamTrack; maxBufferSize?: numb
 const VIDEO_BUFFER_FRAMES = 15;
 const AUDIO_BUFFER_CHUNKS = 50;
 
-type Source = VideoSampleSource | AudioSampleSource;
+type Source = VideoSampleSource | AudioSampleSource | AudioPacketEncoder["source"];
 
 /** What a track's samples are read from: a processor's stream reader, or a SampleQueue. */
-type SampleReader = Pick<ReadableStreamDefaultReader<VideoFrame | AudioData>, "read" | "cancel">;
+type SampleReader = Pick<ReadableStreamDefaultReader<VideoFrame | AudioData | PcmBlock>, "read" | "cancel">;
 
 /** Records a stream's first video track (H.264) and first audio track (Opus or AAC) into live
  * Matroska with WebCodecs, as `planWebCodecs` planned it. */
@@ -248,12 +327,17 @@ export class WebCodecsRecorder extends EventTarget implements Recorder {
   private readers: SampleReader[] = [];
   // The `video-element` source's element and AudioWorklet, while they run.
   private capture: ElementCapture | undefined;
+  // The `track-processor` source's Opus encoder (audio-packets.ts).
+  private audioPackets: AudioPacketEncoder | undefined;
   private feeds: Array<Promise<void>> = [];
-  // The media timeline, in seconds from the first sample: when it began (performance.now()
-  // in seconds), and the pauses in it, which the written timestamps leave out.
-  private timelineStart: number | undefined;
-  private pauses: Array<[number, number]> = [];
-  private pausedAt: number | undefined;
+  // The media timeline, in seconds from the first sample (without the pauses).
+  private readonly timeline = new Timeline();
+  /** Video frames and audio blocks given to the encoders so far, and bytes the muxer wrote:
+   * what the no-media watchdog reads. */
+  videoFramesIn = 0;
+  audioBlocksIn = 0;
+  /** Whether an audio track is recorded. */
+  readonly withAudio: boolean;
   // Bytes the muxer wrote and no chunk carried yet.
   private parts: Uint8Array[] = [];
   private written = 0;
@@ -268,6 +352,17 @@ export class WebCodecsRecorder extends EventTarget implements Recorder {
     this.settings = settings;
     this.mimeType = plan.mimeType;
     this.source = plan.source;
+    this.withAudio = plan.audioCodec !== undefined;
+  }
+
+  /** Bytes the muxer wrote so far. */
+  get bytesWritten(): number {
+    return this.written;
+  }
+
+  /** Close what the plan holds open (a trial's capture) when this recorder will never start. */
+  discard(): void {
+    if (this._state === "inactive" && !this.stopping) discardPlan(this.plan);
   }
 
   get state(): RecordingState {
@@ -308,11 +403,20 @@ export class WebCodecsRecorder extends EventTarget implements Recorder {
     output.addVideoTrack(videoSource);
     const tracks: Array<[MediaStreamTrack, Source]> = [[video, videoSource]];
     if (audio && this.plan.audioCodec) {
-      const audioSource = new AudioSampleSource({
-        codec: this.plan.audioCodec,
-        quality: new Quality({ bitrate: this.settings.audioBitsPerSecond }),
-      });
-      output.addAudioTrack(audioSource);
+      let audioSource: Source;
+      if (this.source === "track-processor" && this.plan.audioCodec === "opus") {
+        // The processor's AudioData keeps its timestamp: packets are placed instead.
+        this.audioPackets = new AudioPacketEncoder(this.settings.audioBitsPerSecond);
+        audioSource = this.audioPackets.source;
+        output.addAudioTrack(this.audioPackets.source);
+      } else {
+        const sampleSource = new AudioSampleSource({
+          codec: this.plan.audioCodec,
+          quality: new Quality({ bitrate: this.settings.audioBitsPerSecond }),
+        });
+        output.addAudioTrack(sampleSource);
+        audioSource = sampleSource;
+      }
       tracks.push([audio, audioSource]);
     }
     this.output = output;
@@ -322,7 +426,7 @@ export class WebCodecsRecorder extends EventTarget implements Recorder {
     this.started = output
       .start()
       .then(() => (this.source === "video-element" ? this.readElement(tracks) : this.readProcessors(tracks)))
-      .catch((err: unknown) => this.fail(err));
+      .catch((err: unknown) => this.fail(err, "video-encoder"));
   }
 
   /** Feed each track's samples to its source from a MediaStreamTrackProcessor. */
@@ -334,35 +438,37 @@ export class WebCodecsRecorder extends EventTarget implements Recorder {
     for (const [track, source] of tracks) {
       const maxBufferSize = track.kind === "video" ? VIDEO_BUFFER_FRAMES : AUDIO_BUFFER_CHUNKS;
       const reader = new Processor({ track, maxBufferSize }).readable.getReader();
-      this.readSamples(reader, source);
+      this.readSamples(reader, source, track.kind === "video" ? "video" : "audio");
     }
   }
 
-  /** Feed each track's samples to its source from a `<video>` element and the AudioWorklet. */
+  /** Feed each track's samples to its source from the `<video>` element and the AudioWorklet
+   * that planWebCodecs' trial opened (and found delivering). */
   private readElement(tracks: Array<[MediaStreamTrack, Source]>): void {
     if (this.stopping) return;
     const [[video, videoSource], audio] = tracks;
-    const capture = new ElementCapture(video, audio?.[0], elementOptions(this.settings.audioWorkletUrl));
+    // The trial's capture, or (a plan used twice) a new one.
+    const capture = this.plan.capture ?? new ElementCapture(video, audio?.[0], elementOptions(this.settings.audioWorkletUrl));
+    this.plan.capture = undefined;
     this.capture = capture;
-    // Read from the start, as a processor is: the first samples are fresh, as the timeline
-    // placing each track by its first sample wants.
-    this.readSamples(capture.video, videoSource);
-    if (audio && capture.audio) this.readSamples(capture.audio, audio[1]);
-    // It started in planWebCodecs' trial; if it does not now, fail as an encoder does (the
-    // client goes on with MediaRecorder).
-    capture.ready.catch((err: unknown) => this.fail(err));
+    // Queue from now on, read at once: the first samples are fresh, as the timeline placing
+    // each track by its first sample wants.
+    capture.release();
+    this.readSamples(capture.video, videoSource, "video");
+    if (audio && capture.audio) this.readSamples(capture.audio, audio[1], "audio");
   }
 
-  private readSamples(reader: SampleReader, source: Source): void {
+  private readSamples(reader: SampleReader, source: Source, kind: "video" | "audio"): void {
     this.readers.push(reader);
-    this.feeds.push(this.feed(reader, source).catch((err: unknown) => this.fail(err)));
+    const cause: MediaCause = kind === "video" ? "video-encoder" : "audio";
+    this.feeds.push(this.feed(reader, source).catch((err: unknown) => this.fail(err, cause)));
   }
 
   pause(): void {
     if (this._state === "inactive") throw new DOMException("The recorder is not recording", "InvalidStateError");
     if (this._state === "paused") return;
     this._state = "paused";
-    if (this.timelineStart !== undefined) this.pausedAt = performance.now() / 1000 - this.timelineStart;
+    this.timeline.pause(performance.now() / 1000);
     this.flush();
   }
 
@@ -370,10 +476,7 @@ export class WebCodecsRecorder extends EventTarget implements Recorder {
     if (this._state === "inactive") throw new DOMException("The recorder is not recording", "InvalidStateError");
     if (this._state === "recording") return;
     this._state = "recording";
-    if (this.pausedAt !== undefined && this.timelineStart !== undefined) {
-      this.pauses.push([this.pausedAt, performance.now() / 1000 - this.timelineStart]);
-    }
-    this.pausedAt = undefined;
+    this.timeline.resume(performance.now() / 1000);
   }
 
   /** Stop: the encoders flush, the muxer ends the stream, the last bytes go out as a last
@@ -403,43 +506,78 @@ export class WebCodecsRecorder extends EventTarget implements Recorder {
       // Resolves once the encoder takes more: meanwhile the reader's buffer fills, and past
       // it frames are dropped, as a busy MediaRecorder does (a processor drops the oldest
       // silently; a SampleQueue the newest, counted and logged).
+      //
+      // Every sample is made with its final timestamp. What copies media in mediabunny 1.61
+      // (node_modules/mediabunny/src/sample.ts, media-source.ts), and so what is avoided here:
+      // - AudioSample.setTimestamp() on a sample made from an AudioData, or an AudioData whose
+      //   microseconds do not survive `Math.trunc(1e6 * (us / 1e6))` (1.8 % of them do not):
+      //   AudioEncoderWrapper.encodeSample -> toAudioData() -> _createAudioDataFromData(), one
+      //   AudioData.copyTo per plane, per block (WebKitGTK's web process crashes on it).
+      // - An AudioSample made from PCM (as here from a PcmBlock): toAudioData() makes a new
+      //   AudioData from the bytes (the constructor's own copy, no copyTo).
+      // - AudioSample.clone()/trim()/toAudioBuffer(), a resampler or sample-format transform,
+      //   PCM codecs: copyTo. Not used here (no `transform`, Opus or AAC).
+      // - A VideoSample from a VideoFrame with another timestamp: toVideoFrame() wraps it in
+      //   `new VideoFrame(frame, {timestamp})`, no pixel copy. A frame of another size than
+      //   the first ("contain", a turned phone) is drawn into a canvas: a copy, then only.
+      // MediaStreamTrackProcessor's AudioData (Chromium) cannot be given another timestamp
+      // without copyTo: it is encoded as it is, and its packets placed (audio-packets.ts).
+      // Only AAC there (a Chromium without an Opus encoder) still goes through setTimestamp
+      // and a copy per block (feedAudioData).
       if (value instanceof VideoFrame) {
         const sample = new VideoSample(value, { timestamp: at.timestamp });
         try {
           await (source as VideoSampleSource).add(sample);
+          this.videoFramesIn += 1;
         } finally {
           sample.close();
         }
-      } else {
-        const sample = new AudioSample(value);
-        sample.setTimestamp(at.timestamp);
+      } else if (value instanceof PcmBlock) {
+        const sample = new AudioSample({
+          format: "f32-planar",
+          sampleRate: value.sampleRate,
+          numberOfChannels: value.channels,
+          timestamp: at.timestamp,
+          data: value.data,
+        });
         try {
           await (source as AudioSampleSource).add(sample);
+          this.audioBlocksIn += 1;
         } finally {
           sample.close();
         }
+      } else if (this.audioPackets) {
+        await this.audioPackets.add(value, at.timestamp);
+        this.audioBlocksIn += 1;
+      } else {
+        await this.feedAudioData(value, at.timestamp, source as AudioSampleSource);
       }
     }
     // The track ended (an unplugged microphone): the muxer, which interleaves the tracks,
     // must not wait for it.
-    if (!this.stopping) source.close();
+    if (this.stopping) return;
+    if (this.audioPackets && source === this.audioPackets.source) await this.audioPackets.flush();
+    source.close();
+  }
+
+  /** A MediaStreamTrackProcessor's AudioData at `timestamp` (seconds) for AAC: the one path
+   * that still copies (setTimestamp makes mediabunny rebuild the AudioData through copyTo). */
+  private async feedAudioData(value: AudioData, timestamp: number, source: AudioSampleSource): Promise<void> {
+    const sample = new AudioSample(value);
+    sample.setTimestamp(timestamp);
+    try {
+      await source.add(sample);
+      this.audioBlocksIn += 1;
+    } finally {
+      sample.close();
+    }
   }
 
   /** Where a sample captured at `captured` (its track's clock, seconds) goes on the timeline,
    * with the track's offset; undefined to drop it (paused, or captured during a pause). */
   private place(captured: number, offset: number | undefined): { timestamp: number; offset: number } | undefined {
     if (this._state !== "recording") return undefined;
-    const now = performance.now() / 1000;
-    this.timelineStart ??= now;
-    const trackOffset = offset ?? now - this.timelineStart - captured;
-    const time = captured + trackOffset;
-    // Timestamps go on without the pauses, as MediaRecorder's do.
-    let paused = 0;
-    for (const [from, to] of this.pauses) {
-      if (time >= to) paused += to - from;
-      else if (time >= from) return undefined;
-    }
-    return { timestamp: time - paused, offset: trackOffset };
+    return this.timeline.place(captured, offset, performance.now() / 1000);
   }
 
   private async finish(): Promise<void> {
@@ -450,26 +588,32 @@ export class WebCodecsRecorder extends EventTarget implements Recorder {
     await Promise.all(this.readers.map((reader) => reader.cancel().catch(() => undefined)));
     this.capture?.close();
     this.capture = undefined;
+    discardPlan(this.plan); // stopped before the capture was read
     await within(Promise.all(this.feeds), FINISH_TIMEOUT_MS);
     const output = this.output;
     if (output) {
       try {
         if (this.failed) throw new Error("failed");
+        // The audio encoder's last packets go to the muxer before it ends.
+        const packets = this.audioPackets;
+        if (packets && !(await within(packets.flush().then(() => true), FINISH_TIMEOUT_MS))) throw new Error("stuck");
         if (!(await within(output.finalize().then(() => true), FINISH_TIMEOUT_MS))) throw new Error("stuck");
       } catch {
         // A failed encoder cannot flush: what was written is what there is.
         await within(output.cancel().catch(() => undefined), FINISH_TIMEOUT_MS);
       }
     }
+    this.audioPackets?.close();
     this.flush();
     this.dispatchEvent(new Event("stop"));
   }
 
-  /** An encoder or the muxer failed: say so, then stop with what was recorded. */
-  private fail(err: unknown): void {
+  /** An encoder, a track's reading or the muxer failed: say so, with what failed, then stop
+   * with what was recorded. */
+  private fail(err: unknown, cause: MediaCause): void {
     if (this.failed || this._state === "inactive") return;
     this.failed = true;
-    this.dispatchEvent(new RecorderErrorEvent(asError(err)));
+    this.dispatchEvent(new RecorderErrorEvent(asError(err), cause));
     this.stop();
   }
 
@@ -488,7 +632,7 @@ export class WebCodecsRecorder extends EventTarget implements Recorder {
     // Append-only output writes each byte once, in order; anything else would corrupt the
     // stream the relay reads.
     if (chunk.position !== this.written) {
-      this.fail(new Error(`The muxer wrote at ${chunk.position}, expected ${this.written}`));
+      this.fail(new Error(`The muxer wrote at ${chunk.position}, expected ${this.written}`), "video-encoder");
       return;
     }
     this.written += chunk.data.byteLength;

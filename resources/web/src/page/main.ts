@@ -4,6 +4,7 @@ import type {
   CaptureOption,
   ClientState,
   HealthWarningEvent,
+  NoMediaInfo,
   OutputStateEvent,
   RestartReason,
   ServerError,
@@ -24,7 +25,10 @@ import {
   OUTPUT_BACK,
   outputReconnectingText,
   reconnectingText,
+  AUDIO_FAILED,
   ENCODER_FAILED,
+  noMediaText,
+  switchedText,
   RESTARTED,
   RESUME_OVERFLOW,
   RESUME_REFUSED,
@@ -299,7 +303,8 @@ async function stop(): Promise<void> {
 function onError(error: ServerError): void {
   // `outputState` says it with the attempt number (onOutputState).
   if (error.name === "OUTPUT_RECONNECTING" && reconnectingOutputs.size > 0) return;
-  const text = describeServerError(error);
+  let text = describeServerError(error);
+  if (error.cause !== undefined) text += forcedCaptureHint();
   // A warning that does not end the stream must not hide why an earlier one ended.
   if (error.fatal === false && ui.message.dataset.kind === "error" && !ui.message.hidden) return;
   showMessage(text, error.fatal === false ? "warning" : "error");
@@ -311,14 +316,41 @@ function onReconnecting(): void {
 }
 
 function onRestarting(reason: RestartReason): void {
-  if (reason === "encoder") {
-    // No reconnection follows: the new session goes live by itself.
+  if (reason === "encoder" || reason === "audio" || reason === "no-media") {
+    // No reconnection follows: the new session goes live by itself. `noMedia` said it.
     restartNote = undefined;
-    showMessage(ENCODER_FAILED, "warning");
+    if (reason !== "no-media") showMessage(reason === "audio" ? AUDIO_FAILED : ENCODER_FAILED, "warning");
     return;
   }
   restartNote = reason === "refused" ? RESUME_REFUSED : RESUME_OVERFLOW;
   showMessage(restartNote, "warning");
+}
+
+/** After a capture failure on a link that forces the way: the page could choose better. */
+function forcedCaptureHint(): string {
+  if (forcedCapture === undefined || forcedCapture === "auto") return "";
+  return ` This link forces “capture=${forcedCapture}”: without it the page chooses by itself.`;
+}
+
+// The no-media switch under way: said once the new session is live.
+let switching: NoMediaInfo | undefined;
+
+function onState(state: ClientState): void {
+  if (state === "live" && switching && client.noMedia === undefined) {
+    showMessage(switchedText(switching), "info");
+    switching = undefined;
+  } else if (state === "idle") {
+    switching = undefined;
+  }
+  render();
+}
+
+/** Live, but nothing recorded: said at once, whether or not the client tries the other way. */
+function onNoMedia(info: NoMediaInfo): void {
+  switching = info.switchingTo ? info : undefined;
+  const text = noMediaText(info) + (info.switchingTo ? "" : forcedCaptureHint());
+  showMessage(text, info.switchingTo ? "warning" : "error");
+  render();
 }
 
 function onSuspended(reason: SuspendReason): void {
@@ -383,10 +415,13 @@ function render(): void {
     connection === "connected" ? "Connected" : connection === "connecting" ? "Connecting…" : "Disconnected";
   ui.connection.title = client.lastConnectError ?? "";
 
-  ui.streamState.textContent = STATE_TEXT[state];
+  // Never "Live" while nothing is recorded.
+  const noMedia = state === "live" && client.noMedia !== undefined;
+  ui.streamState.textContent = noMedia ? "Live, but nothing is recorded" : STATE_TEXT[state];
+  document.body.dataset.noMedia = noMedia ? "true" : "false";
   // Warnings are about a live stream: none once it has ended.
   if (state === "idle" && !ui.health.hidden) showHealth([]);
-  ui.liveBadge.hidden = state !== "live";
+  ui.liveBadge.hidden = state !== "live" || noMedia;
   const busy = state !== "idle";
   ui.start.hidden = state === "live" || state === "paused" || state === "stopping";
   ui.start.disabled = busy || acquiring || blocked !== undefined;
@@ -484,7 +519,7 @@ function main(): void {
     audioSampleRate: 48000,
     socketio: token ? { auth: { token } } : {},
   });
-  client.on("state", render);
+  client.on("state", onState);
   client.on("connection", render);
   client.on("error", onError);
   client.on("reconnecting", onReconnecting);
@@ -501,6 +536,7 @@ function main(): void {
     else onReconnected();
   });
   client.on("restarting", onRestarting);
+  client.on("noMedia", onNoMedia);
   client.on("outputState", onOutputState);
   client.on("health", showHealth);
   client.on("suspended", onSuspended);

@@ -1,5 +1,6 @@
 /** What the page tells a person: plain sentences, never error codes. */
-import type { ServerError, SuspendReason } from "../client/types";
+import type { MediaCause } from "../client/media-check";
+import type { CaptureMethod, NoMediaInfo, ServerError, SuspendReason } from "../client/types";
 
 const SERVER_MESSAGES: Record<string, string> = {
   MAX_STREAMS_REACHED:
@@ -52,6 +53,79 @@ export const RESUME_REFUSED = "The relay ended this stream: starting a new one."
 export const RESUME_OVERFLOW = "The break was too long to keep all the video: starting a new stream.";
 export const ENCODER_FAILED =
   "The browser's video encoder failed, so the stream started again as a new session with the browser's recorder. Viewers may have seen a short break.";
+export const AUDIO_FAILED =
+  "The microphone's sound stopped reaching the browser's audio encoder, so the stream started again as a new session with the browser's recorder. Viewers may have seen a short break.";
+
+// What failed, as a person can act on it: the sentence's middle, and what to try.
+const CAUSE_TEXT: Record<MediaCause, { what: string; tryThis: string }> = {
+  "audio-start": {
+    what: "the browser's sound did not start",
+    tryThis: "Try again, pick another microphone (or “No microphone”), or use another browser.",
+  },
+  audio: {
+    what: "no sound came from the microphone",
+    tryThis: "Check that no other app uses the microphone, pick another one (or “No microphone”), or use another browser.",
+  },
+  video: {
+    what: "no picture came from the camera",
+    tryThis: "Check that no other app uses the camera, pick another camera, or reload the page.",
+  },
+  "video-encoder": {
+    what: "the browser's video encoder made nothing",
+    tryThis: "Reload the page, or use another browser.",
+  },
+  recorder: {
+    what: "the browser's recorder made no video",
+    tryThis: "Reload the page, or use another browser.",
+  },
+  unsupported: {
+    what: "this browser cannot encode this video here",
+    tryThis: "Use a recent Chrome, Edge, Firefox or Safari.",
+  },
+};
+
+// What failed mid-stream (RECORDER_ERROR), where it differs from "made nothing".
+const FAILED_TEXT: Partial<Record<MediaCause, string>> = {
+  audio: "the microphone's sound could not be encoded",
+  "video-encoder": "the browser's video encoder failed",
+  recorder: "the browser's recorder failed",
+};
+
+const METHOD_TEXT: Record<CaptureMethod, string> = {
+  webcodecs: "the browser's encoder (WebCodecs)",
+  mediarecorder: "the browser's recorder (MediaRecorder)",
+};
+
+/** Live, but nothing recorded for 5 s: what failed, and what the page does or what to try. */
+export function noMediaText(info: NoMediaInfo): string {
+  const cause = CAUSE_TEXT[info.cause];
+  const lead = `Nothing is being recorded: ${cause.what} in the first 5 seconds`;
+  if (info.switchingTo) {
+    return `${lead} with ${METHOD_TEXT[info.method]}. Trying ${METHOD_TEXT[info.switchingTo]} instead; the stream starts again by itself.`;
+  }
+  return `${lead}, so viewers get nothing. ${cause.tryThis}`;
+}
+
+/** Live again after the no-media switch. */
+export function switchedText(info: NoMediaInfo): string {
+  const to = info.switchingTo ?? info.method;
+  return `Live again, now recorded by ${METHOD_TEXT[to]}: with ${METHOD_TEXT[info.method]} ${CAUSE_TEXT[info.cause].what}.`;
+}
+
+/** A capture error (the client's, with a cause) in words that name what failed. */
+function describeCaptureError(error: ServerError, cause: MediaCause): string {
+  const text = CAUSE_TEXT[cause];
+  const sentence = `${text.what.charAt(0).toUpperCase()}${text.what.slice(1)}.`;
+  switch (error.name) {
+    case "CANT_START_RECORDER":
+    case "RECORDER_NOT_SUPPORTED":
+      return `This browser could not start recording: ${text.what}. ${text.tryThis}`;
+    case "RECORDER_ERROR":
+      return `Recording stopped: ${FAILED_TEXT[cause] ?? text.what}. ${text.tryThis}`;
+    default:
+      return `${sentence} ${text.tryThis}`;
+  }
+}
 
 /** The relay's destination (RTMP service or recording) is reconnecting: attempt `n`. */
 export function outputReconnectingText(attempt: number): string {
@@ -78,6 +152,7 @@ export const STOPPED_GONE = "Stopped. The relay had already ended the stream.";
 
 /** A sentence for an error from the relay or the client. */
 export function describeServerError(error: ServerError): string {
+  if (error.cause !== undefined && CAUSE_TEXT[error.cause]) return describeCaptureError(error, error.cause);
   const known = SERVER_MESSAGES[error.name];
   if (known) return known;
   // An error this page does not know: the relay's messages are written for people.
