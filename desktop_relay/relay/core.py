@@ -91,6 +91,7 @@ class Relay(Observable):
         # The program (program/show.py): made when it has a destination, started with the
         # relay's background work.
         self._program: Program | None = None
+        self._control_token = self.config.control_token
         self._program_targets = [validate_target(url) for url in config_targets(self.config)]
 
     # ---- life cycle ------------------------------------------------------------------
@@ -123,6 +124,7 @@ class Relay(Observable):
             return
         for session in self._sessions.values():
             self._program_source(session)
+        program.set_monitors(self._thumbnails)
         log.info(
             "program on: %sx%s at %s fps to %s",
             program.config.width,
@@ -241,6 +243,18 @@ class Relay(Observable):
         self.config = replace(self.config, auth_token=token)
         log.info("pairing token %s", "changed" if token else "turned off")
 
+    @property
+    def control_token(self) -> str | None:
+        """The control API's token (never the pairing token), None: the API refuses all."""
+        return self._control_token
+
+    def rotate_control_token(self) -> str:
+        """Make and require a new control API token; returns it (keeping it is the caller's:
+        `save_token`)."""
+        self._control_token = new_token()
+        log.info("the control API's token was replaced")
+        return self._control_token
+
     def rotate_token(self) -> str:
         """Make and require a new pairing token; returns it."""
         token = new_token()
@@ -335,6 +349,8 @@ class Relay(Observable):
         log.info("live thumbnails %s", "on" if enabled else "off")
         for session in list(self._sessions.values()):
             session.set_thumbnails(enabled)
+        if self._program is not None:
+            self._program.set_monitors(enabled)
 
     async def kill(self, session_id: str, reason: str = "The operator ended this stream") -> bool:
         """End a session now: tell its client, stop its ffmpeg, disconnect it."""
@@ -632,3 +648,6 @@ class _ProgramEvents:
 
     def ffmpeg_output(self, line: str) -> None:
         log.debug("program output: %s", line)
+
+    def program_picture(self, which: str, thumbnail: Thumbnail) -> None:
+        self._relay._notify("program_picture", which, thumbnail)

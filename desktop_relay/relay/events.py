@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 #   "stats"              (statuses: list[SessionStatus])      every `stats_interval` seconds
 #   "thumbnail"          (session_id: str, thumbnail: Thumbnail)
 #   "program_changed"    (status: ProgramStatus)              a take, the slate, a source...
+#   "program_picture"    (which: str, thumbnail: Thumbnail)   "program" or "preview", 4 a second
 EVENTS = frozenset(
     {
         "session_opened",
@@ -46,6 +47,7 @@ EVENTS = frozenset(
         "stats",
         "thumbnail",
         "program_changed",
+        "program_picture",
     }
 )
 

@@ -78,6 +78,11 @@ class RelayObserver(Protocol):
         """What the program shows changed (a take, the slate, a source or an output)."""
         return None
 
+    def program_picture(self, which: str, thumbnail: Thumbnail) -> None:
+        """A small picture of the program (`which` "program") or of the source on preview
+        ("preview"), a few a second while thumbnails are on (`Relay.set_thumbnails`)."""
+        return None
+
 
 class BaseObserver(RelayObserver):
     """A RelayObserver that ignores everything: subclass it and override what you need."""

@@ -250,3 +250,49 @@ async def test_the_control_api_wants_the_control_token_and_names_what_is_wrong(
             assert status == 409 and answer["error"] == "SOURCE_NOT_LIVE", answer
     finally:
         await streamer.close()
+
+
+async def test_monitor_pictures_of_program_and_preview_a_few_a_second(
+    running_relay: MakeRelay, rtmp_receiver: Callable[..., RtmpReceiver],
+    captures: dict[str, Path],
+) -> None:
+    """What the window's Program panel shows: small pictures of the program and of the source
+    on preview, only while pictures are wanted (Relay.set_thumbnails)."""
+    receiver = rtmp_receiver("program-monitor-0123456789")
+    relay = await running_relay(RelayConfig(program_targets=(receiver.url,),
+                                            control_token=CONTROL))
+    pictures: list[tuple[str, float, str]] = []
+
+    def on_picture(which: str, thumbnail: Any) -> None:
+        rgb = np.frombuffer(thumbnail.rgb, dtype=np.uint8).reshape(
+            thumbnail.height, thumbnail.width, 3)
+        pictures.append((which, time.monotonic(), colour_of(rgb[60:120, 130:190])))
+
+    relay.add_listener("program_picture", on_picture)
+    streamer = await Streamer(relay_url(relay)).connect()
+    try:
+        assert await streamer.start({"framerate": 30, "name": "blue"})
+        replay = asyncio.create_task(streamer.replay(captures["blue"], seconds=8))
+        await wait_for(lambda: sources_live(relay, 1), timeout=15)
+        await asyncio.sleep(1)
+        assert not pictures  # nobody looks: none made
+        relay.set_thumbnails(True)
+        (source,) = relay.program_status().sources
+        assert relay.program is not None
+        relay.program.preview(source.id)
+        await wait_for(lambda: sum(1 for p in pictures if p[0] == "preview") >= 4, timeout=5)
+        start = time.monotonic()
+        await asyncio.sleep(2)
+        program = [p for p in pictures if p[0] == "program" and p[1] >= start]
+        assert 6 <= len(program) <= 12, len(program)  # about 4 a second
+        assert program[-1][2] == "slate"  # nothing taken
+        assert [p for p in pictures if p[0] == "preview"][-1][2] == "blue"
+        await relay.program.take(source.id)
+        await wait_for(lambda: (pictures[-1][0] == "program" and pictures[-1][2] == "blue")
+                       or any(p[0] == "program" and p[2] == "blue" for p in pictures[-4:]),
+                       timeout=3)
+        relay.set_thumbnails(False)
+        replay.cancel()
+        await asyncio.gather(replay, return_exceptions=True)
+    finally:
+        await streamer.close()

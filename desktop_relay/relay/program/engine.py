@@ -120,6 +120,7 @@ class ProgramEngine:
         *,
         on_output: Callable[[bytes], None] | None = None,
         on_state: Callable[[ProgramState], None] | None = None,
+        on_monitor: Callable[[str, int, int, bytes], None] | None = None,
         max_queue_bytes: int = 4 * 1024 * 1024,
         max_queue_ms: int = 1000,
         command_timeout: float = 5.0,
@@ -130,6 +131,7 @@ class ProgramEngine:
         self.config = config or ProgramConfig()
         self._on_output = on_output
         self._on_state = on_state
+        self._on_monitor = on_monitor
         self._max_bytes = max_queue_bytes
         self._max_ms = max_queue_ms
         self._command_timeout = command_timeout
@@ -382,6 +384,11 @@ class ProgramEngine:
         the problem; the slate then stays as it was."""
         return await self._command("slate_image", path=path)
 
+    async def set_monitors(self, on: bool, sources: tuple[str, ...] = ()) -> ProgramState:
+        """Send small pictures (`on_monitor`: "program" or a source id, width, height, RGB) of
+        the program and of `sources` a few times a second, or stop."""
+        return await self._command("monitors", on=on, sources=tuple(sources))
+
     async def refresh(self) -> ProgramState:
         """The worker's state now."""
         return await self._command("state")
@@ -502,6 +509,10 @@ class ProgramEngine:
                     future.set_exception(SlateImageError(error[1]))
                 else:
                     future.set_exception(ProgramCommandError(error[1]))
+        elif kind == "monitor":
+            if self._on_monitor is not None:
+                _, which, width, height, rgb = message
+                self._on_monitor(which, width, height, rgb)
         elif kind == "stopped" and self._stopped is not None:
             self._stopped.set()
 

@@ -23,6 +23,7 @@ from ..media.flv import FlvTag
 from ..outputs.destinations import Destination
 from ..outputs.sink import OutputEvents
 from ..outputs.stream_hub import StreamHub
+from ..outputs.thumbnails import Thumbnail
 from ..status import OutputStatus
 from .config import CORNERS, PIP_SIZES, Corner, PipSize, PipState, ProgramConfig, ProgramState
 from .engine import ProgramEngine, ProgramError
@@ -106,6 +107,10 @@ class ProgramEvents(OutputEvents, Protocol):
     def program_changed(self) -> None:
         """What the program shows, or one of its sources or outputs, changed."""
 
+    def program_picture(self, which: str, thumbnail: Thumbnail) -> None:
+        """A small picture of the program ("program") or of the preview ("preview"), a few a
+        second while monitors are on (`Program.set_monitors`)."""
+
 
 class _SourceTap:
     """One session's normalized stream into the engine (a StreamHub tap): it starts from the
@@ -169,7 +174,10 @@ class Program:
         self._preview: str | None = None
         self._pinned: str | None = None
         self._lock = asyncio.Lock()
-        self.engine = engine_factory(config, on_output=self._on_output, on_state=self._on_state)
+        self.engine = engine_factory(
+            config, on_output=self._on_output, on_state=self._on_state, on_monitor=self._on_monitor
+        )
+        self._monitors = False
         self.hub = StreamHub(
             ffmpeg_binary=ffmpeg_binary,
             # A quarter second of the program's bitrate (as for sessions' outputs).
@@ -187,6 +195,7 @@ class Program:
         await self.engine.start()
         for destination in self._destinations:
             self.hub.add(destination)
+        self._update_monitors()
         self._events.program_changed()
 
     async def stop(self, timeout: float = 5.0) -> None:
@@ -267,6 +276,7 @@ class Program:
         status = await self.take(preview, fade_ms)
         self._preview = before if before in self._sources else None
         self._sync_taps()
+        self._update_monitors()
         return self._changed() if self._preview != preview else status
 
     def preview(self, source_id: str | None) -> ProgramStatus:
@@ -275,6 +285,7 @@ class Program:
             self._check_live(source_id)
         self._preview = source_id
         self._sync_taps()
+        self._update_monitors()
         return self._changed()
 
     async def slate(self, on: bool) -> ProgramStatus:
@@ -307,6 +318,28 @@ class Program:
             await self.engine.pip(source_id, _corner(corner), _size(size))
             self._sync_taps()
         return self._changed()
+
+    def set_monitors(self, enabled: bool) -> None:
+        """Pictures of the program and the preview for the operator's window (a few a second,
+        `program_picture`), or none: off by default, a headless relay never pays for them."""
+        self._monitors = bool(enabled)
+        self._update_monitors()
+
+    def _update_monitors(self) -> None:
+        if not self.engine.running:
+            return
+        sources = (self._preview,) if self._monitors and self._preview else ()
+        task = asyncio.create_task(
+            self.engine.set_monitors(self._monitors, sources), name="program-monitors"
+        )
+        task.add_done_callback(_log_failure)
+
+    def _on_monitor(self, which: str, width: int, height: int, rgb: bytes) -> None:
+        if which != "program":
+            if which != self._preview:
+                return
+            which = "preview"
+        self._events.program_picture(which, Thumbnail(width, height, rgb, time.monotonic()))
 
     # ---- what it shows ------------------------------------------------------------------
 

@@ -57,6 +57,12 @@ MAX_LAG_S = 0.5
 STATE_EVERY_S = 1.0
 
 
+# The operator's monitors: a few small pictures a second is enough to see what is on air.
+MONITOR_FPS = 4
+MONITOR_WIDTH = 320
+MONITOR_HEIGHT = 180
+
+
 class CommandError(ValueError):
     """A command the worker refuses (the message says why)."""
 
@@ -114,6 +120,11 @@ class ProgramWorker:
         self._mixer = AudioMixer()
         self._last_summary: tuple[object, ...] | None = None
         self._last_state_at = 0.0
+        # Monitor pictures for the operator's window: off, or the program's and these
+        # sources' latest pictures, small, MONITOR_FPS times a second.
+        self._monitors = False
+        self._monitored: tuple[str, ...] = ()
+        self._monitor_black = solid(MONITOR_WIDTH, MONITOR_HEIGHT, (0, 0, 0))
 
     # ---- messages ------------------------------------------------------------------------
 
@@ -227,6 +238,9 @@ class ProgramWorker:
             self._audio_pinned = None if pinned is None else str(pinned)
         elif name == "remove":
             self._sources.pop(str(args["source"]), None)
+        elif name == "monitors":
+            self._monitors = bool(args["on"])
+            self._monitored = tuple(str(s) for s in args.get("sources", ()))
         elif name == "state":
             pass
         else:
@@ -321,6 +335,8 @@ class ProgramWorker:
                 container.mux(video.encode(frame))
                 encode_audio(block)
                 self._frames += 1
+                if self._monitors and tick % max(1, cfg.fps // MONITOR_FPS) == 0:
+                    self._send_monitors(picture)
                 tick += 1
                 data = sink.take()
                 if data:
@@ -334,6 +350,21 @@ class ProgramWorker:
             if data:
                 self._send(("flv", data))
             self._send(("stopped",))
+
+    def _send_monitors(self, program: Picture) -> None:
+        """The program's picture and the monitored sources' latest, small, as RGB."""
+        frame = av.VideoFrame.from_ndarray(program, format="yuv420p")
+        self._send(("monitor", "program", MONITOR_WIDTH, MONITOR_HEIGHT, _rgb(frame)))
+        with self._lock:
+            wanted = [(sid, self._sources.get(sid)) for sid in self._monitored]
+        for source_id, source in wanted:
+            if source is None:
+                continue
+            picture = source.picture(MONITOR_WIDTH, MONITOR_HEIGHT, self._monitor_black)
+            if picture is None:
+                continue
+            small = av.VideoFrame.from_ndarray(picture, format="yuv420p")
+            self._send(("monitor", source_id, MONITOR_WIDTH, MONITOR_HEIGHT, _rgb(small)))
 
     def _evaluate(self, now: float) -> tuple[str | None, SlateReason | None]:
         """What is on air now: a source, or the slate and why."""
@@ -440,6 +471,15 @@ class ProgramWorker:
             self._last_summary = summary
             self._last_state_at = now
             self._send(("state", state))
+
+
+def _rgb(frame: av.VideoFrame) -> bytes:
+    """A frame as packed RGB at the monitors' size."""
+    if frame.width != MONITOR_WIDTH or frame.height != MONITOR_HEIGHT:
+        frame = frame.reformat(width=MONITOR_WIDTH, height=MONITOR_HEIGHT, format="rgb24")
+    else:
+        frame = frame.reformat(format="rgb24")
+    return bytes(frame.to_ndarray().tobytes())
 
 
 def worker_main(config: ProgramConfig, conn_in: Connection, conn_out: Connection) -> None:

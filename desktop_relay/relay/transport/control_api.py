@@ -74,7 +74,7 @@ class ControlApi:
     # ---- internals ----------------------------------------------------------------------
 
     def _authorize(self, request: web.Request) -> web.Response | None:
-        expected = self.relay.config.control_token
+        expected = self.relay.control_token
         header = request.headers.get("Authorization", "")
         scheme, _, presented = header.partition(" ")
         presented = presented.strip() if scheme.lower() == "bearer" else ""
