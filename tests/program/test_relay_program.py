@@ -240,6 +240,16 @@ async def test_the_control_api_wants_the_control_token_and_names_what_is_wrong(
             assert status == 409 and answer["error"] == "NO_PREVIEW"
             status, answer = await api(http, url, "POST", {"take": source.id})
             assert status == 200 and answer["source"] == source.id
+            status, answer = await api(http, url, "POST", {"auto_return": False})
+            assert status == 200 and answer["autoReturn"] is False
+            status, answer = await api(http, url, "POST", {"audio": source.id})
+            assert status == 200 and answer["audioPinned"] == source.id
+            status, answer = await api(http, url, "POST", {"audio": None})
+            assert status == 200 and answer["audioPinned"] is None
+            for body, name in (({"auto_return": "no"}, "INVALID_VALUE"),
+                               ({"audio": "no-such-session"}, "UNKNOWN_SOURCE")):
+                status, answer = await api(http, url, "POST", body)
+                assert status == 400 and answer["error"] == name, (body, answer)
             # Its link lost (the session waits for a resume): not live, 409.
             replay.cancel()
             await asyncio.gather(replay, return_exceptions=True)

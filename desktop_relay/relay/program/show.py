@@ -74,6 +74,9 @@ class ProgramStatus:
     sources: tuple[ProgramSource, ...] = ()
     outputs: tuple[OutputStatus, ...] = ()
     error: str | None = None
+    auto_return: bool = True
+    audio_pinned: str | None = None
+    slate_image_error: str | None = None  # why the operator's slate image is not shown
     width: int = 0
     height: int = 0
     fps: int = 0
@@ -95,6 +98,9 @@ class ProgramStatus:
             "size": f"{self.width}x{self.height}" if self.width else None,
             "fps": self.fps or None,
             "error": self.error,
+            "autoReturn": self.auto_return,
+            "audioPinned": self.audio_pinned,
+            "slateImageError": self.slate_image_error,
         }
 
 
@@ -341,6 +347,29 @@ class Program:
             which = "preview"
         self._events.program_picture(which, Thumbnail(width, height, rgb, time.monotonic()))
 
+    async def set_auto_return(self, on: bool) -> ProgramStatus:
+        """Whether a stalled or ended source on air comes back by itself when it is back
+        (on by default), or stays on the slate until the next take."""
+        self._check_running()
+        async with self._lock:
+            await self.engine.set_auto_return(on)
+        return self._changed()
+
+    async def pin_audio(self, source_id: str | None) -> ProgramStatus:
+        """Keep one live source's microphone on the program whatever picture is on air (None:
+        the sound follows the picture, with a short crossfade on a cut)."""
+        self._check_running()
+        if source_id is not None:
+            self._check_live(source_id)
+        async with self._lock:
+            if source_id is not None:
+                self._tap(source_id)
+            self._linger(self._pinned, 0)
+            await self.engine.pin_audio(source_id)
+            self._pinned = source_id
+            self._sync_taps()
+        return self._changed()
+
     # ---- what it shows ------------------------------------------------------------------
 
     def status(self) -> ProgramStatus:
@@ -358,6 +387,9 @@ class Program:
             sources=tuple(ProgramSource(sid, s.name, s.state) for sid, s in self._sources.items()),
             outputs=self.hub.statuses(),
             error=state.error,
+            auto_return=state.auto_return,
+            audio_pinned=self._pinned,
+            slate_image_error=state.slate_image_error,
             width=self.config.width,
             height=self.config.height,
             fps=self.config.fps,

@@ -4,7 +4,9 @@ the relay's own port, `Authorization: Bearer <control token>`.
 - `GET /api/program`: the program's state as JSON (ProgramStatus.to_dict).
 - `POST /api/program` with one JSON object, one command: `{"take": id}`, `{"take": id,
   "fade_ms": N}`, `{"take": "preview"}`, `{"preview": id}` (or null), `{"slate": bool}`,
-  `{"pip": {"source": id, "corner": "tl|tr|bl|br", "size": "1/4|1/3"}}`, `{"pip": null}`.
+  `{"pip": {"source": id, "corner": "tl|tr|bl|br", "size": "1/4|1/3"}}`, `{"pip": null}`,
+  `{"auto_return": bool}` (a stalled source comes back by itself), `{"audio": id}` (that
+  source's sound whatever is on air) or `{"audio": null}` (the sound follows the picture).
   200 with the new state; 400 with a named error for a malformed body, an unknown key or an
   unknown source; 409 for a source that is not live or a program that is off.
 
@@ -31,7 +33,7 @@ log = logging.getLogger(__name__)
 API_PATH = "/api/program"
 # A command is a few dozen bytes; anything much larger is no command.
 MAX_BODY_BYTES = 4096
-_COMMANDS = ("take", "fade_ms", "preview", "slate", "pip")
+_COMMANDS = ("take", "fade_ms", "preview", "slate", "pip", "auto_return", "audio")
 
 
 def _error(status: int, name: str, message: str) -> web.Response:
@@ -120,7 +122,7 @@ class ControlApi:
         commands = [key for key in body if key != "fade_ms"]
         if len(commands) != 1:
             raise ProgramRequestError(
-                "INVALID_BODY", "give exactly one of take, preview, slate, pip"
+                "INVALID_BODY", "give exactly one of take, preview, slate, pip, auto_return, audio"
             )
         if "fade_ms" in body and "take" not in body:
             raise ProgramRequestError("INVALID_BODY", "fade_ms goes with take")
@@ -147,6 +149,13 @@ class ControlApi:
             if not isinstance(body["slate"], bool):
                 raise ProgramRequestError("INVALID_VALUE", "slate must be true or false")
             return await program.slate(body["slate"])
+        if "auto_return" in body:
+            if not isinstance(body["auto_return"], bool):
+                raise ProgramRequestError("INVALID_VALUE", "auto_return must be true or false")
+            return await program.set_auto_return(body["auto_return"])
+        if "audio" in body:
+            audio = body["audio"]
+            return await program.pin_audio(None if audio is None else _source_id(audio, "audio"))
         pip = body["pip"]
         if pip is None:
             return await program.pip(None)
