@@ -394,6 +394,58 @@ OPTIONS: tuple[Option, ...] = (
         metavar="BITS",
     ),
     Option(
+        name="max_connections_per_address",
+        field="max_connections_per_address",
+        flag="--max-connections-per-address",
+        label="Connections per address",
+        help="most connections one network address may hold (0: no cap; default "
+        f"{_default('max_connections_per_address')}); raise it behind a TLS proxy, where "
+        "every browser shares the proxy's address",
+        kind=OptionKind.INT,
+        group="Limits",
+        key="limits/max_connections_per_address",
+        default=_default("max_connections_per_address"),
+        optional=True,
+        zero_is_none=True,
+        zero_text="no cap",
+        maximum=100_000,
+        metavar="N",
+    ),
+    Option(
+        name="ping_interval",
+        field="ping_interval_s",
+        flag="--ping-interval",
+        label="Ping interval",
+        help="seconds between the relay's liveness pings to each browser (default "
+        f"{_default('ping_interval_s'):g}); a link that answers none for interval + timeout "
+        "is taken as lost",
+        kind=OptionKind.FLOAT,
+        group="Network",
+        key="network/ping_interval",
+        default=_default("ping_interval_s"),
+        minimum=0.5,
+        maximum=60,
+        unit="s",
+        metavar="SECONDS",
+    ),
+    Option(
+        name="ping_timeout",
+        field="ping_timeout_s",
+        flag="--ping-timeout",
+        label="Ping timeout",
+        help="seconds a browser has to answer a ping (default "
+        f"{_default('ping_timeout_s'):g}); raise it for slow uplinks, where an answer waits "
+        "behind the video",
+        kind=OptionKind.FLOAT,
+        group="Network",
+        key="network/ping_timeout",
+        default=_default("ping_timeout_s"),
+        minimum=0.5,
+        maximum=120,
+        unit="s",
+        metavar="SECONDS",
+    ),
+    Option(
         name="video_encoder",
         field="video_encoder",
         flag="--video-encoder",

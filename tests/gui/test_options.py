@@ -70,6 +70,14 @@ def _non_default(opt: Option, tmp_path: Path, ffmpeg_exe: str) -> dict[str, str]
         "resume_grace": "5",
         "safety_copy": "true",
         "log_level": "DEBUG",
+        "max_connections_per_address": "0",  # no cap
+        "ping_interval": "5",
+        "ping_timeout": "20",
+        "program_size": "1920x1080",
+        "program_fps": "25",
+        "program_bitrate": "6000000",
+        "program_name": "Sunday Show",
+        "slate_image": str(tmp_path / "slate.png"),
     }[opt.name]
     return {opt.name: text}
 
@@ -188,7 +196,7 @@ def test_every_option_is_in_the_dialog_and_it_fits_a_small_screen(qapp: QApplica
     try:
         assert {opt.name for opt in OPTIONS} == set(dialog.editors)
         tabs = {dialog.tabs.tabText(i) for i in range(dialog.tabs.count())}
-        assert tabs == {"Network", "Limits", "Sessions", "Files", "Security", "Logging"}
+        assert tabs == {"Network", "Limits", "Sessions", "Files", "Program", "Security", "Logging"}
         size = dialog.frameGeometry().size().expandedTo(dialog.sizeHint())
         assert size.width() <= 1280 and size.height() <= 800 - 40, size  # (a panel)
         # Opened on the defaults and OK'd untouched, nothing changes.

@@ -31,6 +31,14 @@ NON_DEFAULT = {
     "resume_grace": "5",
     "safety_copy": "true",
     "log_level": "DEBUG",
+    "max_connections_per_address": "500",
+    "ping_interval": "5",
+    "ping_timeout": "20",
+    "program_size": "1920x1080",
+    "program_fps": "25",
+    "program_bitrate": "6000000",
+    "program_name": "Sunday Show",
+    "slate_image": "/srv/slate.png",
 }
 
 # Values the command line refuses, and what it says.
@@ -47,6 +55,11 @@ BAD = [
     ("resume_grace", "nan", "must be a finite number"),
     ("video_encoder", "h265", "invalid choice: 'h265'"),
     ("log_level", "LOUD", "invalid choice: 'LOUD'"),
+    ("ping_timeout", "0.1", "must be between 0.5 and"),
+    ("program_size", "800x600", "invalid choice: '800x600'"),
+    ("program_fps", "120", "must be between 1 and 60"),
+    ("program_bitrate", "50", "must be between 100000 and"),
+    ("program_name", "two\nlines", "one line"),
 ]
 
 
