@@ -329,6 +329,19 @@ def bundled_distributions(bundle: Bundle) -> list[metadata.Distribution]:
     return dists
 
 
+# Wheels that bundle native libraries under other terms than the package's own.
+_BUNDLED = {
+    "av": (
+        "GPL-2.0-or-later",
+        "PyAV's wheel bundles FFmpeg's libraries (libavcodec, libavformat, libswscale...) built "
+        "with libx264 and other GPL parts, so that part is GPL-2.0-or-later (the text is at the "
+        "end of this file); their sources and build scripts: "
+        "https://github.com/PyAV-Org/pyav-ffmpeg. The program's worker uses them to decode, "
+        "compose and encode.",
+    ),
+}
+
+
 def python_components(
     dists: Iterable[metadata.Distribution], bundle: Bundle | None
 ) -> list[Component]:
@@ -366,6 +379,10 @@ def python_components(
             note = "The package ships no licence file" + (
                 f"; the {shipped} text is at the end of this file." if shipped else "."
             )
+        bundled = _BUNDLED.get(_canonical(name))
+        if bundled is not None:
+            licence = f"{licence} AND {bundled[0]}"
+            note = f"{note} {bundled[1]}".strip()
         components.append(
             Component(
                 name=name,
