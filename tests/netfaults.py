@@ -37,6 +37,11 @@ class TcpProxy:
         self._lock = threading.Lock()
         self._stalled = False
         self._refuse_until = 0.0
+        # Client-to-server bytes per second while throttled (None: full speed), and until
+        # when each throttled socket must wait before it is read again.
+        self._uplink_rate: float | None = None
+        self._clients: set[socket.socket] = set()
+        self._paused: dict[socket.socket, float] = {}
         self._closed = False
         self.accepted = 0
         # Commands run on the proxy's own thread: the selector is not thread-safe.
@@ -56,6 +61,12 @@ class TcpProxy:
     def resume(self) -> None:
         """Forward again after `stall()`."""
         self._stalled = False
+        self._wake()
+
+    def throttle_uplink(self, bytes_per_second: float | None) -> None:
+        """Forward what clients send at most this fast (None: full speed again); what the
+        server sends is not slowed. A phone whose upload is slower than its stream."""
+        self._uplink_rate = bytes_per_second
         self._wake()
 
     def reset_all(self) -> None:
@@ -104,7 +115,8 @@ class TcpProxy:
         while not self._closed:
             while not self._commands.empty():
                 self._commands.get()()
-            for key, _ in self._selector.select(0.2):
+            self._unpause()
+            for key, _ in self._selector.select(self._select_timeout()):
                 if key.data == "wake":
                     with contextlib.suppress(OSError):
                         self._wake_r.recv(4096)
@@ -124,10 +136,22 @@ class TcpProxy:
                 registered = self._selector.get_key(sock) is not None
             except (KeyError, ValueError):
                 registered = False
-            if self._stalled and registered:
+            hold = self._stalled or sock in self._paused
+            if hold and registered:
                 self._selector.unregister(sock)
-            elif not self._stalled and not registered and sock.fileno() >= 0:
+            elif not hold and not registered and sock.fileno() >= 0:
                 self._selector.register(sock, selectors.EVENT_READ, "peer")
+
+    def _unpause(self) -> None:
+        now = time.monotonic()
+        for sock, until in list(self._paused.items()):
+            if until <= now or self._uplink_rate is None:
+                del self._paused[sock]
+
+    def _select_timeout(self) -> float:
+        if not self._paused:
+            return 0.2
+        return max(0.0, min(0.2, min(self._paused.values()) - time.monotonic()))
 
     def _accept(self) -> None:
         try:
@@ -152,16 +176,21 @@ class TcpProxy:
         with self._lock:
             self._peers[client] = upstream
             self._peers[upstream] = client
+            self._clients.add(client)
 
     def _forward(self, sock: socket.socket) -> None:
         with self._lock:
             other = self._peers.get(sock)
         if other is None:
             return
+        rate = self._uplink_rate if sock in self._clients else None
         try:
-            data = sock.recv(65536)
+            # Throttled: a twentieth of a second's worth at a time, then a pause as long.
+            data = sock.recv(65536 if rate is None else max(1, int(rate / 20)))
             if data:
                 other.sendall(data)
+                if rate is not None:
+                    self._paused[sock] = time.monotonic() + len(data) / rate
                 return
         except OSError:
             pass
@@ -171,6 +200,10 @@ class TcpProxy:
         with self._lock:
             self._peers.pop(sock, None)
             self._peers.pop(other, None)
+            self._clients.discard(sock)
+            self._clients.discard(other)
+        self._paused.pop(sock, None)
+        self._paused.pop(other, None)
         for s in (sock, other):
             with contextlib.suppress(KeyError, ValueError, OSError):
                 self._selector.unregister(s)

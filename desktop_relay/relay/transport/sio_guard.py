@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -42,6 +43,8 @@ import engineio
 import socketio
 from aiohttp import WSCloseCode, WSMsgType, web
 from aiohttp.http_websocket import WebSocketError
+from engineio import async_socket as engine_socket
+from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
 from engineio.async_drivers import aiohttp as eio_aiohttp
 from socketio import packet as sio_packet
@@ -350,6 +353,59 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
         await super()._handle_event(eio_sid, namespace, id, data)
 
 
+class _LivelySocket(engine_socket.AsyncSocket):  # type: ignore[misc]
+    """An engine.io socket whose liveness survives a congested uplink.
+
+    engine.io judges a client by its pongs, and sends the next ping only after a pong. A pong
+    travels on the same TCP stream as the video, behind whatever the browser has queued: on an
+    uplink a little slower than the stream it comes seconds late, the relay took the client
+    as dead, and the client too (no ping reached it in interval + timeout), so a loaded relay
+    or a slow uplink dropped healthy clients, all at once under load. Here any packet from
+    the client counts as life, and pings go out on schedule whether or not the last pong
+    came: a dead link (nothing at all arrives) is still noticed by the receive loop within
+    ping_interval + ping_timeout.
+    """
+
+    last_seen: float = 0.0
+    _pinger: asyncio.Task[None] | None = None
+
+    async def receive(self, pkt: Any) -> None:
+        self.last_seen = time.time()
+        if pkt.packet_type == eio_packet.PONG:
+            return  # nothing to schedule: the pinger runs on its own
+        await super().receive(pkt)
+
+    def schedule_ping(self) -> None:
+        if self._pinger is None:
+            self.last_seen = time.time()
+            self._pinger = asyncio.ensure_future(self._ping_loop())
+
+    async def _ping_loop(self) -> None:
+        while not (self.closing or self.closed):
+            await asyncio.sleep(self.server.ping_interval)
+            if self.closing or self.closed:
+                return
+            try:
+                await self.send(eio_packet.Packet(eio_packet.PING))
+            except Exception:  # the socket closed meanwhile: its receive loop reports it
+                return
+
+    async def check_ping_timeout(self) -> bool:
+        if self.closed:
+            raise eio_exceptions.SocketIsClosedError()
+        quiet = time.time() - (self.last_seen or time.time())
+        if quiet > self.server.ping_interval + self.server.ping_timeout:
+            await self.close(wait=False, abort=False, reason=self.server.reason.PING_TIMEOUT)
+            return False
+        return True
+
+    async def close(self, *args: Any, **kwargs: Any) -> None:
+        pinger, self._pinger = self._pinger, None
+        if pinger is not None and pinger is not asyncio.current_task():
+            pinger.cancel()
+        await super().close(*args, **kwargs)
+
+
 class _GuardedEngineIO(engineio.AsyncServer):  # type: ignore[misc]
     """engine.io with a per-address connection cap and the guarded websocket driver."""
 
@@ -383,6 +439,15 @@ class _GuardedEngineIO(engineio.AsyncServer):  # type: ignore[misc]
                 self._over_cap.discard(remote)
             if self._open[remote] <= 0:
                 del self._open[remote]
+
+    async def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
+        if event == "connect" and args:
+            # engine.io's connect: its socket exists, its first ping is not scheduled yet (and
+            # a websocket's whole life runs inside _handle_connect, so this is the moment).
+            lively = self.sockets.get(args[0])
+            if type(lively) is engine_socket.AsyncSocket:
+                lively.__class__ = _LivelySocket
+        return await super()._trigger_event(event, *args, **kwargs)
 
     def _refuse_excess(self, remote: str, cap: int) -> web.Response:
         error = ServerError(
