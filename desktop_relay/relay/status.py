@@ -95,8 +95,9 @@ class OutputStatus:
 
     @property
     def is_recording(self) -> bool:
-        """Whether this output writes a local recording."""
-        return self.kind == "file"
+        """Whether this output writes a local recording (its kind is `file`; a snapshot made
+        without a kind but with a recording's path is one too)."""
+        return self.kind == "file" or self.recording_path is not None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly form (what a client hears in `outputState`)."""

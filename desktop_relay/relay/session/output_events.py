@@ -55,7 +55,7 @@ def on_output_change(
         return OutputEvent(
             log=log,
             session_failure=ServerError(
-                kind_named(status.kind).connection_error,
+                kind_named("file" if status.is_recording else status.kind).connection_error,
                 f"Every destination failed; the last: {status.last_error}",
             ),
         )
