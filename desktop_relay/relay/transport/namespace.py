@@ -3,6 +3,7 @@ to its session and turns events into calls on the relay core."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from typing import Any
@@ -14,6 +15,7 @@ from ..errors import ErrorName, RelayError, ServerError
 from ..security.auth import presented_token, token_matches
 from ..session.resume import ChunkSequence, SeqVerdict, parse_resume_request, parse_seq
 from ..session.session import Session
+from ..status import SessionState
 from ..tasks import TaskSet
 from .socket_link import SocketLink
 
@@ -32,6 +34,9 @@ class RelayNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self._sessions: dict[str, Session] = {}
         # Sockets the guard is closing for misbehaving: their sessions end, never wait.
         self._kicked: set[str] = set()
+        # Sessions whose socket just went, by socket id: a `stop` sent right before the
+        # close (a page that reloads or closes says goodbye so) is often handled after it.
+        self._gone: dict[str, Session] = {}
 
     def session_by_sid(self, sid: str) -> Session | None:
         """The session of a socket id."""
@@ -98,6 +103,7 @@ class RelayNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if session is None:
             return
         log.debug("session %s: socket gone (%s)", session.uuid[:8], reason)
+        self._remember_gone(sid, session)
         # Not the reason's "client disconnect": clients send their disconnect packet and close
         # the websocket at once, so which of the two the server handles first is a race (the
         # python-socketio client's packet is often not even sent). A client that means to end
@@ -165,10 +171,25 @@ class RelayNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         return result.to_wire(send_details=self.relay.config.send_error_details)
 
     async def on_stop(self, sid: str, *args: Any) -> None:
-        """End this session's ffmpeg once the queued chunks are written; ack when done."""
+        """End this session's ffmpeg once the queued chunks are written; ack when done.
+
+        A page that goes away for good (a reload, a closed tab) sends `stop` and closes its
+        socket at once; the close is often handled first, leaving the session waiting for a
+        resume that will never come. That stop ends it then, at once: a lost link sends no
+        stop, and keeps waiting."""
         session = self.session_by_sid(sid)
         if session is not None:
             await session.stop()
+            return
+        gone = self._gone.pop(sid, None)
+        if gone is not None and gone.state == SessionState.WAITING:
+            log.info("session %s: its page said goodbye; ending it now", gone.uuid[:8])
+            await self.relay.close_session(gone)
+
+    def _remember_gone(self, sid: str, session: Session) -> None:
+        self._gone[sid] = session
+        # A goodbye comes within milliseconds of the close: forget it after a few seconds.
+        asyncio.get_running_loop().call_later(5.0, self._gone.pop, sid, None)
 
     async def on_resume(self, sid: str, *args: Any) -> Any:
         """Take over a session whose socket was lost, with its resume token; the ack says

@@ -156,6 +156,22 @@ export class BrowserToRtmpClient extends Emitter<BrowserToRtmpClientEvents> {
     this.suspension = new SuspensionWatch(() => this.applySuspension());
     this.suspension.watchTracks(stream);
     this.suspension.watchPage();
+    if (typeof window !== "undefined") {
+      // Not persisted: the page goes away for good (a reload, a closed tab).
+      window.addEventListener("pagehide", (event) => {
+        if (!event.persisted) this.goodbye();
+      });
+    }
+  }
+
+  /** The page goes away for good: tell the relay, which then ends the session at once
+   * instead of keeping it (and its stream slot and target) for a resume that will never
+   * come. Nothing can be awaited here: the stop is sent and the socket closed. A lost link
+   * says nothing, and its session waits for the resume as before. */
+  private goodbye(): void {
+    if (this.run === undefined || !this.socket.connected) return;
+    this.socket.emit("stop", () => undefined);
+    this.socket.disconnect();
   }
 
   // ---- state ------------------------------------------------------------------------------
