@@ -110,6 +110,12 @@ class RelayConfig:
     # 429) before the websocket upgrade. Behind a proxy every client shares its address.
     # None: no cap.
     max_connections_per_address: int | None = 32
+    # Past this share of all cores busy (a few seconds' mean), new streams are refused with
+    # RELAY_BUSY while the live ones go on (load.py). None: never refuse for CPU (the
+    # default: the operator's own programs, a game or OBS, use the same processors, and
+    # refusing phones for them must be the operator's choice). Encoders that fall behind
+    # refuse new streams whatever this says.
+    max_cpu_percent: float | None = None
     # A streaming session whose socket is lost (not stopped, not killed) waits this many
     # seconds for its client to resume it from a new socket, its ffmpeg still running.
     # None or 0: the session ends with its socket.

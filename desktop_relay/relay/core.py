@@ -19,6 +19,7 @@ from .config import RelayConfig, StartConfig
 from .errors import ErrorName, RelayError, ServerError
 from .ffmpeg import video_encoders
 from .ffmpeg.process import resolve_ffmpeg
+from .load import LoadMonitor
 from .log_limit import RepeatLimiter
 from .observer import Observable
 from .outputs.destinations import Destination, TargetError, mask_target, validate_target
@@ -92,6 +93,8 @@ class Relay(Observable):
         # relay's background work.
         self._program: Program | None = None
         self._control_token = self.config.control_token
+        cpu = self.config.max_cpu_percent
+        self._load = LoadMonitor(cpu / 100 if cpu else None)
         self._program_targets = [validate_target(url) for url in config_targets(self.config)]
 
     # ---- life cycle ------------------------------------------------------------------
@@ -209,6 +212,9 @@ class Relay(Observable):
     async def _stats_loop(self) -> None:
         while True:
             await asyncio.sleep(self.config.stats_interval)
+            self._load.sample(
+                s.buffered_bytes for s in self._sessions.values() if s.state == SessionState.LIVE
+            )
             self._end_idle_sessions()
             for session in list(self._sessions.values()):
                 session.check_health()
@@ -487,7 +493,19 @@ class Relay(Observable):
         return self._ffmpeg
 
     def check_capacity(self, session: Session) -> None:
-        """Refuse a start past `max_ffmpeg_instances`."""
+        """Refuse a start past `max_ffmpeg_instances`, or while the machine has no room
+        (load.py: RELAY_BUSY; the live streams go on)."""
+        busy = self._load.busy()
+        if busy is not None:
+            if self._repeats.allow(("busy",)) is not None:
+                log.warning("refusing a new stream: the relay is at capacity (%s)", busy)
+            raise RelayError(
+                ServerError(
+                    ErrorName.RELAY_BUSY,
+                    f"The relay is at capacity ({busy}): the streams it has go on; "
+                    "try again in a while",
+                )
+            )
         limit = self.config.max_ffmpeg_instances
         if limit is None:
             return

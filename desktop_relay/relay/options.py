@@ -412,6 +412,25 @@ OPTIONS: tuple[Option, ...] = (
         metavar="N",
     ),
     Option(
+        name="max_cpu",
+        field="max_cpu_percent",
+        flag="--max-cpu",
+        label="Busy above",
+        help="refuse new streams (RELAY_BUSY) while the machine's processors are busier than "
+        "this share, in percent (default 0: never; 90 keeps room on a machine used only for "
+        "the relay); streams already live go on",
+        kind=OptionKind.FLOAT,
+        group="Limits",
+        key="limits/max_cpu",
+        default=_default("max_cpu_percent"),
+        optional=True,
+        zero_is_none=True,
+        zero_text="never",
+        maximum=100,
+        unit="%",
+        metavar="PERCENT",
+    ),
+    Option(
         name="ping_interval",
         field="ping_interval_s",
         flag="--ping-interval",

@@ -71,6 +71,7 @@ def _non_default(opt: Option, tmp_path: Path, ffmpeg_exe: str) -> dict[str, str]
         "safety_copy": "true",
         "log_level": "DEBUG",
         "max_connections_per_address": "0",  # no cap
+        "max_cpu": "95",
         "ping_interval": "5",
         "ping_timeout": "20",
         "program_size": "1920x1080",

@@ -32,6 +32,7 @@ NON_DEFAULT = {
     "safety_copy": "true",
     "log_level": "DEBUG",
     "max_connections_per_address": "500",
+    "max_cpu": "85",
     "ping_interval": "5",
     "ping_timeout": "20",
     "program_size": "1920x1080",

@@ -5,6 +5,8 @@ import type { CaptureMethod, NoMediaInfo, ServerError, SuspendReason } from "../
 const SERVER_MESSAGES: Record<string, string> = {
   MAX_STREAMS_REACHED:
     "The relay is already sending as many streams as it allows. Try again when another stream has ended.",
+  RELAY_BUSY:
+    "The relay is at capacity: its computer has no room for another stream right now. The streams it has go on; try again in a while.",
   TARGET_NOT_ALLOWED: "The relay does not accept that stream address. Ask the operator which one to use.",
   INVALID_PARAMETERS: "The relay did not accept this stream's settings.",
   UNSUPPORTED_MEDIA: "The relay cannot use the video this browser records. Try another browser.",
