@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from desktop_relay.relay import RelayConfig, RelayServer
+from desktop_relay.relay import RelayConfig, RelayServer, SessionState
 
 from ..media import probe
 from ..netfaults import TcpProxy
@@ -42,9 +42,10 @@ FIREFOX_CAMERA_FPS = 30  # Firefox's fake camera (1280x720 as the page asks)
 # context, which runs slow (see assert_frames_and_sound); MediaRecorder keeps its own time.
 MOCK_AUDIO_CLOCK = 0.75
 STREAM_SECONDS = 3.0
-# With cubeb's mock context the page went live 0.2-0.9 s after the click here (the busiest
-# machine the slowest); without it, ~3.3 s (its audio trial times out). Under 2 s tells them apart.
-LIVE_WITH_MOCK_AUDIO_S = 2.0
+# The page is live within 2 s of Start on whichever path works (issue 24): with cubeb's mock
+# context on WebCodecs (0.2-0.9 s here), without a sound server on MediaRecorder (~1.0 s: the
+# trial does not wait for an audio start still pending after 1 s).
+LIVE_WITHIN_S = 2.0
 
 STATE = "document.body.dataset.state"
 TEXT = "document.querySelector('{}').textContent"
@@ -52,6 +53,17 @@ CAPTURE = (
     "({method: window.relayClient.captureMethod ?? null,"
     " source: window.relayClient.captureSource ?? null})"
 )
+# The page's own clock, from the click on Start to the client's first "live".
+TIME_START = """(() => {
+  delete window.startAt; delete window.liveAt;
+  document.querySelector('#start').addEventListener('click', () => {
+    window.startAt = performance.now();
+  }, {capture: true, once: true});
+  window.relayClient.on('state', (state) => {
+    if (state === 'live' && window.liveAt === undefined) window.liveAt = performance.now();
+  });
+})()"""
+START_TO_LIVE = "(window.liveAt - window.startAt) / 1000"
 
 
 @pytest.fixture(autouse=True)
@@ -117,10 +129,13 @@ class Tab:
         return text
 
     async def go_live(self) -> float:
-        """Press Start; the seconds until the page says Live."""
+        """Press Start; the seconds from the click until the client was live (the page's
+        clock: no driver round trips in it)."""
+        await self.eval(TIME_START)
         await asyncio.to_thread(self.page.click, "#start")
-        seconds = await self.wait(f"{STATE} === 'live'")
+        await self.wait(f"{STATE} === 'live'")
         assert await self.text("#stream-state") == "Live"
+        seconds: float = await self.eval(START_TO_LIVE)
         return seconds
 
     async def stop(self) -> None:
@@ -186,7 +201,8 @@ async def test_firefox_streams_webcodecs_from_a_video_element(
     tab = await Tab.open(firefox, f"http://127.0.0.1:{relay.port}/{query}")
     assert await tab.eval("typeof MediaStreamTrackProcessor") == "undefined"
     seconds_to_live = await tab.go_live()
-    assert seconds_to_live < LIVE_WITH_MOCK_AUDIO_S, seconds_to_live
+    print(f"Firefox, mock audio, {query or 'auto'}: Live {seconds_to_live:.2f} s after Start")
+    assert seconds_to_live < LIVE_WITHIN_S, seconds_to_live
     assert await tab.eval(CAPTURE) == {"method": "webcodecs", "source": "video-element"}
     assert (await tab.text("#format")).startswith("WebCodecs (video element) · H.264 + Opus · ")
     status = await ffmpeg_status(relay)
@@ -264,24 +280,54 @@ async def test_firefox_stream_resumes_through_a_drop(
     await tab.close()
 
 
-async def test_firefox_without_a_sound_server_goes_live_with_mediarecorder(
-    running_relay: Any, firefox_launcher: Any, tmp_path: Path
-) -> None:
-    """Without cubeb's mock, as on a machine with no sound server, Firefox's AudioContext
-    starts only after ~3 s and renders nothing: the page's trial of the video-element capture
-    times out on the audio, and it records with MediaRecorder instead, sound included."""
+@pytest.fixture(scope="module")
+def firefox_without_sound(firefox_launcher: Any) -> FirefoxDriver:
+    """Firefox without cubeb's mock context, as on a machine with no sound server: its
+    AudioContext starts only after ~3 s and then renders nothing."""
     driver: FirefoxDriver = firefox_launcher(**{"media.cubeb.force_mock_context": False})
+    return driver
+
+
+async def test_firefox_without_a_sound_server_is_live_within_2_s_with_sound(
+    running_relay: Any, firefox_without_sound: FirefoxDriver, tmp_path: Path
+) -> None:
+    """Issue 24's "real Firefox without a sound server is Live within 2 s with sound": the
+    start does not wait on the slow audio, whichever path the page picks."""
     relay: RelayServer = await running_relay(RelayConfig())
-    tab = await Tab.open(driver, f"http://127.0.0.1:{relay.port}/")
+    tab = await Tab.open(firefox_without_sound, f"http://127.0.0.1:{relay.port}/")
     seconds_to_live = await tab.go_live()
-    print(f"Firefox without a sound server: Live after {seconds_to_live:.2f} s")
-    assert await tab.eval(CAPTURE) == {"method": "mediarecorder", "source": None}
-    status = await ffmpeg_status(relay)
-    assert status.ffmpeg is not None and status.ffmpeg.mode == "transcode", status.ffmpeg
+    capture = await tab.eval(CAPTURE)
+    print(f"Firefox without a sound server: Live {seconds_to_live:.2f} s after Start, {capture}")
+    assert seconds_to_live < LIVE_WITHIN_S, seconds_to_live
+    if capture["method"] == "mediarecorder":
+        # As here: the element path's audio had not started after 1 s, and the page knows it.
+        fallback = await tab.eval("window.relayClient.captureFallback")
+        assert fallback["cause"] == "audio-start", fallback
     await asyncio.sleep(STREAM_SECONDS)
 
     seconds = await recorded_seconds(tab)
     await tab.stop()
     assert_frames_and_sound(recording(tmp_path), seconds)
+    assert await tab.errors() == []
+    await tab.close()
+
+
+async def test_firefox_without_a_sound_server_forced_webcodecs_names_the_sound(
+    running_relay: Any, firefox_without_sound: FirefoxDriver
+) -> None:
+    """`?capture=webcodecs` has nothing to fall back to: Start fails after its 3 s trial, and
+    the message names the sound (not "the video encoder")."""
+    relay: RelayServer = await running_relay(RelayConfig())
+    tab = await Tab.open(firefox_without_sound, f"http://127.0.0.1:{relay.port}/?capture=webcodecs")
+    await asyncio.to_thread(tab.page.click, "#start")
+    await tab.wait(f"{STATE} === 'idle' && {TEXT.format('#message')} !== ''", timeout=6)
+    assert await tab.text("#message") == (
+        "This browser could not start recording: the browser's sound did not start. Try again,"
+        " pick another microphone (or “No microphone”), or use another browser. This link"
+        " forces “capture=webcodecs”: without it the page chooses by itself."
+    )
+    assert await tab.text("#stream-state") == "Not streaming"
+    # Connected, never started: the trial comes before the relay is asked.
+    assert [s.state for s in relay.sessions()] == [SessionState.CONNECTED]
     assert await tab.errors() == []
     await tab.close()
