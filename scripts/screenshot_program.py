@@ -93,10 +93,12 @@ async def shoot(folder: Path, path: Path) -> None:
         controller.program_preview(ids[NAMES["blue"]])
         panel = window.program_panel
         await until(
-            lambda: panel.program_monitor.image is not None
-            and panel.preview_monitor.image is not None
-            and "live" in panel.destinations_label.text()
-            and all(r.thumbnail is not None for r in window.model.rows()),
+            lambda: (
+                panel.program_monitor.image is not None
+                and panel.preview_monitor.image is not None
+                and "live" in panel.destinations_label.text()
+                and all(r.thumbnail is not None for r in window.model.rows())
+            ),
             20,
             "both monitors, the rows' pictures and the destination live",
         )
