@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PySide6.QtGui import QColor, QImage
 from PySide6.QtWidgets import QApplication, QDialogButtonBox, QDoubleSpinBox, QSpinBox
 
 from desktop_relay.cli import main
@@ -48,6 +49,14 @@ def _ipv6_loopback() -> bool:
     return True
 
 
+def _slate_png(path: Path) -> Path:
+    """A small real PNG (the slate option takes a picture)."""
+    image = QImage(64, 36, QImage.Format.Format_RGB888)
+    image.fill(QColor("orange"))
+    assert image.save(str(path), "PNG")
+    return path
+
+
 def _non_default(opt: Option, tmp_path: Path, ffmpeg_exe: str) -> dict[str, str]:
     """What to type for `opt` (and its partner) to differ from the test relay's config;
     values a relay can really run with."""
@@ -70,6 +79,11 @@ def _non_default(opt: Option, tmp_path: Path, ffmpeg_exe: str) -> dict[str, str]
         "resume_grace": "5",
         "safety_copy": "true",
         "log_level": "DEBUG",
+        "program_size": "1920x1080",
+        "program_fps": "25",
+        "program_bitrate": "6000000",
+        "program_name": "Test show",
+        "slate_image": str(_slate_png(tmp_path / "slate.png")),
     }[opt.name]
     return {opt.name: text}
 
@@ -188,7 +202,7 @@ def test_every_option_is_in_the_dialog_and_it_fits_a_small_screen(qapp: QApplica
     try:
         assert {opt.name for opt in OPTIONS} == set(dialog.editors)
         tabs = {dialog.tabs.tabText(i) for i in range(dialog.tabs.count())}
-        assert tabs == {"Network", "Limits", "Sessions", "Files", "Security", "Logging"}
+        assert tabs == {"Network", "Limits", "Sessions", "Files", "Security", "Logging", "Program"}
         size = dialog.frameGeometry().size().expandedTo(dialog.sizeHint())
         assert size.width() <= 1280 and size.height() <= 800 - 40, size  # (a panel)
         # Opened on the defaults and OK'd untouched, nothing changes.
