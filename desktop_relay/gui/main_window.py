@@ -288,6 +288,7 @@ class MainWindow(QMainWindow):
         c.program_changed.connect(self._program_changed)
         c.program_picture.connect(panel.show_picture)
         c.stopped.connect(lambda: self._program_changed(None))
+        c.stopped.connect(self._show_control_token)  # (no address: nothing to call)
         panel.preview_requested.connect(c.program_preview)
         panel.take_requested.connect(self.take)
         panel.fade_requested.connect(c.program_take_preview)

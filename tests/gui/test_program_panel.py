@@ -14,12 +14,13 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication, QImage
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QComboBox, QMessageBox
 
 from desktop_relay.gui.main_window import MainWindow
-from desktop_relay.gui.program.words import ON_PREVIEW, ON_PROGRAM
+from desktop_relay.gui.program.panel import ProgramPanel
+from desktop_relay.gui.program.words import ON_PIP, ON_PREVIEW, ON_PROGRAM, session_marks
 from desktop_relay.gui.sessions.columns import Column
-from desktop_relay.relay import ProgramStatus, RelayConfig
+from desktop_relay.relay import PipState, ProgramSource, ProgramStatus, RelayConfig
 
 from ..media import RtmpReceiver
 from ..program.captures import make_all
@@ -202,3 +203,77 @@ async def test_without_a_program_the_panel_says_how_and_the_control_token_rotate
         assert new and new != CONTROL and box.token == new
         assert kept.read_text().strip() == new
         assert window.controller.config.control_token == new
+
+
+def choose(combo: QComboBox, data: str | None) -> None:
+    """As the operator picks an item: it becomes current, then `activated`."""
+    index = combo.findData(data)
+    combo.setCurrentIndex(index)
+    combo.activated.emit(index)
+
+
+def _status(**changes: object) -> ProgramStatus:
+    base = ProgramStatus(
+        enabled=True,
+        live=True,
+        source="a" * 36,
+        on_air="a" * 36,
+        preview="b" * 36,
+        slate=False,
+        slate_reason=None,
+        pip=None,
+        sources=(
+            ProgramSource("a" * 36, "stage", "live"),
+            ProgramSource("b" * 36, "guest", "live"),
+        ),
+        width=1280,
+        height=720,
+        fps=30,
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_the_panel_shows_snapshots_and_asks_only_for_what_the_operator_chooses(
+    qapp: QApplication,
+) -> None:
+    panel = ProgramPanel()
+    asked: list[tuple[str, object]] = []
+    panel.preview_requested.connect(lambda source: asked.append(("preview", source)))
+    panel.slate_requested.connect(lambda on: asked.append(("slate", on)))
+    panel.pip_requested.connect(lambda *pip: asked.append(("pip", pip)))
+    panel.show_status(_status())
+    panel.show_status(_status(pip=PipState("b" * 36, "tl", "1/3"), preview=None))
+    assert asked == [], "showing a snapshot never sends a command"
+    assert panel.pip_source.currentData() == "b" * 36
+    assert panel.pip_corner.currentData() == "tl" and panel.pip_size.currentData() == "1/3"
+    assert "On air: stage" in panel.state_label.text() and "PiP guest" in panel.state_label.text()
+    assert not panel.take_button.isEnabled(), "nothing on preview: nothing to take"
+
+    # The operator's choices: a corner moves the PiP, "off" removes it, a preview is asked.
+    choose(panel.pip_corner, "br")
+    choose(panel.pip_source, None)
+    choose(panel.preview_combo, "b" * 36)
+    panel.slate_button.click()
+    assert asked == [
+        ("pip", ("b" * 36, "br", "1/3")),
+        ("pip", (None, "br", "1/3")),
+        ("preview", "b" * 36),
+        ("slate", True),
+    ]
+
+    # The slate the operator asked for checks Slate; an automatic one does not.
+    panel.show_status(_status(slate=True, slate_reason="stalled", on_air=None))
+    assert not panel.slate_button.isChecked()
+    assert "the source stalled" in panel.state_label.text()
+    panel.show_status(_status(slate=True, slate_reason="manual", on_air=None))
+    assert panel.slate_button.isChecked()
+
+    # Off: says how to turn it on, nothing to press.
+    panel.show_status(replace(_status(), enabled=False, sources=()))
+    assert not panel.controls.isEnabled() and "--program-url" in panel.off_label.text()
+    assert session_marks(replace(_status(), enabled=False)) == {}
+    assert session_marks(_status(pip=PipState("b" * 36, "br", "1/4"))) == {
+        "a" * 36: ON_PROGRAM,
+        "b" * 36: ON_PIP,
+    }
+    panel.deleteLater()

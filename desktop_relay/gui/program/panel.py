@@ -80,7 +80,10 @@ class ProgramPanel(QWidget):
         self.slate_button = QPushButton("Slate")
         self.slate_button.setCheckable(True)
         self.slate_button.setToolTip("Cover the program with the slate, or uncover it (B)")
-        self.slate_button.clicked.connect(self.slate_requested.emit)
+        # (Its checked state after the click: `clicked` would reach a signal with no value.)
+        self.slate_button.clicked.connect(
+            lambda: self.slate_requested.emit(self.slate_button.isChecked())
+        )
 
         self.pip_source = QComboBox()
         self.pip_source.setToolTip("A second session in a corner of the program")
