@@ -240,6 +240,8 @@ def test_the_panel_shows_snapshots_and_asks_only_for_what_the_operator_chooses(
     asked: list[tuple[str, object]] = []
     panel.preview_requested.connect(lambda source: asked.append(("preview", source)))
     panel.slate_requested.connect(lambda on: asked.append(("slate", on)))
+    panel.take_requested.connect(lambda: asked.append(("take", None)))
+    panel.fade_requested.connect(lambda ms: asked.append(("fade", ms)))
     panel.pip_requested.connect(lambda *pip: asked.append(("pip", pip)))
     panel.show_status(_status())
     panel.show_status(_status(pip=PipState("b" * 36, "tl", "1/3"), preview=None))
@@ -254,11 +256,16 @@ def test_the_panel_shows_snapshots_and_asks_only_for_what_the_operator_chooses(
     choose(panel.pip_source, None)
     choose(panel.preview_combo, "b" * 36)
     panel.slate_button.click()
+    panel.show_status(_status())  # guest on preview again: Take and Fade work
+    panel.take_button.click()
+    panel.fade_button.click()
     assert asked == [
         ("pip", ("b" * 36, "br", "1/3")),
         ("pip", (None, "br", "1/3")),
         ("preview", "b" * 36),
         ("slate", True),
+        ("take", None),
+        ("fade", 500),
     ]
 
     # The slate the operator asked for checks Slate; an automatic one does not.
