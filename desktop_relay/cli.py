@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .paths import data_dir, setup_logging
+from .paths import control_token_file, data_dir, setup_logging
 from .relay import (
     OPTIONS,
     BaseObserver,
@@ -172,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def control_token_path() -> Path:
     """Where the control API's token is kept (0600, beside the pairing token)."""
-    return data_dir() / "control-token"
+    return control_token_file()
 
 
 def security_from_args(

@@ -46,6 +46,12 @@ def data_dir() -> Path:
     return Path(_dirs().user_data_dir)
 
 
+def control_token_file() -> Path:
+    """Where the control API's token is kept (0600, beside the pairing token): the command
+    line reads it and the window's rotation writes it, so both use one token."""
+    return data_dir() / "control-token"
+
+
 def config_dir() -> Path:
     """The folder of the app's settings (~/.config/desktop-relay on Linux)."""
     return Path(_dirs().user_config_dir)

@@ -57,7 +57,11 @@ async def run_app(
     config: RelayConfig, store: SettingsStore, destinations: DestinationStore | None = None
 ) -> int:
     """Show the window, run the relay until the window closes or a signal arrives."""
-    controller = RelayController(config, token_file=paths.data_dir() / "token")
+    controller = RelayController(
+        config,
+        token_file=paths.data_dir() / "token",
+        control_token_file=paths.control_token_file(),
+    )
     window = MainWindow(controller, store, destinations=destinations)
     closed = asyncio.Event()
     window.closed.connect(closed.set)

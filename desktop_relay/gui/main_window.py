@@ -21,12 +21,13 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QScrollArea,
     QSplitter,
+    QTabWidget,
     QToolBar,
     QVBoxLayout,
     QWidget,
 )
 
-from ..relay import RelayConfig
+from ..relay import ProgramStatus, RelayConfig, join_urls
 from .cpu_usage import CpuUsage
 from .destinations import DefaultOutputs, DestinationStore
 from .destinations_panel import DestinationsPanel
@@ -35,10 +36,12 @@ from .help_menu import add_help_menu
 from .join_panel import JoinPanel
 from .log_pane import LogPane
 from .log_store import LogStore
+from .program.panel import ProgramPanel
+from .program.words import session_marks
 from .questions import ask
 from .relay_controller import RelayController
 from .sessions.events import SessionEvents
-from .sessions.model import SessionRow, SessionsModel, session_label
+from .sessions.model import UUID_ROLE, SessionRow, SessionsModel, session_label
 from .sessions.preview import PreviewPanel
 from .sessions.view import SessionsView
 from .settings import GuiSettings, SettingsStore, apply_log_level, restart_reasons
@@ -96,6 +99,8 @@ class MainWindow(QMainWindow):
         )
         self.join_panel = JoinPanel()
         self.preview = PreviewPanel()
+        self.program_panel = ProgramPanel()
+        self._program_shown = False  # the Program tab comes forward once, when it turns on
         self.status = RelayStatusBar()
         self.setStatusBar(self.status)
         self._build_layout()
@@ -145,9 +150,25 @@ class MainWindow(QMainWindow):
         scroll.setMinimumWidth(max(330, side.sizeHint().width() + scrollbar))
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
+        program = QScrollArea()
+        program.setWidget(self.program_panel)
+        program.setWidgetResizable(True)
+        program.setFrameShape(QScrollArea.Shape.NoFrame)
+        program.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.program_scroll = program
+        # Tabs keep the window within 1280x800: the program's monitors and controls beside
+        # the table, in the side panel's width, not a third column.
+        tabs = QTabWidget()
+        tabs.setDocumentMode(True)
+        tabs.addTab(scroll, "Sessions")
+        tabs.addTab(program, "Program")
+        tabs.setTabToolTip(0, "The selected session's picture, destinations, join links")
+        tabs.setTabToolTip(1, "Preview and Program, Take, Fade, Slate, the control API")
+        self.side_tabs = tabs
+
         main = QSplitter(Qt.Orientation.Horizontal)
         main.addWidget(left)
-        main.addWidget(scroll)
+        main.addWidget(tabs)
         self.side_panel = scroll
         main.setStretchFactor(0, 1)
         main.setStretchFactor(1, 0)
@@ -192,12 +213,25 @@ class MainWindow(QMainWindow):
         self.copy_link_action = action("Copy join link", self.copy_join_link, "copy_join_link")
         self.find_action = action("Find in log", self.log_pane.focus_filter, "find_in_log")
         self.shortcuts_action = action("Keyboard shortcuts", self.show_shortcuts, "shortcuts")
+        self.take_action = action("Take", self.take, "take")
+        self.fade_action = action("Fade", self.fade, "fade")
+        self.slate_action = action("Slate on/off", self.toggle_slate, "slate")
         self.addActions([self.copy_link_action, self.find_action])
+        # Keys without a modifier (Space, F, B, 1-9): a focused text field takes them first
+        # (line edits and spin boxes accept printable keys' ShortcutOverride), so typing a
+        # name or a filter never cuts the show.
+        self.addActions([self.take_action, self.fade_action, self.slate_action])
+        self.preview_actions: list[QAction] = []
         for number in range(1, 10):
             select = QAction(self)
             select.setShortcut(QKeySequence(f"Alt+{number}"))
             select.triggered.connect(lambda _=False, n=number: self.select_nth_session(n))
             self.addAction(select)
+            preview = QAction(self)
+            preview.setShortcut(QKeySequence(str(number)))
+            preview.triggered.connect(lambda _=False, n=number: self.preview_nth_session(n))
+            self.addAction(preview)
+            self.preview_actions.append(preview)
 
         relay_menu = self.menuBar().addMenu("&Relay")
         relay_menu.addActions([self.settings_action, self.restart_action])
@@ -209,6 +243,9 @@ class MainWindow(QMainWindow):
         )
         sessions_menu.addSeparator()
         sessions_menu.addActions([self.dismiss_action, self.clear_ended_action])
+        program_menu = self.menuBar().addMenu("&Program")
+        program_menu.addActions([self.take_action, self.fade_action, self.slate_action])
+        self.program_menu = program_menu
         self.help_menu = add_help_menu(self)
         self.help_menu.insertAction(self.help_menu.actions()[0], self.shortcuts_action)
 
@@ -247,6 +284,20 @@ class MainWindow(QMainWindow):
         self.view.remove_output_requested.connect(self.controller.remove_output)
         self.join_panel.copied.connect(lambda url: self.status.showMessage(f"Copied {url}", 4000))
         self.join_panel.rotate_token_requested.connect(self.rotate_token)
+        panel = self.program_panel
+        c.program_changed.connect(self._program_changed)
+        c.program_picture.connect(panel.show_picture)
+        c.stopped.connect(lambda: self._program_changed(None))
+        c.stopped.connect(self._show_control_token)  # (no address: nothing to call)
+        panel.preview_requested.connect(c.program_preview)
+        panel.take_requested.connect(self.take)
+        panel.fade_requested.connect(c.program_take_preview)
+        panel.slate_requested.connect(c.program_slate)
+        panel.pip_requested.connect(c.program_pip)
+        panel.token_box.copied.connect(
+            lambda: self.status.showMessage("Copied the control token", 4000)
+        )
+        panel.token_box.rotate_requested.connect(self.ask_rotate_control_token)
 
     # ---- refresh ---------------------------------------------------------------------
 
@@ -254,6 +305,9 @@ class MainWindow(QMainWindow):
         """Pull snapshots from the relay (the timer calls this at 2 Hz)."""
         if self.controller.running:
             self.model.refresh(self.controller.sessions())
+            # (Also catches the program's start, which follows the relay's, and its outputs'
+            # retry countdowns; program_changed brings takes at once.)
+            self._program_changed(self.controller.program_status())
         self.status.set_counts(
             self.model.live_count(),
             self.model.total_ingest_kbps(),
@@ -286,11 +340,29 @@ class MainWindow(QMainWindow):
             fingerprint=self.controller.certificate_fingerprint,
         )
         self.destinations_panel.show_relay_defaults(self.controller.config)
+        self._show_control_token()
+        self._program_changed(self.controller.program_status())
 
     def _relay_start_failed(self, message: str) -> None:
         self.status.set_address(None, "Not listening")
         self.join_panel.set_address(None)
         self.banner.report(f"{message}. Change the port or address in Settings.")
+
+    def _program_changed(self, status: ProgramStatus | None) -> None:
+        self.program_panel.show_status(status)
+        self.model.set_program_marks(session_marks(status) if status is not None else {})
+        if status is not None and status.enabled and not self._program_shown:
+            self._program_shown = True
+            self.side_tabs.setCurrentWidget(self.program_scroll)
+
+    def _show_control_token(self) -> None:
+        address = self.controller.listen_address
+        api_url = None
+        if address is not None:
+            host, port = address
+            urls = join_urls(host, port, tls=self.controller.uses_tls)
+            api_url = urls[0].rstrip("/") + "/api/program" if urls else None
+        self.program_panel.token_box.set_token(self.controller.control_token, api_url)
 
     def _thumbnail_changed(self, session_id: str) -> None:
         if session_id == self.view.current_session():
@@ -323,6 +395,60 @@ class MainWindow(QMainWindow):
         self.view.selectRow(number - 1)
         self.view.setFocus()
         return True
+
+    def preview_nth_session(self, number: int) -> bool:
+        """Put the table's row `number` (1-based, as shown) on the program's preview."""
+        proxy = self.view.proxy
+        if not self._program_ready() or not 1 <= number <= proxy.rowCount():
+            return False
+        session_id = proxy.index(number - 1, 0).data(UUID_ROLE)
+        if not isinstance(session_id, str):
+            return False
+        self.controller.program_preview(session_id)
+        return True
+
+    def take(self) -> None:
+        """Cut to the session on preview."""
+        if self._program_ready():
+            self.controller.program_take_preview(0)
+
+    def fade(self) -> None:
+        """Fade to the session on preview, over the panel's fade time."""
+        if self._program_ready():
+            self.controller.program_take_preview(self.program_panel.fade_ms.value())
+
+    def toggle_slate(self) -> None:
+        """The operator's slate on, or off."""
+        if self._program_ready():
+            self.controller.program_slate(not self.program_panel.manual_slate)
+
+    def _program_ready(self) -> bool:
+        if self.controller.program_on:
+            return True
+        # A key pressed by habit: a word in the status bar, not an error in the banner.
+        self.status.showMessage("The program is off: start with --program-url to turn it on", 6000)
+        return False
+
+    def ask_rotate_control_token(self) -> None:
+        """Replace the control API's token, once the operator confirms."""
+        self.ask(
+            "New control token",
+            "Make a new control token? Stream Deck, Companion and scripts using the current "
+            "one are refused until they are given the new one.",
+            "New token",
+            self.rotate_control_token,
+        )
+
+    def rotate_control_token(self) -> None:
+        """Replace the control API's token now (kept for the next start)."""
+        try:
+            token = self.controller.rotate_control_token()
+        except OSError as exc:  # kept in use, but not saved: say so
+            self.banner.report(f"The new control token could not be saved: {exc}")
+            token = self.controller.control_token
+        self._show_control_token()
+        if token is not None:
+            self.status.showMessage("New control token: controllers need it now", 6000)
 
     def copy_join_link(self) -> None:
         """Copy the first join link (with its pairing token) to the clipboard."""

@@ -9,12 +9,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, Signal
 
 from ..relay import (
     BaseObserver,
+    ProgramRequestError,
+    ProgramStatus,
     RelayConfig,
     RelayError,
     RelayServer,
@@ -30,8 +32,14 @@ from ..relay import (
 log = logging.getLogger(__name__)
 
 
+# What a program command says when there is no program to run it on.
+PROGRAM_OFF_MESSAGE = "the program is off (give it a destination: --program-url)"
+
+
 def describe_exception(exc: BaseException) -> str:
     """A message an operator can read, for the exceptions the relay's methods raise."""
+    if isinstance(exc, ProgramRequestError):
+        return exc.message
     if isinstance(exc, RelayError):
         return exc.error.message
     if isinstance(exc, TargetError):
@@ -41,6 +49,19 @@ def describe_exception(exc: BaseException) -> str:
     if isinstance(exc, OSError):
         return exc.strerror or str(exc)
     return str(exc) or type(exc).__name__
+
+
+class _ProgramCommands(Protocol):
+    """What the window commands of `relay.program` (the Program class itself is not among
+    the relay's public names; its methods are its API)."""
+
+    async def take(self, source_id: str, fade_ms: int = 0) -> ProgramStatus: ...
+    async def take_preview(self, fade_ms: int = 0) -> ProgramStatus: ...
+    def preview(self, source_id: str | None) -> ProgramStatus: ...
+    async def slate(self, on: bool) -> ProgramStatus: ...
+    async def pip(
+        self, source_id: str | None, corner: str = "br", size: str = "1/4"
+    ) -> ProgramStatus: ...
 
 
 class RelayController(QObject):
@@ -57,6 +78,8 @@ class RelayController(QObject):
     session_changed = Signal(object)  # SessionStatus: its state changed (waiting, live...)
     connection_refused = Signal(str, object)  # remote address, ServerError (e.g. bad token)
     thumbnail = Signal(str, object)  # session id, Thumbnail (while thumbnails are on)
+    program_changed = Signal(object)  # ProgramStatus: a take, the slate, a source, an output
+    program_picture = Signal(str, object)  # "program" or "preview", Thumbnail (while shown)
     # The controller's own life cycle.
     started = Signal()
     start_failed = Signal(str)
@@ -64,12 +87,18 @@ class RelayController(QObject):
     action_failed = Signal(str)  # a control (kill, target change...) did not work
 
     def __init__(
-        self, config: RelayConfig, parent: QObject | None = None, token_file: Path | None = None
+        self,
+        config: RelayConfig,
+        parent: QObject | None = None,
+        token_file: Path | None = None,
+        control_token_file: Path | None = None,
     ) -> None:
         super().__init__(parent)
         self._config = config
         # Where a rotated pairing token is kept for the next start (None: not kept).
         self.token_file = token_file
+        # The same for the control API's token (the command line reads it from there too).
+        self.control_token_file = control_token_file
         self._relay: RelayServer | None = None
         self._tasks = TaskSet()
         self._busy = False
@@ -141,6 +170,25 @@ class RelayController(QObject):
         self._config = replace(self._config, auth_token=token)
         if self.token_file is not None:
             save_token(self.token_file, token)
+        return token
+
+    @property
+    def control_token(self) -> str | None:
+        """The control API's token (None: the API refuses every request)."""
+        if self._relay is not None:
+            return self._relay.control_token
+        return self._config.control_token
+
+    def rotate_control_token(self) -> str | None:
+        """Require a new control API token from now on, kept for the next start (and for the
+        command line, which reads the same file); None when the relay is not running.
+        Controllers (Companion, scripts) need the new one."""
+        if self._relay is None:
+            return None
+        token = self._relay.rotate_control_token()
+        self._config = replace(self._config, control_token=token)
+        if self.control_token_file is not None:
+            save_token(self.control_token_file, token)
         return token
 
     def sessions(self) -> list[SessionStatus]:
@@ -266,6 +314,57 @@ class RelayController(QObject):
         if self._relay is not None:
             self.run(self._relay.set_session_target(session_id, url), "Change target")
 
+    # ---- the program -----------------------------------------------------------------
+
+    def program_status(self) -> ProgramStatus | None:
+        """A snapshot of the program (`enabled` False when it is off); None when stopped."""
+        return self._relay.program_status() if self._relay is not None else None
+
+    @property
+    def program_on(self) -> bool:
+        """Whether the running relay has a program to command."""
+        return self._relay is not None and self._relay.program is not None
+
+    def program_take(self, source_id: str, fade_ms: int = 0) -> None:
+        """Put a live session on air: a cut, or a fade of `fade_ms` ms."""
+        program = self._program("Take")
+        if program is not None:
+            self.run(program.take(source_id, fade_ms), "Take")
+
+    def program_take_preview(self, fade_ms: int = 0) -> None:
+        """Take the session on preview (a cut, or a fade); what was on air goes to preview."""
+        program = self._program("Fade" if fade_ms else "Take")
+        if program is not None:
+            self.run(program.take_preview(fade_ms), "Fade" if fade_ms else "Take")
+
+    def program_preview(self, source_id: str | None) -> None:
+        """Show a live session beside the program, ready to take (None: no preview)."""
+        program = self._program("Preview")
+        if program is None:
+            return
+        try:
+            program.preview(source_id)
+        except ProgramRequestError as exc:
+            self.action_failed.emit(f"Preview failed: {exc.message}")
+
+    def program_slate(self, on: bool) -> None:
+        """Cover the program with the slate, or uncover it."""
+        program = self._program("Slate")
+        if program is not None:
+            self.run(program.slate(on), "Slate")
+
+    def program_pip(self, source_id: str | None, corner: str = "br", size: str = "1/4") -> None:
+        """A second live session in a corner of the program (None: none)."""
+        program = self._program("Picture-in-picture")
+        if program is not None:
+            self.run(program.pip(source_id, corner, size), "Picture-in-picture")
+
+    def _program(self, what: str) -> _ProgramCommands | None:
+        program = self._relay.program if self._relay is not None else None
+        if program is None:
+            self.action_failed.emit(f"{what} failed: {PROGRAM_OFF_MESSAGE}")
+        return program
+
     def run(
         self,
         coro: Awaitable[Any],
@@ -343,3 +442,9 @@ class _SignalObserver(BaseObserver):
 
     def thumbnail(self, session_id: str, thumbnail: Thumbnail) -> None:
         self._c.thumbnail.emit(session_id, thumbnail)
+
+    def program_changed(self, status: ProgramStatus) -> None:
+        self._c.program_changed.emit(status)
+
+    def program_picture(self, which: str, thumbnail: Thumbnail) -> None:
+        self._c.program_picture.emit(which, thumbnail)

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PySide6.QtGui import QColor, QImage
 from PySide6.QtWidgets import QApplication, QDialogButtonBox, QDoubleSpinBox, QSpinBox
 
 from desktop_relay.cli import main
@@ -48,6 +49,14 @@ def _ipv6_loopback() -> bool:
     return True
 
 
+def _slate_png(path: Path) -> Path:
+    """A small real PNG (the slate option takes a picture)."""
+    image = QImage(64, 36, QImage.Format.Format_RGB888)
+    image.fill(QColor("orange"))
+    assert image.save(str(path), "PNG")
+    return path
+
+
 def _non_default(opt: Option, tmp_path: Path, ffmpeg_exe: str) -> dict[str, str]:
     """What to type for `opt` (and its partner) to differ from the test relay's config;
     values a relay can really run with."""
@@ -78,7 +87,7 @@ def _non_default(opt: Option, tmp_path: Path, ffmpeg_exe: str) -> dict[str, str]
         "program_fps": "25",
         "program_bitrate": "6000000",
         "program_name": "Sunday Show",
-        "slate_image": str(tmp_path / "slate.png"),
+        "slate_image": str(_slate_png(tmp_path / "slate.png")),
     }[opt.name]
     return {opt.name: text}
 

@@ -31,6 +31,9 @@ _ACTIONS = {
     "restart": "restart_action",
     "shortcuts": "shortcuts_action",
     "quit": "quit_action",
+    "take": "take_action",
+    "fade": "fade_action",
+    "slate": "slate_action",
 }
 
 
@@ -38,7 +41,7 @@ async def test_each_action_has_its_key_and_the_keys_act(open_window: OpenWindow)
     async with open_window() as window:
         for name, attribute in _ACTIONS.items():
             assert getattr(window, attribute).shortcut() == key_of(name), name
-        assert set(SHORTCUTS) == set(_ACTIONS) | {"select_session"}
+        assert set(SHORTCUTS) == set(_ACTIONS) | {"select_session", "preview_session"}
         # Every key in the help's list, in the platform's spelling.
         assert all(what in shortcuts_html() for _, what in SHORTCUTS.values())
 

@@ -107,9 +107,10 @@ def _state_tooltip(row: SessionRow) -> str | None:
         error = status.error
         text = f"{error.name}: {error.message}"
         return f"{text}\n\n{error.details}" if error.details else text
-    if status.health:
-        return "\n".join(f"\u26a0 {w.message}" for w in status.health)
-    return None
+    lines = [f"\u26a0 {w.message}" for w in status.health]
+    if row.program_mark and not row.ended:
+        lines.insert(0, f"This session is {row.program_mark}")
+    return "\n".join(lines) or None
 
 
 def _outputs_text(row: SessionRow) -> str:

@@ -8,7 +8,7 @@ What each column shows is defined in `session_columns`.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from PySide6.QtCore import (
@@ -197,6 +197,15 @@ class SessionsModel(QAbstractTableModel):
         for session_id in ended:
             self.dismiss(session_id)
         return len(ended)
+
+    def set_program_marks(self, marks: Mapping[str, str]) -> None:
+        """Where the program shows each session ("on program", "on preview"; sessions not in
+        `marks` are on neither): only rows whose mark changed are redrawn."""
+        for position, row in enumerate(self._rows):
+            mark = "" if row.ended else marks.get(row.status.uuid, "")
+            if mark != row.program_mark:
+                row.program_mark = mark
+                self._row_changed(position)
 
     # ---- queries ---------------------------------------------------------------------
 

@@ -20,8 +20,9 @@ class PreviewPanel(QWidget):
     """The latest thumbnail of one session, as wide as the panel, 16:9; a placeholder text
     until there is one. Feed it with `show_thumbnail` (None clears it)."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, *, placeholder: str = PLACEHOLDER) -> None:
         super().__init__(parent)
+        self._placeholder = placeholder
         self._image: QImage | None = None
         self._thumbnail: Thumbnail | None = None
         self._scaled: QPixmap | None = None
@@ -40,6 +41,17 @@ class PreviewPanel(QWidget):
     def thumbnail(self) -> Thumbnail | None:
         """The relay's picture shown now."""
         return self._thumbnail
+
+    @property
+    def placeholder(self) -> str:
+        """What the panel says while it has no picture."""
+        return self._placeholder
+
+    def set_placeholder(self, text: str) -> None:
+        """Say `text` while there is no picture (the program's monitors say why)."""
+        if text != self._placeholder:
+            self._placeholder = text
+            self.update()
 
     def show_thumbnail(self, thumbnail: Thumbnail | None) -> None:
         """Show `thumbnail` (converted once, here), or the placeholder for None."""
@@ -82,7 +94,8 @@ class PreviewPanel(QWidget):
         painter.fillRect(left, top, size.width(), size.height(), Qt.GlobalColor.black)
         if self._image is None:
             painter.setPen(Qt.GlobalColor.lightGray)  # on the black frame, whatever the theme
-            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, PLACEHOLDER)
+            flags = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap
+            painter.drawText(self.rect(), flags, self._placeholder)
             return
         scaled = self._scaled
         if scaled is None or scaled.size() != size:

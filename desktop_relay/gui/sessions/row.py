@@ -41,6 +41,8 @@ class SessionRow:
     client: str = ""  # "Chrome 126 on Android": the user agent never changes
     picture: Thumbnail | None = None  # the latest picture from the relay (for the preview)
     thumbnail: QImage | None = None  # the same, already at the cell's size
+    # Where the program shows this session: "on program", "on preview" (program_mark), or "".
+    program_mark: str = ""
 
     @property
     def failed(self) -> bool:
@@ -86,6 +88,8 @@ def state_label(row: SessionRow) -> str:
         return "waiting for browser"
     # Two lines (the column is narrow): how the session is, then what is wrong with it.
     first = str(status.state) + resume_label(status)
+    if row.program_mark:
+        first += f" · {row.program_mark}"
     down = [o for o in status.outputs if o.state in (OutputState.RECONNECTING, OutputState.FAILED)]
     problems = []
     if down and status.state in ACTIVE_STATES:
