@@ -12,11 +12,12 @@ A/V offset at an RTMP receiver, in the relay as a user runs it.
    child process (plain http on 127.0.0.1, its data folders in a temporary one), the program
    sent to an `ffmpeg -listen 1` RTMP receiver whose stream (copied to FLV on a pipe) this
    script decodes live with PyAV in a thread, noting the wall-clock time each frame is decoded.
-   Three browser-like sources (H.264 + Opus in Matroska, sent over socket.io in 250 ms chunks
-   cut at the capture's own timestamps, each chunk when its time has come, as MediaRecorder
-   sends them): solid red (640x480, 440 Hz), solid blue (1280x720, 660 Hz), and black with a
-   white flash and a 1 kHz beep starting together on every whole second (640x480). Commands go
-   through the control API (POST /api/program, bearer control token).
+   Three browser-like sources (H.264 + Opus in Matroska, sent over socket.io in chunks cut at
+   the capture's own timestamps, each when its time has come: every 30 ms as the page's
+   WebCodecs path sends, `--chunk-ms 250` for its MediaRecorder path): solid red (640x480,
+   440 Hz), solid blue (1280x720, 660 Hz), and black with a white flash and a 1 kHz beep
+   starting together on every whole second (640x480). Commands go through the control API
+   (POST /api/program, bearer control token).
    - take-to-air: `--takes` cuts alternating red and blue; each is the POST's answer (its
      body read) to the decoding, at the receiver, of the first frame whose centre shows the new
      colour. It includes the worker's command and its next tick, compose + libx264 encode, the
@@ -30,15 +31,20 @@ A/V offset at an RTMP receiver, in the relay as a user runs it.
      program sound (its timestamp + sample index); positive: the sound is late.
    Targets are printed beside the figures, with the load average before and after.
 
-Usage: .venv/bin/python scripts/bench_program.py [--seconds 60] [--takes 20]
+3. With `--worker-av`, the worker's own A/V offset without the relay: the flash source as the
+   relay's encoder writes it (H.264 + AAC in FLV), whole tags fed at their timestamps to an
+   engine in this process, its program decoded afterwards.
+
+Usage: .venv/bin/python scripts/bench_program.py [--seconds 60] [--takes 20] [--chunk-ms 30]
                                                  [--cpu-seconds 10] [--preset veryfast]
-                                                 [--skip-cpu] [--skip-relay]
+                                                 [--skip-cpu] [--skip-relay] [--worker-av]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import os
 import re
 import statistics
@@ -295,6 +301,54 @@ def tree_cpu(pid: int) -> dict[int, tuple[str, float]]:
             found[p] = (kind, stat.cpu_s)
         todo.extend(tree.get(p, []))
     return found
+
+
+async def worker_av(seconds: float) -> list[float]:
+    """The worker's own A/V offset, without the relay: the flash source made as the relay's
+    encoder writes it (H.264 + AAC in FLV), fed whole tags at their timestamps to an engine
+    in this process, its program FLV decoded afterwards; offsets in ms (+: sound late)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "flash.flv"
+        await asyncio.to_thread(
+            subprocess.run,
+            [get_ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", FLASH_V,
+             "-f", "lavfi", "-i", FLASH_A, "-t", f"{seconds + 5:.0f}",
+             "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-g", "30",
+             "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-ac", "2",
+             "-f", "flv", "-flvflags", "no_duration_filesize", str(path)],
+            check=True,
+        )  # fmt: skip
+        data = path.read_bytes()
+    output = bytearray()
+    engine = ProgramEngine(ProgramConfig(), on_output=output.extend)
+    await engine.start()
+    try:
+        feeder = asyncio.create_task(feed_paced(engine, "flash", data, time.monotonic() + seconds))
+        await asyncio.sleep(0.5)
+        await engine.take("flash")
+        await feeder
+    finally:
+        await engine.stop()
+    received = Received()
+    with av.open(io.BytesIO(bytes(output)), mode="r", format="flv") as container:
+        for packet in container.demux():
+            for frame in packet.decode():
+                if isinstance(frame, av.VideoFrame):
+                    received.video.append((float(frame.time or 0.0), 0.0, colour_of(frame)))
+                elif isinstance(frame, av.AudioFrame):
+                    received.rate = frame.sample_rate
+                    received.audio.append(
+                        (float(frame.time or 0.0), frame.to_ndarray().mean(axis=0))
+                    )
+    after = [(pts, c) for pts, _, c in received.video if pts >= 2.0]  # the take settled
+    flashes = onsets([p for p, _ in after], [c == "white" for _, c in after])
+    beeps = beep_onsets(received, 1.5)
+    offsets = []
+    for f in flashes:
+        near = min(beeps, key=lambda b: abs(b - f), default=None)
+        if near is not None and abs(near - f) < 0.5:
+            offsets.append(1000 * (near - f))
+    return offsets
 
 
 def pct(values: list[float], q: float) -> float:
@@ -644,6 +698,11 @@ async def main() -> None:
     )
     parser.add_argument("--skip-cpu", action="store_true", help="no CPU table")
     parser.add_argument(
+        "--worker-av",
+        action="store_true",
+        help="also the worker's own A/V offset, without the relay (its share of the figure)",
+    )
+    parser.add_argument(
         "--skip-relay", action="store_true", help="no take-to-air, frames per second and A/V offset"
     )
     args = parser.parse_args()
@@ -651,6 +710,17 @@ async def main() -> None:
         parser.error("--seconds >= 1, --takes >= 1, --cpu-seconds > 0 and --chunk-ms >= 10")
     if not args.skip_cpu:
         await bench_cpu(args)
+    if args.worker_av:
+        offsets = await worker_av(15.0)
+        if offsets:
+            print(
+                f"\nworker alone (whole FLV tags at their timestamps, no relay): A/V offset "
+                f"median {statistics.median(offsets):+.0f} ms, range {min(offsets):+.0f} .. "
+                f"{max(offsets):+.0f} ms over {len(offsets)} flashes (+: sound late)",
+                flush=True,
+            )
+        else:
+            print("\nworker alone: no flash paired with a beep", flush=True)
     if not args.skip_relay:
         print(
             f"\nthe relay as a user runs it (python -m desktop_relay --headless --program-url "
