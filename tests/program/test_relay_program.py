@@ -20,9 +20,10 @@ from desktop_relay.relay import RelayConfig, RelayServer
 from desktop_relay.relay.program.picture import pip_rect
 from desktop_relay.relay.program.slate import SLATE_BACKGROUND_RGB
 
-from ..media import RtmpReceiver
+from ..media import RtmpReceiver, probe
 from ..polling import wait_for
 from ..replay import ResumingStreamer, Streamer, relay_url
+from ..rtmp import port_of, start_receiver_on
 from .captures import make_all
 
 pytestmark = pytest.mark.media
@@ -306,3 +307,35 @@ async def test_monitor_pictures_of_program_and_preview_a_few_a_second(
         await asyncio.gather(replay, return_exceptions=True)
     finally:
         await streamer.close()
+
+
+async def test_the_programs_receiver_killed_and_back_is_reconnected(
+    running_relay: MakeRelay, rtmp_receiver: Callable[..., RtmpReceiver], ffmpeg_exe: str,
+    tmp_path: Path,
+) -> None:
+    """The program's own destination is an output like a session's: a receiver that dies
+    and comes back on the same address gets the program again, from a keyframe."""
+    first = rtmp_receiver("program-back-0123456789")
+    relay = await running_relay(RelayConfig(program_targets=(first.url,), control_token=CONTROL))
+
+    def output_state() -> str | None:
+        outputs = relay.program_status().outputs
+        return str(outputs[0].state) if outputs else None
+
+    await wait_for(lambda: output_state() == "live", timeout=15)
+    await asyncio.sleep(1)
+    first.process.kill()
+    first.process.wait()
+    await wait_for(lambda: output_state() in ("reconnecting", "connecting"), timeout=10)
+    second = start_receiver_on(ffmpeg_exe, tmp_path, port_of(first.url), "program-back-0123456789")
+    try:
+        await wait_for(lambda: output_state() == "live", timeout=15)
+        status = relay.program_status()
+        assert status.live and status.outputs[0].reconnects == 1
+        await asyncio.sleep(2)
+        await relay.stop()
+        await asyncio.to_thread(second.wait, 15)
+    finally:
+        second.close()
+    got = probe(second.path)
+    assert got.width == 1280 and got.video_frames >= 30, got
