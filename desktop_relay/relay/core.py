@@ -429,7 +429,16 @@ class Relay(Observable):
         ticket = session.ticket if session is not None else _NO_SESSION_TICKET
         token_ok = ticket.matches(token)
         resumable = (SessionState.WAITING, SessionState.STARTING, SessionState.LIVE)
-        if session is None or not token_ok or session.state not in resumable or self._stopping:
+        # A session the grace expiry is closing now would take the resume, then end under
+        # it (RELAY_SHUTTING_DOWN on the next chunk): refused like any ended one.
+        closing = session is not None and session.closing
+        if (
+            session is None
+            or not token_ok
+            or session.state not in resumable
+            or closing
+            or self._stopping
+        ):
             held_back = self._repeats.allow(("resume-refused", link.remote_address))
             if held_back is not None:
                 more = f" ({held_back} more like it held back)" if held_back else ""

@@ -477,6 +477,11 @@ class Session:
         return next((o.masked for o in self.outputs if not o.is_recording), None)
 
     @property
+    def closing(self) -> bool:
+        """Whether the session is being closed (or is closed): nobody may resume it then."""
+        return self._closed
+
+    @property
     def stream_hub(self) -> StreamHub | None:
         """The session's normalized stream (for the program's taps), None before its encoder
         has started or after it ended."""

@@ -21,6 +21,13 @@ from .socket_link import SocketLink
 
 log = logging.getLogger(__name__)
 
+# What a socket hears when another connection resumed its session with the token.
+TAKEN_OVER = ServerError(
+    ErrorName.SESSION_TAKEN_OVER,
+    "Another connection took this stream over (the same browser after a network change)",
+    fatal=True,
+)
+
 
 class RelayNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     """Client to server: `start(config, ack)`, `binarystream(chunk, [seq,] ack)`, `stop(ack)`,
@@ -210,7 +217,8 @@ class RelayNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             # The session's old socket, if the relay still had it, goes: the token won.
             for old_sid in [s for s, mapped in self._sessions.items() if mapped is session]:
                 del self._sessions[old_sid]
-                self._tasks.spawn(self._drop(old_sid), name=f"drop-{old_sid}")
+                # Told why before it goes: a page still open there must not resume it back.
+                self._tasks.spawn(self._displace(old_sid), name=f"displace-{old_sid}")
             self._sessions[sid] = session
             # The socket's own session was empty (no stream): it is simply discarded.
             await self.relay.close_session(own)
@@ -219,3 +227,8 @@ class RelayNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def _drop(self, sid: str) -> None:
         with contextlib.suppress(Exception):
             await self.server.disconnect(sid)
+
+    async def _displace(self, sid: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.server.emit("error", TAKEN_OVER.to_wire(send_details=False), to=sid)
+        await self._drop(sid)
