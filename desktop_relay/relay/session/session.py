@@ -345,7 +345,14 @@ class Session:
             self._safety.close()
 
     async def _write_loop(self) -> None:
-        error = await self._commands.serve(self._handle)
+        try:
+            error = await self._commands.serve(self._handle)
+        except Exception as exc:
+            # Not a RelayError: a bug, or the system refusing something (out of descriptors
+            # while opening a file). A writer that died silently left its session STARTING
+            # for good, counted against --max-streams and never stopped: fail it instead.
+            log.exception("session %s: writing the stream failed", self.uuid[:8])
+            error = ServerError(ErrorName.FFMPEG_ERROR, f"The stream could not go on: {exc}")
         self._writer = None  # fail() must not cancel us mid-flight
         if error is not None:
             await self.fail(error)
