@@ -171,3 +171,34 @@ async def test_a_slow_header_https_connection_is_closed_at_the_deadline(tmp_path
         assert 4.5 < closed_at - began < 6.5, closed_at - began
     finally:
         assert await relay.stop() == 0
+
+
+async def test_paired_websockets_leave_the_count_and_the_excess_is_dropped_at_once(
+    running_relay,
+) -> None:
+    from desktop_relay.relay import RelayConfig
+
+    from ..replay import relay_url
+
+    relay = await running_relay(RelayConfig(max_connections_per_address=4))
+    guard = relay.transport.accept_guard
+    assert guard is not None
+    streamers = [await Streamer(relay_url(relay)).connect() for _ in range(2)]
+    assert guard.counted("127.0.0.1") == 0  # websockets are engine.io's to count
+    held = [await asyncio.open_connection("127.0.0.1", relay.port) for _ in range(4)]
+    await asyncio.sleep(0.2)
+    assert guard.counted("127.0.0.1") == 4
+    began = time.monotonic()
+    reader, writer = await asyncio.open_connection("127.0.0.1", relay.port)
+    closed_at = await asyncio.wait_for(_closed_by_peer(reader), 2)
+    assert closed_at - began < 1.0  # the fifth: aborted as it was accepted
+    writer.close()
+    # The held ones go at the deadline; the paired ones stay.
+    closed = await asyncio.wait_for(asyncio.gather(*(_closed_by_peer(r) for r, _ in held)), 8)
+    assert all(4.5 < t - began < 6.5 for t in closed), [t - began for t in closed]
+    assert guard.counted("127.0.0.1") == 0
+    assert all(s.client.connected for s in streamers)
+    for _, w in held:
+        w.close()
+    for s in streamers:
+        await s.close()

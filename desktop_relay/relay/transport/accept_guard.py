@@ -242,13 +242,15 @@ class _Connection(asyncio.Protocol):
 
     def request_arrived(self, websocket: bool) -> None:
         """aiohttp handles a request of this connection: the deadline is met; a websocket
-        is no longer counted (engine.io's cap counts it from now on)."""
+        is no longer the guard's (engine.io's cap and connect timeout bound it)."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if websocket and self._counted:
-            self._counted = False
-            self._guard._uncount(self.address)
+        if websocket and self._transport is not None and self.inner is not None:
+            # Out of the guard's hands: its bytes go straight to aiohttp from now on (no
+            # extra call per read on the media path), and it is no longer counted.
+            self._transport.set_protocol(self.inner)
+            self._forget()
 
     def _deadline(self) -> None:
         self._timer = None
