@@ -32,6 +32,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from ..errors import ErrorName, ServerError
+from ..log_limit import RepeatLimiter
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,38 @@ ACCEPT_DEADLINE_S = 5.0
 TLS_SHUTDOWN_TIMEOUT_S = 2.0
 """Seconds a closing TLS connection waits for the peer's close_notify (asyncio's default, 30 s,
 lets a silent peer keep the descriptor that long)."""
+
+
+class _AcceptExhaustionFilter(logging.Filter):
+    """asyncio logs each accept that fails for want of descriptors (EMFILE, ENFILE), with a
+    traceback, once a second while it lasts (it pauses accepting for a second each time):
+    let one through every 10 s, saying how many were held back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._repeats = RepeatLimiter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "out of system resource" not in str(record.msg):
+            return True
+        held_back = self._repeats.allow("accept")
+        if held_back is None:
+            return False
+        if held_back:
+            record.msg = f"{record.msg} ({held_back} more like it held back)"
+        return True
+
+
+_accept_filter: _AcceptExhaustionFilter | None = None
+
+
+def limit_accept_exhaustion_log() -> None:
+    """Rate-limit asyncio's line for an accept out of descriptors (idempotent)."""
+    global _accept_filter
+    if _accept_filter is None:
+        _accept_filter = _AcceptExhaustionFilter()
+        logging.getLogger("asyncio").addFilter(_accept_filter)
+
 
 Refused = Callable[[str, ServerError], None]
 """Told of each refused connection: its remote address and why."""

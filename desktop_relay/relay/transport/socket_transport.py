@@ -12,7 +12,7 @@ from aiohttp import web
 
 from ..core import Relay
 from ..tasks import TaskSet
-from .accept_guard import ACCEPT_DEADLINE_S, AcceptGuard
+from .accept_guard import ACCEPT_DEADLINE_S, AcceptGuard, limit_accept_exhaustion_log
 from .namespace import RelayNamespace
 from .origins import own_origin
 from .sio_guard import GuardedServer
@@ -100,6 +100,9 @@ class SocketTransport:
         )
         # Before setup: the application's middlewares are frozen then.
         app.middlewares.append(guard.middleware)
+        # Out of descriptors, asyncio logs every failed accept (once a second, with a
+        # traceback): once per 10 s is enough to tell the operator.
+        limit_accept_exhaustion_log()
         await runner.setup()
         self._runner, self.accept_guard = runner, guard
         # Our own listener rather than aiohttp's TCPSite: every connection goes through
