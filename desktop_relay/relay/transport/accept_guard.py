@@ -15,8 +15,10 @@ protocol is this guard, wrapped around aiohttp's own:
   as it is accepted. A websocket leaves the count: engine.io's cap and the socket.io connect
   timeout (sio_guard.py) bound those. Idle keep-alive connections end after aiohttp's
   keep-alive timeout (socket_transport.py sets it to the same deadline);
-- each refusal is reported once per address and kind every 10 s (`on_refused`: the core's
-  `report_refused`, which logs and tells observers), however many connections come.
+- a refusal past the cap is reported once per address every 10 s (`on_refused`: the core's
+  `report_refused`, which logs and tells observers), however many connections come; a
+  deadline is only logged (INFO), once per address every 10 s: browsers open speculative
+  connections they may never use, and the operator need not hear of those.
 """
 
 from __future__ import annotations
@@ -104,6 +106,8 @@ class AcceptGuard:
         # request's `transport` is), and all of them for `close_all`.
         self._by_transport: dict[asyncio.BaseTransport, _Connection] = {}
         self._open: set[_Connection] = set()
+        # One line per address every 10 s, however many connections time out.
+        self._repeats = RepeatLimiter()
         self.middleware = self._make_middleware()
 
     def __call__(self) -> asyncio.Protocol:
@@ -161,6 +165,20 @@ class AcceptGuard:
         self._counted[address] -= 1
         if self._counted[address] <= 0:
             del self._counted[address]
+
+    def _timed_out(self, address: str) -> None:
+        # Only logged (at INFO), not reported as a refusal: browsers open speculative
+        # connections they may never use, and those end here too, harmlessly.
+        held_back = self._repeats.allow(("deadline", address))
+        if held_back is not None:
+            more = f" ({held_back} more like it held back)" if held_back else ""
+            log.info(
+                "closed a connection from %s: no request within %g s (TLS handshake and "
+                "headers included)%s",
+                address,
+                self.deadline_s,
+                more,
+            )
 
     def _refuse(self, address: str, error: ServerError) -> None:
         if self._on_refused is None:
@@ -289,14 +307,7 @@ class _Connection(asyncio.Protocol):
         self._timer = None
         if self._closed:
             return
-        self._guard._refuse(
-            self.address,
-            ServerError(
-                ErrorName.CONNECT_TIMEOUT,
-                f"A connection from {self.address} sent no request within "
-                f"{self._guard.deadline_s:g} s (TLS handshake and headers included)",
-            ),
-        )
+        self._guard._timed_out(self.address)
         self.abort()
 
     def abort(self) -> None:
