@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .fd_limit import raise_open_files_limit
 from .paths import control_token_file, data_dir, setup_logging
 from .relay import (
     OPTIONS,
@@ -358,6 +359,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     log_file = setup_logging(args.log_level)
     log.debug("logging to %s", log_file)
+    # Before anything opens a socket or spawns ffmpeg: the relay's bounds assume it.
+    raise_open_files_limit()
     tls, token = security_from_args(args, parser)
     config = config_from_args(args, tls, token)
     if args.headless:

@@ -227,9 +227,7 @@ class Relay(Observable):
             return
         now = time.monotonic()
         for session in list(self._sessions.values()):
-            # A waiting session gets no media by definition: its grace timer ends it.
-            if session.state == SessionState.WAITING:
-                continue
+            # Waiting sessions too: idle_for leaves them their grace period (issue 23).
             if session.idle_for(now) > timeout:
                 error = ServerError(
                     ErrorName.IDLE_TIMEOUT,

@@ -179,3 +179,48 @@ def test_reset_forgets_the_edge_and_the_arming() -> None:
     assert not catch.armed
     catch.arm()
     assert not catch.armed
+
+
+# ---- bounds (issue 23, item 7) ----------------------------------------------------------
+
+def test_the_hold_is_bounded_in_bytes_then_released_whole() -> None:
+    # A backlog whose keyframes never come close to live (here: none at all after the first)
+    # used to be held without bound: 66 MB for a 22 s cut.
+    clock = Clock()
+    catch = CatchUp(3.0, clock=clock, max_held_bytes=1000)
+    ts = flow(catch, clock, 0, 6.0)
+    clock.now += 20.0
+    catch.arm()
+    size = len(frame(1).raw)
+    held: list[FlvTag] = []
+    cut = None
+    for i in range(200):
+        clock.now += 0.01
+        batch = [frame(ts + i * FRAME_MS + 1)]  # never a keyframe
+        cut = catch.cut(batch)
+        if cut.done:
+            break
+        held += batch
+        assert catch.held_bytes <= 1000
+    assert cut is not None and cut.done and cut.gave_up == "bound"
+    # Deterministic: the first tag past the bound ends the hold; everything is released.
+    assert len(held) == 1000 // size
+    assert cut.release == [*held, batch[0]]
+    assert not catch.armed and catch.held_bytes == 0
+
+
+def test_the_timeout_ends_a_hold_without_any_new_tag() -> None:
+    clock = Clock()
+    catch = CatchUp(3.0, clock=clock)
+    ts = flow(catch, clock, 0, 10.0)
+    clock.now += 20.0
+    catch.arm()
+    assert catch.due_at == clock.now + ARMED_TIMEOUT_S
+    backlog = frames(ts, ts + 1000)
+    assert catch.cut(backlog).release == []  # held: nothing close to live yet
+    assert catch.expire() is None  # not due
+    clock.now += ARMED_TIMEOUT_S + 0.1
+    cut = catch.expire()
+    assert cut is not None and cut.done and cut.gave_up == "timeout"
+    assert cut.release and cut.release[-1] == backlog[-1]
+    assert not catch.armed and catch.due_at is None and catch.expire() is None

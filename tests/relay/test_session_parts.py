@@ -154,11 +154,34 @@ def test_chunk_rate_is_spent_only_by_chunks_that_reach_the_limits() -> None:
     limits = ClientLimits(RelayConfig(max_chunks_per_second=1, limit_burst_s=1))
     # Refused before the limits: the one chunk of burst is still there afterwards.
     assert admit(closed=True, limits=limits).action is ChunkAction.SHUTTING_DOWN
-    assert admit(seq=1, sequence=numbered(5), limits=limits).action is ChunkAction.DUPLICATE
+    assert admit(state=S.CONNECTED, limits=limits).action is ChunkAction.NOT_RUNNING
     assert admit(limits=limits).action is ChunkAction.WRITE
     rated = admit(limits=limits)
     assert rated.action is ChunkAction.OVER_LIMIT
     assert rated.error is not None and rated.error.name == ErrorName.RATE_LIMITED
+
+
+def test_a_duplicate_spends_the_limits_like_any_chunk() -> None:
+    # Issue 23: a duplicate used to be dropped before the limits, so resending old numbers
+    # was a way round them. It still is dropped, but it counts.
+    limits = ClientLimits(RelayConfig(max_chunks_per_second=1, limit_burst_s=1))
+    assert admit(seq=1, sequence=numbered(5), limits=limits).action is ChunkAction.DUPLICATE
+    rated = admit(seq=2, sequence=numbered(5), limits=limits)
+    assert rated.action is ChunkAction.OVER_LIMIT and rated.fails_session
+    assert rated.error is not None and rated.error.name == ErrorName.RATE_LIMITED
+    big = ClientLimits(RelayConfig(max_chunk_bytes=1000))
+    too_large = admit(size=1001, seq=1, sequence=numbered(5), limits=big)
+    assert too_large.error is not None and too_large.error.name == ErrorName.CHUNK_TOO_LARGE
+
+
+def test_a_first_number_near_the_top_is_invalid_not_taken() -> None:
+    verdict = admit(seq=2**53 - 1, sequence=ChunkSequence())
+    assert verdict.action is ChunkAction.INVALID and not verdict.taken
+    assert verdict.error is not None and verdict.error.name == ErrorName.INVALID_PARAMETERS
+    assert not verdict.error.fatal and not verdict.fails_session
+    assert admit(seq=2**32 - 1, sequence=ChunkSequence()).action is ChunkAction.WRITE
+    # Once numbering began low, it may go on as far as the wire allows.
+    assert admit(seq=2**40, sequence=numbered(2**40 - 1)).action is ChunkAction.WRITE
 
 
 def test_empty_chunk_is_a_heartbeat_even_when_overloaded() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
+import errno
 import logging
 import os
 import re
@@ -40,13 +40,22 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-@functools.cache
+_SETPRIV_UNKNOWN = "?"
+_setpriv_path: str | None = _SETPRIV_UNKNOWN
+
+
 def _setpriv() -> str | None:
-    """util-linux's setpriv, if it can set the parent-death signal (2.33+); looked up once."""
+    """util-linux's setpriv, if it can set the parent-death signal (2.33+); looked up once
+    (again only if the look-up itself could not run: out of descriptors, say)."""
+    global _setpriv_path
+    if _setpriv_path != _SETPRIV_UNKNOWN:
+        return _setpriv_path
     if sys.platform != "linux":
+        _setpriv_path = None
         return None
     path = shutil.which("setpriv")
     if path is None:
+        _setpriv_path = None
         return None
     try:
         import subprocess
@@ -54,9 +63,15 @@ def _setpriv() -> str | None:
         result = subprocess.run(
             [path, "--pdeathsig", "KILL", "--", "true"], capture_output=True, timeout=5
         )
-    except (OSError, subprocess.SubprocessError):
+    except OSError as exc:
+        if exc.errno not in (errno.EMFILE, errno.ENFILE):
+            _setpriv_path = None
         return None
-    return path if result.returncode == 0 else None
+    except subprocess.SubprocessError:
+        _setpriv_path = None
+        return None
+    _setpriv_path = path if result.returncode == 0 else None
+    return _setpriv_path
 
 
 def _spawn_options(args: list[str]) -> tuple[list[str], Callable[[], None] | None]:
@@ -112,6 +127,19 @@ def exit_error(returncode: int | None, last_lines: list[str]) -> ServerError:
         f"ffmpeg ended unexpectedly (exit code {returncode})",
         "\n".join(last_lines[-12:]),
     )
+
+
+def _cant_start(exc: OSError) -> ServerError:
+    """CANT_START_FFMPEG for a failed pipe or spawn, saying plainly when the relay (or the
+    system) ran out of file descriptors: the operator's fix is then ours to name."""
+    if exc.errno in (errno.EMFILE, errno.ENFILE):
+        whose = "the relay" if exc.errno == errno.EMFILE else "the system"
+        return ServerError(
+            ErrorName.CANT_START_FFMPEG,
+            f"ffmpeg could not start: {whose} has no file descriptors left ({exc.strerror}); "
+            "end some streams or raise the open-file limit (ulimit -n)",
+        )
+    return ServerError(ErrorName.CANT_START_FFMPEG, f"ffmpeg could not start: {exc}")
 
 
 def _close(*fds: int | None) -> None:
@@ -289,15 +317,29 @@ class FfmpegProcess:
         """Spawn ffmpeg (inheriting `pass_fds`); raises FFMPEG_NOT_FOUND or CANT_START_FFMPEG."""
         args = self.args
         # Every output of the child gets a pipe of our own, read by a _PipeReader: no
-        # transport or task per pipe, and reads timed to take a burst at once.
-        log_r, log_w = os.pipe()
-        progress_r, progress_w = os.pipe()
+        # transport or task per pipe, and reads timed to take a burst at once. Out of
+        # descriptors (EMFILE, ENFILE) any of these may fail: whatever was made is closed
+        # again, and the caller gets CANT_START_FFMPEG, never a bare OSError.
+        made: list[int] = []
+
+        def pipe() -> tuple[int, int]:
+            read_end, write_end = os.pipe()
+            made.extend((read_end, write_end))
+            return read_end, write_end
+
         data_r = data_w = None
-        if self._on_data is not None:
-            # stdout carries the media (the args end in `pipe:1`); -progress gets its own pipe.
-            args = [args[0], "-progress", f"pipe:{progress_w}", *args[1:]]
-            pass_fds = (*pass_fds, progress_w)
-            data_r, data_w = os.pipe()
+        try:
+            log_r, log_w = pipe()
+            progress_r, progress_w = pipe()
+            if self._on_data is not None:
+                # stdout carries the media (the args end in `pipe:1`); -progress gets its
+                # own pipe.
+                args = [args[0], "-progress", f"pipe:{progress_w}", *args[1:]]
+                pass_fds = (*pass_fds, progress_w)
+                data_r, data_w = pipe()
+        except OSError as exc:
+            _close(*made)
+            raise RelayError(_cant_start(exc)) from None
         command, preexec = _spawn_options(args)
         try:
             if command is not args and not _executable(args[0]):
@@ -321,9 +363,7 @@ class FfmpegProcess:
             ) from None
         except OSError as exc:
             _close(log_r, progress_r, data_r)
-            raise RelayError(
-                ServerError(ErrorName.CANT_START_FFMPEG, f"ffmpeg could not start: {exc}")
-            ) from None
+            raise RelayError(_cant_start(exc)) from None
         finally:
             _close(log_w, progress_w, data_w)  # the child has its copies; EOF comes at its exit
         self.state = FfmpegState.RUNNING

@@ -31,6 +31,11 @@ EDGE_WINDOW_S = 10.0
 # An armed catch-up that finds no keyframe close enough to live within this long gives up
 # and lets outputs go on (from the next keyframe): never starve an output.
 ARMED_TIMEOUT_S = 60.0
+# Bytes an armed catch-up may hold for live outputs, per session. The hold is bounded in
+# tags by keyframes already, but not in bytes: a client's backlog whose keyframes never come
+# close enough to live (or a stream with none at all) held 66 MB in 22 s. Past this the hold
+# ends as at the timeout: what it holds is released, the outputs go on late.
+MAX_HELD_BYTES = 16 * 1024 * 1024
 # How long a late stream is held, at most, to tell a backlog (arriving faster than time)
 # from a stream that only goes on late: the decision costs live outputs this much delay once.
 DECIDE_S = 1.0
@@ -49,6 +54,9 @@ class CatchUpCut:
     skipped_s: float
     # The catch-up ended with this batch: outputs go on normally afterwards.
     done: bool
+    # Why it gave up without finding live again, if it did: "timeout" or "bound" (the held
+    # bytes reached `max_held_bytes`). None when it ended as it should.
+    gave_up: str | None = None
 
 
 class CatchUp:
@@ -61,7 +69,9 @@ class CatchUp:
     skipped up to the first keyframe close enough to live; tags arriving at the pace of time
     are all released, nothing skipped. Held tags are bounded: until it is known to be a backlog
     by the decision time (or half a second of media ahead of the clock), and in a backlog only
-    those from the latest keyframe on are kept.
+    those from the latest keyframe on are kept; in any case at most `max_held_bytes` (then it
+    gives up and releases them) and for at most ARMED_TIMEOUT_S (`expire`, on the owner's
+    timer, also when no tags come).
     """
 
     def __init__(
@@ -69,15 +79,18 @@ class CatchUp:
         max_lag_s: float | None,
         clock: Callable[[], float] = time.monotonic,
         decide_s: float = DECIDE_S,
+        max_held_bytes: int = MAX_HELD_BYTES,
     ) -> None:
         self.max_lag_s = max_lag_s
         self.decide_s = decide_s
+        self.max_held_bytes = max_held_bytes
         self._clock = clock
         # (arrival, timestamp - arrival) in ms, the offsets decreasing: a sliding maximum.
         self._offsets: deque[tuple[float, float]] = deque()
         self._armed_edge: float | None = None
         self._armed_at = 0.0
         self._held: list[FlvTag] = []
+        self._held_bytes = 0
         # When holding began (s), the first held tag's lag and its timestamp (ms).
         self._first: tuple[float, float, int] | None = None
         self.total_skipped_s = 0.0
@@ -93,9 +106,21 @@ class CatchUp:
         self._offsets.clear()
         self._disarm()
 
+    @property
+    def held_bytes(self) -> int:
+        """Bytes held back from live outputs now (at most about `max_held_bytes`)."""
+        return self._held_bytes
+
+    @property
+    def due_at(self) -> float | None:
+        """When an armed catch-up gives up (on its clock), or None when not armed: the
+        owner calls `expire` then, so that a hold never outlives it for want of tags."""
+        return self._armed_at + ARMED_TIMEOUT_S if self._armed_edge is not None else None
+
     def _disarm(self) -> None:
         self._armed_edge = None
         self._held = []
+        self._held_bytes = 0
         self._first = None
 
     def arm(self) -> None:
@@ -140,7 +165,7 @@ class CatchUp:
         now = now_s * 1000.0
         max_lag = self.max_lag_s
         if now_s - self._armed_at > ARMED_TIMEOUT_S:
-            return self._finish_with(self._held + list(tags))
+            return self._give_up(self._held + list(tags), "timeout")
         for index, tag in enumerate(tags):
             lag = self.lag_s(tag, now)
             if self._first is None:
@@ -155,7 +180,13 @@ class CatchUp:
                 if self._is_backlog(now_s, lag):
                     # An older keyframe held is worth nothing now that a newer one came.
                     self._held = []
+                    self._held_bytes = 0
             self._held.append(tag)
+            self._held_bytes += len(tag.raw)
+            if self._held_bytes > self.max_held_bytes:
+                # Bounded whatever the stream does: release what is held and the rest of
+                # this batch; nothing more is held for this resume.
+                return self._give_up(self._held + list(tags[index + 1 :]), "bound")
         if self._first is None:  # no tags yet
             return CatchUpCut(release=[], skipped_s=0.0, done=False)
         first_at, first_lag, _ = self._first
@@ -165,9 +196,21 @@ class CatchUp:
             if caught_up < waited / 2:
                 # Arriving at about the pace of time: no backlog, only a late stream. Send
                 # all of it; skipping would lose video and never reach live anyway.
-                held, self._held = self._held, []
+                held, self._held, self._held_bytes = self._held, [], 0
                 return self._finish_with(held)
         return CatchUpCut(release=[], skipped_s=0.0, done=False)
+
+    def expire(self) -> CatchUpCut | None:
+        """The timeout's check, without tags: an armed catch-up past `due_at` gives up and
+        releases what it holds (None: not armed, or not due yet)."""
+        due = self.due_at
+        if due is None or self._clock() <= due:
+            return None
+        return self._give_up(list(self._held), "timeout")
+
+    def _give_up(self, release: list[FlvTag], reason: str) -> CatchUpCut:
+        cut = self._finish_with(release)
+        return CatchUpCut(cut.release, cut.skipped_s, True, gave_up=reason)
 
     def _is_backlog(self, now_s: float, lag: float) -> bool:
         """Whether the late tags come faster than time (a backlog), judged by now."""

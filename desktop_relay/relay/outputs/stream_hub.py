@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 from typing import Protocol
 
-from ..media.catch_up import CatchUp
+from ..media.catch_up import ARMED_TIMEOUT_S, CatchUp, CatchUpCut
 from ..media.flv import FlvReader, FlvTag
 from ..media.stream_cache import StreamCache
 from ..media.stream_health import HealthWarning, StreamHealth
@@ -22,6 +23,10 @@ from .sink import OutputEvents
 from .stream_output import StreamOutput
 
 log = logging.getLogger(__name__)
+
+# The catch-up's timer fires this long after its timeout falls due (so the check finds it
+# due), and looks again this often if the catch-up's clock says it is not yet.
+CATCH_UP_TIMER_SLACK_S = 0.1
 
 
 class StreamTap(Protocol):
@@ -67,6 +72,7 @@ class StreamHub:
         self.cache = StreamCache()
         # Where live outputs skip a resumed client's backlog (recordings keep it all).
         self.catch_up = CatchUp(catch_up_lag_s)
+        self._catch_up_timer: asyncio.TimerHandle | None = None
         self.health = StreamHealth()
         self._outputs: dict[str, StreamOutput] = {}
         self._taps: list[StreamTap] = []
@@ -149,12 +155,17 @@ class StreamHub:
             for tap in self._taps:
                 tap.feed_batch(tags, raw)
             return
-        cut = catch_up.cut(tags)
+        self._deliver_cut(catch_up.cut(tags), tags, raw)
+
+    def _deliver_cut(self, cut: CatchUpCut, tags: list[FlvTag], raw: bytes) -> None:
+        """What an armed catch-up decided: recordings get every new tag (`tags`, `raw`),
+        live outputs and taps what it released."""
         live_tags = cut.release
         live_raw = raw if live_tags == tags else b"".join(tag.raw for tag in live_tags)
         for stream_output in self._outputs.values():
             if stream_output.destination.is_recording:
-                stream_output.feed_batch(tags, raw)
+                if tags:
+                    stream_output.feed_batch(tags, raw)
                 continue
             if live_tags:
                 stream_output.feed_batch(live_tags, live_raw)
@@ -165,16 +176,55 @@ class StreamHub:
                 tap.feed_batch(live_tags, live_raw)
         if cut.skipped_s > 0:
             log.info("live outputs skipped %.1f s of backlog to be back to live", cut.skipped_s)
+        if cut.gave_up == "bound":
+            log.warning(
+                "the catch-up after a resume held %.0f MiB (its bound) without finding live "
+                "again: released %d tags; live outputs go on behind live",
+                self.catch_up.max_held_bytes / 1048576,
+                len(live_tags),
+            )
+        elif cut.gave_up == "timeout":
+            log.warning(
+                "the catch-up after a resume found no keyframe close to live in %.0f s: "
+                "released %d held tags; live outputs go on behind live",
+                ARMED_TIMEOUT_S,
+                len(live_tags),
+            )
+        if cut.done:
+            self._cancel_catch_up_timer()
 
     def expect_backlog(self) -> None:
         """The client resumed: live outputs skip what comes too late (see catch_up.py)."""
         self.catch_up.arm()
+        self._cancel_catch_up_timer()
+        due = self.catch_up.due_at
+        if due is not None:
+            # The timeout is checked on a timer too: a hold must end even if no tag comes.
+            delay = max(0.0, due - time.monotonic()) + CATCH_UP_TIMER_SLACK_S
+            self._catch_up_timer = asyncio.get_running_loop().call_later(delay, self._catch_up_due)
+
+    def _catch_up_due(self) -> None:
+        self._catch_up_timer = None
+        cut = self.catch_up.expire()
+        if cut is not None:
+            self._deliver_cut(cut, [], b"")
+        elif self.catch_up.armed:
+            # Its clock is not the loop's (a test's): look again shortly.
+            self._catch_up_timer = asyncio.get_running_loop().call_later(
+                CATCH_UP_TIMER_SLACK_S, self._catch_up_due
+            )
+
+    def _cancel_catch_up_timer(self) -> None:
+        if self._catch_up_timer is not None:
+            self._catch_up_timer.cancel()
+            self._catch_up_timer = None
 
     def new_stream(self) -> None:
         """The encoder restarted: a new FLV stream begins; outputs reconnect onto it."""
         self._reader = FlvReader()
         self.cache.reset()
         self.catch_up.reset()
+        self._cancel_catch_up_timer()
         self.health.reset()
         for stream_output in self._outputs.values():
             stream_output.restart()
@@ -183,6 +233,7 @@ class StreamHub:
 
     async def stop(self, timeout: float = 5.0, terminate_grace: float = 2.0) -> None:
         """Stop every output (gracefully: each sends what it has), all at once."""
+        self._cancel_catch_up_timer()
         outputs = list(self._outputs.values())
         await asyncio.gather(
             *(o.stop(timeout, terminate_grace) for o in outputs), return_exceptions=True

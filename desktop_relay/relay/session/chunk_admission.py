@@ -13,7 +13,7 @@ from enum import Enum
 from ..errors import FFMPEG_NOT_RUNNING, RELAY_SHUTTING_DOWN, ErrorName, ServerError
 from ..status import SessionState
 from .limits import ClientLimits
-from .resume import ChunkSequence, SeqVerdict
+from .resume import MAX_FIRST_SEQ, ChunkSequence, SeqVerdict
 from .state import ACTIVE_STATES
 
 
@@ -26,6 +26,7 @@ class ChunkAction(Enum):
     SHUTTING_DOWN = "shutdown"  # the relay stops
     NOT_RUNNING = "not-running"  # no stream: before `start` or after `stop`
     GAP = "gap"  # numbered chunks are missing before it
+    INVALID = "invalid"  # a number the stream cannot take (a first one near the top)
     OVER_LIMIT = "limit"  # too large, or over the chunk rate or the bitrate
     OVERLOADED = "overload"  # too much already waits for the encoder
 
@@ -77,8 +78,22 @@ def admit_chunk(
     if seq is not None:
         verdict = sequence.check(seq)
         if verdict is SeqVerdict.DUPLICATE:
-            # Writing it again would corrupt the stream.
+            # Writing it again would corrupt the stream; but it counts against the limits
+            # like any chunk, or resending old numbers would be a way round them.
+            refusal = limits.check(size) if limits else None
+            if refusal is not None:
+                return ChunkVerdict(ChunkAction.OVER_LIMIT, refusal)
             return DUPLICATE
+        if verdict is SeqVerdict.TOO_HIGH:
+            return ChunkVerdict(
+                ChunkAction.INVALID,
+                ServerError(
+                    ErrorName.INVALID_PARAMETERS,
+                    f"Invalid 'binarystream' seq: a stream's first chunk must be numbered "
+                    f"below {MAX_FIRST_SEQ}",
+                    fatal=False,
+                ),
+            )
         if verdict is SeqVerdict.GAP:
             return ChunkVerdict(
                 ChunkAction.GAP,

@@ -15,7 +15,8 @@ Protocol additions (all ignored by, and invisible to, the original 0.2.x client)
   in constant time. A `start` begins a new numbering, so `lastSeq` is null after it.
 - `binarystream(chunk, seq, ack)`: `seq` (int, not bool, 0 <= seq < 2**53; null or absent:
   an unnumbered chunk, handled exactly as before) is the client's consecutive numbering; the
-  first numbered chunk of a stream may carry any number. Acks:
+  first numbered chunk of a stream may carry any number below 2**32 (`MAX_FIRST_SEQ`, so that
+  the numbers cannot run out). Acks:
   - a new chunk: no argument once written, as for unnumbered chunks;
   - a duplicate (seq <= the last accepted one): dropped, acked with two arguments
     `(null, {"duplicate": true})`. The error slot stays empty because the original clients
@@ -23,7 +24,10 @@ Protocol additions (all ignored by, and invisible to, the original 0.2.x client)
     second argument;
   - a gap (seq > last + 1): `CHUNK_GAP` (fatal) as the ack and as an `error` event, and the
     session's stream ends: the relay cannot invent the missing bytes;
-  - an invalid `seq`: `INVALID_PARAMETERS` (not fatal), the chunk is not written.
+  - an invalid `seq` (and a stream's first at 2**32 or above): `INVALID_PARAMETERS` (not
+    fatal), the chunk is not written;
+  - a duplicate counts against the chunk size, rate and bitrate limits like any chunk: a
+    client cannot resend without bound.
 - A socket that goes away while its session streams (network error, ping timeout, closed
   transport, and also a client disconnect without `stop`: a closing tab cannot be told from
   a lost network, and the disconnect packet races the websocket's close) leaves the session
@@ -51,6 +55,10 @@ from typing import Any
 
 # JavaScript numbers are exact integers below 2**53: anything above is not a client count.
 MAX_SEQ = 2**53
+# A stream's first numbered chunk must be below this: numbering on from near MAX_SEQ would
+# run out of numbers (a first chunk of 2**53 - 1 made every later one a "duplicate"). From
+# any number below it, 2**53 - 2**32 numbers remain: at 100 chunks a second, millions of years.
+MAX_FIRST_SEQ = 2**32
 
 
 class ResumeTicket:
@@ -83,6 +91,7 @@ class SeqVerdict(Enum):
     NEW = "new"  # the next one (or the first): write it
     DUPLICATE = "duplicate"  # already accepted: drop it, ack success
     GAP = "gap"  # chunks are missing before it: the stream cannot go on
+    TOO_HIGH = "too-high"  # a first number of MAX_FIRST_SEQ or more: refused, not written
 
 
 class ChunkSequence:
@@ -98,8 +107,11 @@ class ChunkSequence:
         self.last: int | None = None
 
     def check(self, seq: int) -> SeqVerdict:
-        """Classify `seq` against the last accepted number (any first number is new)."""
-        if self.last is None or seq == self.last + 1:
+        """Classify `seq` against the last accepted number (any first number below
+        MAX_FIRST_SEQ is new)."""
+        if self.last is None:
+            return SeqVerdict.NEW if seq < MAX_FIRST_SEQ else SeqVerdict.TOO_HIGH
+        if seq == self.last + 1:
             return SeqVerdict.NEW
         if seq <= self.last:
             return SeqVerdict.DUPLICATE

@@ -42,6 +42,10 @@ log = logging.getLogger(__name__)
 # check `no_media`): a recorder that gives no data shows within seconds, not at the idle
 # timeout. Longer than a MediaRecorder's first chunk plus the encoder's start.
 NO_MEDIA_S = 5.0
+# A resumed session is spared by the idle sweep this long, for its resend to arrive (the idle
+# clock is its last data, which may be older than the idle timeout after a long wait). Only
+# once per silence: a resume after another with no data between gets no new respite.
+RESUME_IDLE_WINDOW_S = 3.0
 
 
 class SessionHost(Protocol):
@@ -101,6 +105,10 @@ class Session:
         self._closed = False
         self._limits: ClientLimits | None = None
         self.last_data_at = time.monotonic()
+        # The idle sweep spares a resumed session until then (see RESUME_IDLE_WINDOW_S), and
+        # whether data came since the last resume (else the next one gets no respite).
+        self._idle_spared_until = 0.0
+        self._data_since_attach = True
         # Resuming from another socket (see `resume`): the secret the client proves itself
         # with, the numbering of its chunks, and while its socket is lost, the state to
         # return to (the relay core sets these; `attach` clears them).
@@ -176,6 +184,7 @@ class Session:
         )
         if verdict.taken:
             self.last_data_at = time.monotonic()
+            self._data_since_attach = True
             if not data:
                 self._heartbeat_at = self.last_data_at  # a paused page owes no media
             if seq is not None:
@@ -201,13 +210,17 @@ class Session:
 
     def attach(self, link: ClientLink) -> None:
         """Hand this session to another client link (a resume): a waiting session returns
-        to the state it had, and its idle clock restarts. What the client recorded while away
-        comes next: live outputs catch up on it (catch_up.py)."""
+        to the state it had. What the client recorded while away comes next: live outputs
+        catch up on it (catch_up.py). The idle clock goes on from the last data, not from
+        the resume (which only buys RESUME_IDLE_WINDOW_S for the resend to arrive, once per
+        silence): cycling resume and drop must not keep a silent session alive."""
         self.link = link
         self.remote_address = link.remote_address
         self.user_agent = link.user_agent
         self.leave_waiting()
-        self.last_data_at = time.monotonic()
+        if self._data_since_attach:
+            self._idle_spared_until = time.monotonic() + RESUME_IDLE_WINDOW_S
+            self._data_since_attach = False
         self.resumes += 1
         if self._pipeline is not None:
             self._pipeline.expect_backlog()
@@ -237,8 +250,20 @@ class Session:
         self._media_at = time.monotonic()
 
     def idle_for(self, now: float) -> float:
-        """Seconds since this streaming session last sent anything (0 when not streaming)."""
-        return now - self.last_data_at if self.state in ACTIVE_STATES else 0.0
+        """Seconds since this streaming session last sent anything, not counting a waiting
+        session's grace period (0 when it does not stream, or waits within its grace).
+
+        A waiting session gets no media by definition, and its grace timer ends it; but the
+        silence before its socket was lost counts, and so does the grace period once spent:
+        resuming and dropping over and over must not keep a silent session (and its ffmpeg)
+        alive. Its clock is the last data, never a resume.
+        """
+        silent = now - self.last_data_at
+        if now < self._idle_spared_until and self.state != SessionState.WAITING:
+            return 0.0  # just resumed: its resend is on its way
+        if self.state == SessionState.WAITING:
+            return max(0.0, silent - (self.host.config.resume_grace_s or 0.0))
+        return silent if self.state in ACTIVE_STATES else 0.0
 
     async def stop(self) -> None:
         """End ffmpeg after every queued chunk was written (the stream keeps its tail)."""
@@ -346,7 +371,14 @@ class Session:
             self._safety.close()
 
     async def _write_loop(self) -> None:
-        error = await self._commands.serve(self._handle)
+        try:
+            error = await self._commands.serve(self._handle)
+        except Exception as exc:
+            # Not a RelayError: a bug, or the system refusing something (out of descriptors
+            # while opening a file). A writer that died silently left its session STARTING
+            # for good, counted against --max-streams and never stopped: fail it instead.
+            log.exception("session %s: writing the stream failed", self.uuid[:8])
+            error = ServerError(ErrorName.FFMPEG_ERROR, f"The stream could not go on: {exc}")
         self._writer = None  # fail() must not cancel us mid-flight
         if error is not None:
             await self.fail(error)

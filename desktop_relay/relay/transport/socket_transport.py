@@ -4,6 +4,7 @@ public methods; the core never sees a socket."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 
@@ -11,6 +12,7 @@ from aiohttp import web
 
 from ..core import Relay
 from ..tasks import TaskSet
+from .accept_guard import ACCEPT_DEADLINE_S, AcceptGuard, limit_accept_exhaustion_log
 from .control_api import ControlApi
 from .namespace import RelayNamespace
 from .origins import own_origin
@@ -18,6 +20,12 @@ from .sio_guard import GuardedServer
 from .webpage import add_page_routes
 
 log = logging.getLogger(__name__)
+
+# Connections the kernel queues for accept. aiohttp's 128 overflows in a burst (96 phones
+# joining at once, or a flood of bare connections): the kernel then drops the handshakes'
+# last packets, and those clients wait for retransmissions, seconds apart, before the
+# relay sees them at all. Linux caps it at net.core.somaxconn (4096 by default).
+LISTEN_BACKLOG = 1024
 
 
 class SocketTransport:
@@ -60,6 +68,9 @@ class SocketTransport:
         )
         self.sio.register_namespace(self.namespace)
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.Server | None = None
+        # Connections before their first request (accept_guard.py); made by `start`.
+        self.accept_guard: AcceptGuard | None = None
         self.port: int | None = None
 
     @property
@@ -79,18 +90,42 @@ class SocketTransport:
         config = self.relay.config
         app = web.Application()
         self.attach(app)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.5, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, config.host, config.port, ssl_context=self._ssl)
-        await site.start()
-        addresses = self._runner.addresses
-        self.port = int(addresses[0][1]) if addresses else config.port
+        # Idle keep-alive connections end as soon as a new one that sent nothing would
+        # (aiohttp's default keeps them an hour, each holding a descriptor).
+        runner = web.AppRunner(
+            app, shutdown_timeout=0.5, access_log=None, keepalive_timeout=ACCEPT_DEADLINE_S
+        )
+        guard = AcceptGuard(
+            lambda: runner.server(),  # type: ignore[misc]
+            ssl_context=self._ssl,
+            per_address=config.max_connections_per_address,
+            on_refused=lambda remote, error: self.relay.report_refused(remote, error),
+        )
+        # Before setup: the application's middlewares are frozen then.
+        app.middlewares.append(guard.middleware)
+        # Out of descriptors, asyncio logs every failed accept (once a second, with a
+        # traceback): once per 10 s is enough to tell the operator.
+        limit_accept_exhaustion_log()
+        await runner.setup()
+        self._runner, self.accept_guard = runner, guard
+        # Our own listener rather than aiohttp's TCPSite: every connection goes through
+        # the accept guard first, TLS handshake included (see accept_guard.py).
+        self._listener = await asyncio.get_running_loop().create_server(
+            guard, config.host, config.port, backlog=LISTEN_BACKLOG
+        )
+        sockets = self._listener.sockets
+        self.port = int(sockets[0].getsockname()[1]) if sockets else config.port
         log.info("relay listening on %s:%s", config.host, self.port)
 
     async def stop(self) -> None:
         """Stop serving: pending sends, socket.io, then the web server (the core's sessions
         are ended first, by the caller)."""
         await self._tasks.cancel_all()
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        if self.accept_guard is not None:
+            self.accept_guard.close_all()
         with contextlib.suppress(Exception):
             await self.sio.shutdown()
         if self._runner is not None:
