@@ -443,6 +443,9 @@ class Relay(Observable):
                 log.warning("resume refused for %s%s", link.remote_address, more)
             raise RelayError(RESUME_REFUSED)
         was_waiting = session.state == SessionState.WAITING
+        # Before anything resets its idle clock: the backlog is what the client recorded
+        # since its last data reached us.
+        session.grant_resume_backlog(time.monotonic())
         self._end_waiting(session)
         session.attach(link)
         how = "" if was_waiting else " (its previous connection was still open: replaced)"

@@ -7,14 +7,21 @@ import time
 from ..config import RelayConfig
 from ..errors import ErrorName, ServerError
 
+# What a resume may resend at once beyond the usual burst: the page keeps at most this much
+# for a resume (60 s of media, 64 MiB), so no more can be owed.
+RESUME_BUFFER_S = 60.0
+RESUME_BUFFER_BYTES = 64 * 1024 * 1024
+
 
 class TokenBucket:
-    """Allows `rate` units per second on average and bursts of up to `burst` units."""
+    """Allows `rate` units per second on average and bursts of up to `burst` units; a credit
+    granted on top (`grant`) is spent after the bucket and does not refill."""
 
     def __init__(self, rate: float, burst: float, now: float | None = None) -> None:
         self.rate = rate
         self.burst = burst
         self._tokens = burst
+        self._credit = 0.0
         self._at = time.monotonic() if now is None else now
 
     def take(self, amount: float, now: float | None = None) -> bool:
@@ -22,10 +29,17 @@ class TokenBucket:
         now = time.monotonic() if now is None else now
         self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
         self._at = now
-        if amount > self._tokens:
+        if amount > self._tokens + self._credit:
             return False
-        self._tokens -= amount
+        from_bucket = min(amount, self._tokens)
+        self._tokens -= from_bucket
+        self._credit -= amount - from_bucket
         return True
+
+    def grant(self, credit: float) -> None:
+        """Allow `credit` more once (a resume's backlog); replaces an unspent earlier one, so
+        that grants never add up past what one backlog can be."""
+        self._credit = max(self._credit, credit)
 
 
 class ClientLimits:
@@ -39,6 +53,16 @@ class ClientLimits:
         byte_rate = config.max_ingest_bits_per_second / 8
         # A burst may hold one whole maximal chunk (a screen's first keyframe is large).
         self._bytes = TokenBucket(byte_rate, byte_rate * burst + config.max_chunk_bytes)
+
+    def grant_backlog(self, away_s: float) -> None:
+        """A resume after `away_s` seconds without data: what the client recorded meanwhile
+        comes at once, on top of the live stream. It may pass the rate limits up to what that
+        time could hold at the limits' own rates (at most the page's resume buffer): a client
+        that cycles resumes gains no more than the time it was away."""
+        away = min(max(0.0, away_s), RESUME_BUFFER_S)
+        cfg = self._config
+        self._chunks.grant(away * cfg.max_chunks_per_second)
+        self._bytes.grant(min(RESUME_BUFFER_BYTES, away * cfg.max_ingest_bits_per_second / 8))
 
     def check(self, size: int) -> ServerError | None:
         """Why a chunk of `size` bytes must be refused now, or None (it is counted)."""

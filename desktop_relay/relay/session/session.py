@@ -508,6 +508,12 @@ class Session:
         """The first target with its secrets masked (None when only recording)."""
         return next((o.masked for o in self.outputs if not o.is_recording), None)
 
+    def grant_resume_backlog(self, now: float) -> None:
+        """A resume: the client's backlog since its last data may exceed the rate limits
+        (limits.ClientLimits.grant_backlog)."""
+        if self._limits is not None:
+            self._limits.grant_backlog(now - self.last_data_at)
+
     @property
     def closing(self) -> bool:
         """Whether the session is being closed (or is closed): nobody may resume it then."""
