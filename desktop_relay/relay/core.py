@@ -516,6 +516,26 @@ class Relay(Observable):
                     "try again in a while",
                 )
             )
+        cap = self.config.max_connections_per_address
+        if cap is not None:
+            # Streams, not only sockets: a waiting session has no socket but keeps its
+            # ffmpegs, so dropping and starting again must not multiply them per address.
+            address = session.link.remote_address
+            mine = sum(
+                1
+                for s in self._sessions.values()
+                if s is not session
+                and s.link.remote_address == address
+                and (s.active or s.state == SessionState.WAITING)
+            )
+            if mine >= cap:
+                raise RelayError(
+                    ServerError(
+                        ErrorName.TOO_MANY_CONNECTIONS,
+                        f"Too many streams from {address}: at most {cap} at a time "
+                        "(streams waiting for their browser to come back count)",
+                    )
+                )
         limit = self.config.max_ffmpeg_instances
         if limit is None:
             return

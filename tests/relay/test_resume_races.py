@@ -87,3 +87,25 @@ async def test_a_session_being_closed_refuses_a_resume_at_once(running_relay) ->
     assert info.value.error.name == ErrorName.RESUME_REFUSED
     await closing
     await old.close()
+
+
+async def test_waiting_sessions_count_against_the_per_address_cap(running_relay) -> None:  # type: ignore[no-untyped-def]
+    """Dropping and starting again must not multiply a client's ffmpegs: a waiting session
+    keeps them, so it counts against its address's cap though it has no socket."""
+    relay = await running_relay(RelayConfig(max_connections_per_address=2))
+    dropped = []
+    for _ in range(2):
+        c, ticket = await streaming(relay)
+        c.cut()
+        dropped.append(c)
+        await wait_for(lambda sid=ticket["sessionId"]: (s := relay.get(sid)) is not None
+                       and s.state == SessionState.WAITING, timeout=10)
+    third = await client(relay)  # one socket open from this address: it connects...
+    try:
+        assert not await third.start({"framerate": 30})  # ...but may not start a third stream
+        assert third.errors[-1]["name"] == ErrorName.TOO_MANY_CONNECTIONS
+        assert "waiting" in third.errors[-1]["message"]
+    finally:
+        await third.close()
+        for c in dropped:
+            await c.close()
