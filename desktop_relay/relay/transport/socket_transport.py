@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 
 from aiohttp import web
 
@@ -26,6 +27,11 @@ log = logging.getLogger(__name__)
 # last packets, and those clients wait for retransmissions, seconds apart, before the
 # relay sees them at all. Linux caps it at net.core.somaxconn (4096 by default).
 LISTEN_BACKLOG = 1024
+# asyncio accepts up to its `backlog` argument's number of connections in one go before any
+# of them runs its protocol: with 1024, a flood took every descriptor of a relay limited to
+# 1024 files before the guard could close the excess (EMFILE at accept). The loop is given
+# this smaller batch; the kernel's queue is then set to LISTEN_BACKLOG on the socket itself.
+ACCEPT_BATCH = 64
 
 
 class SocketTransport:
@@ -111,9 +117,13 @@ class SocketTransport:
         # Our own listener rather than aiohttp's TCPSite: every connection goes through
         # the accept guard first, TLS handshake included (see accept_guard.py).
         self._listener = await asyncio.get_running_loop().create_server(
-            guard, config.host, config.port, backlog=LISTEN_BACKLOG
+            guard, config.host, config.port, backlog=ACCEPT_BATCH
         )
         sockets = self._listener.sockets
+        for listening in sockets:
+            # A duplicate of the listening socket: listen() sets the shared queue's length.
+            with socket.fromfd(listening.fileno(), listening.family, listening.type) as dup:
+                dup.listen(LISTEN_BACKLOG)
         self.port = int(sockets[0].getsockname()[1]) if sockets else config.port
         log.info("relay listening on %s:%s", config.host, self.port)
 
