@@ -229,6 +229,8 @@ async def run_round(
         url = f"http://127.0.0.1:{port}"
         base = _stat(proc.pid)
         assert base is not None
+        nginx_base = _stat(nginx.process.pid)
+        clients_base = time.process_time()
         sessions: dict[str, aiohttp.ClientSession] = {}
         for i in range(n):
             where = address(i, args.per_address)
@@ -258,6 +260,8 @@ async def run_round(
         clients: list[Client] = list(await asyncio.gather(*tasks))
         wall = time.monotonic() - started
         end = _stat(proc.pid)
+        nginx_end = _stat(nginx.process.pid)
+        clients_cpu = 100 * (time.process_time() - clients_base) / wall
         for http in sessions.values():
             await http.close()
         loadavg_after = " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -322,6 +326,9 @@ async def run_round(
         "other": other,
         "cpu": 100 * (end[0] - base[0]) / wall if end else 0.0,
         "ffmpeg_cpu": 100 * sum(ffmpegs.cpu.values()) / wall,
+        "nginx_cpu": 100 * (nginx_end[0] - nginx_base[0]) / wall
+        if nginx_base and nginx_end else 0.0,
+        "clients_cpu": clients_cpu,
         "loadavg": f"{loadavg} -> {loadavg_after}",
     }
 
@@ -339,7 +346,8 @@ def print_row(r: dict[str, Any]) -> None:
         f"{r['in_time']:3d}/{r['n']} real time (max drift {drift}) | "
         f"ack p50 {ms(r['p50'])} ms p95 {ms(r['p95'])} ms | "
         f"disc {r['disconnects']} | RELAY_BUSY {r['busy']} | errors: {other} | "
-        f"server CPU {r['cpu']:.0f} %, ffmpegs {r['ffmpeg_cpu']:.0f} % | load {r['loadavg']}",
+        f"server CPU {r['cpu']:.0f} %, ffmpegs {r['ffmpeg_cpu']:.0f} %, "
+        f"nginx {r['nginx_cpu']:.0f} %, clients {r['clients_cpu']:.0f} % | load {r['loadavg']}",
         flush=True,
     )
 
