@@ -110,12 +110,17 @@ class Pipeline:
         """Spawn the encoder, start the outputs, and write the stream's first bytes."""
         for output in outputs:
             self.hub.add(output)
-        async with self._lock:
-            await self._spawn()
-            if self._keyframes is not None:
-                self._keyframes.feed(first_bytes[len(self._format.header) :])
-            await self._write_locked(first_bytes)
-        self._arm()
+        try:
+            async with self._lock:
+                await self._spawn()
+                if self._keyframes is not None:
+                    self._keyframes.feed(first_bytes[len(self._format.header) :])
+                await self._write_locked(first_bytes)
+        finally:
+            # Also when the first write failed: an encoder that died at once (a hardware
+            # encoder that cannot open) is then restarted by the watchdog, not left dead.
+            if self._proc is not None and not self._stopping:
+                self._arm()
 
     async def write(self, data: bytes) -> None:
         """Write the browser's next bytes (waits while the encoder's pipe is full: this is the
@@ -230,7 +235,12 @@ class Pipeline:
         try:
             await proc.write(data)
         except RelayError as exc:
-            if exc.error.name != ErrorName.FFMPEG_WRITE_ERROR or self._stopping:
+            # A write error, or an encoder already seen to have exited (FfmpegProcess says
+            # "not running" then): either way it died under the session, which goes on.
+            died = exc.error.name == ErrorName.FFMPEG_WRITE_ERROR or (
+                exc.error.name == ErrorName.FFMPEG_NOT_RUNNING and proc.returncode is not None
+            )
+            if not died or self._stopping:
                 raise
             # The encoder died under the write: a new one gets this chunk in its replay.
             await self._restart_locked(proc, await self._exit_reason(proc))
