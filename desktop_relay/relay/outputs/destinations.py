@@ -115,7 +115,27 @@ class DestinationKind:
         return f"The {self.label} did not take the stream within {waited:.0f} s"
 
 
-class _RtmpKind(DestinationKind):
+class _NetworkKind(DestinationKind):
+    """A kind that connects to a server: a broken pipe or a 'closed' line means the server
+    closed the connection, a 'failure' line that connecting failed (the regexes differ)."""
+
+    closed_re: ClassVar[re.Pattern[str]]
+    failure_re: ClassVar[re.Pattern[str]]
+
+    def classify_exit(self, returncode: int | None, lines: list[str]) -> ServerError | None:
+        details = "\n".join(lines)
+        if returncode == _EXIT_EPIPE or any(self.closed_re.search(line) for line in lines):
+            return ServerError(
+                self.connection_error, f"The {self.label} closed the connection", details
+            )
+        if any(self.failure_re.search(line) for line in lines):
+            return ServerError(
+                self.connection_error, f"Connection to the {self.label} failed", details
+            )
+        return None
+
+
+class _RtmpKind(_NetworkKind):
     connection_error = ErrorName.RTMP_CONNECTION_FAILED
 
     def __init__(self, name: str) -> None:
@@ -157,20 +177,11 @@ class _RtmpKind(DestinationKind):
             url,
         ]
 
-    def classify_exit(self, returncode: int | None, lines: list[str]) -> ServerError | None:
-        details = "\n".join(lines)
-        if returncode == _EXIT_EPIPE or any(_RTMP_CLOSED.search(line) for line in lines):
-            return ServerError(
-                self.connection_error, "The RTMP server closed the connection", details
-            )
-        if any(_RTMP_FAILURE.search(line) for line in lines):
-            return ServerError(
-                self.connection_error, "Connection to the RTMP server failed", details
-            )
-        return None
+    closed_re = _RTMP_CLOSED
+    failure_re = _RTMP_FAILURE
 
 
-class _SrtKind(DestinationKind):
+class _SrtKind(_NetworkKind):
     name = "srt"
     label = "SRT server"
     connection_error = ErrorName.SRT_CONNECTION_FAILED
@@ -235,17 +246,8 @@ class _SrtKind(DestinationKind):
         # H.264 from FLV gets Annex B start codes and AAC its ADTS headers from the muxer.
         return ["-f", "mpegts", url]
 
-    def classify_exit(self, returncode: int | None, lines: list[str]) -> ServerError | None:
-        details = "\n".join(lines)
-        if returncode == _EXIT_EPIPE or any(_SRT_CLOSED.search(line) for line in lines):
-            return ServerError(
-                self.connection_error, "The SRT server closed the connection", details
-            )
-        if any(_SRT_FAILURE.search(line) for line in lines):
-            return ServerError(
-                self.connection_error, "Connection to the SRT server failed", details
-            )
-        return None
+    closed_re = _SRT_CLOSED
+    failure_re = _SRT_FAILURE
 
 
 class _FileKind(DestinationKind):
