@@ -3,6 +3,8 @@ crossfade, pictures, the font and the settings."""
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 
@@ -27,6 +29,7 @@ from desktop_relay.relay.program.flv_tags import (
 )
 from desktop_relay.relay.program.font import GLYPH_HEIGHT, text_mask
 from desktop_relay.relay.program.picture import blend, fit, pip_rect, planes, solid
+from desktop_relay.relay.program.playout import Playout, margin_for
 
 from .conftest import SourceFile
 
@@ -142,20 +145,126 @@ def tone(hz: float, count: int, start: int = 0) -> np.ndarray:
     return np.stack([mono, mono])
 
 
-def test_audio_buffer_primes_underruns_to_silence_and_trims() -> None:
-    buffer = AudioBuffer(prime_ms=40, max_ms=200, trim_ms=80)
-    buffer.push(tone(440, 960))  # 20 ms: not primed yet
-    assert not buffer.pull(480).any() and buffer.buffered == 960
-    buffer.push(tone(440, 960, 960))
-    played = buffer.pull(2400)  # 40 ms (1920): plays, 480 samples short
+def test_audio_buffer_plays_from_the_position_and_fades_around_an_underrun() -> None:
+    buffer = AudioBuffer(tolerance_ms=15)
+    buffer.push(tone(440, 960), 10.0)  # 20 ms from media time 10 s
+    # Before its time: silence, nothing used.
+    assert not buffer.pull(480, 9.98).any() and buffer.buffered == 960
+    buffer.push(tone(440, 960, 960), 10.02)
+    # 5 ms in: the first 240 samples are skipped, then it plays (faded in) and runs short.
+    played = buffer.pull(2400, 10.005)
     assert played.shape == (2, 2400)
     assert buffer.underruns == 1 and buffer.buffered == 0
-    buffer.push(tone(440, 1920, 1920))
-    sound = np.concatenate((played, buffer.pull(1920)), axis=1)
+    np.testing.assert_allclose(played[:, 240:1440], tone(440, 1680, 240)[:, 240:1440], atol=1e-6)
+    assert not played[:, 1680:].any()
+    buffer.push(tone(440, 1920, 1920), 10.04)
+    sound = np.concatenate((played, buffer.pull(1920, 10.04)), axis=1)
     # Faded out into the underrun and in after it: no step to or from zero.
     assert float(np.abs(np.diff(sound[0])).max()) < 0.06
-    buffer.push(tone(440, SAMPLE_RATE))  # a burst of a second
-    assert buffer.buffered == SAMPLE_RATE * 80 // 1000
+
+
+def test_audio_buffer_runs_on_within_tolerance_and_realigns_beyond() -> None:
+    buffer = AudioBuffer(tolerance_ms=15)
+    buffer.push(tone(440, SAMPLE_RATE), 0.0)
+    first = buffer.pull(1600, 0.0)
+    # A position 10 ms off (a playout delay that moved a little): it plays on, sample by
+    # sample, with no jump in the waveform.
+    second = buffer.pull(1600, 1600 / SAMPLE_RATE + 0.010)
+    assert buffer.realigned == 0
+    np.testing.assert_allclose(second, tone(440, 1600, 1600), atol=1e-6)
+    # 30 ms off: it skips to the position.
+    third = buffer.pull(1600, 3200 / SAMPLE_RATE + 0.030)
+    assert buffer.realigned == 1
+    np.testing.assert_allclose(third[:, 480:], tone(440, 1600, 3200 + 1440)[:, 480:], atol=1e-6)
+    assert first.shape == (2, 1600)
+
+
+def test_audio_buffer_realigns_without_a_click() -> None:
+    for offset in (0.030, -0.030):  # the position jumps ahead (sound dropped) or back (inserted)
+        buffer = AudioBuffer(tolerance_ms=15)
+        buffer.push(tone(440, SAMPLE_RATE), 0.0)
+        out = [buffer.pull(1600, 0.0)]
+        out.append(buffer.pull(1600, 1600 / SAMPLE_RATE + offset))
+        out.append(buffer.pull(1600, 3200 / SAMPLE_RATE + offset))
+        assert buffer.realigned == 1
+        sound = np.concatenate(out, axis=1)[0]
+        # 440 Hz steps at most 2*pi*440/48000 ~ 0.058 between samples (a little more inside a
+        # 5 ms crossfade of two phases); a jump would be up to 2.
+        assert float(np.abs(np.diff(sound[240:])).max()) < 0.1, offset
+
+
+def test_audio_buffer_fills_gaps_with_silence_and_bounds_itself() -> None:
+    buffer = AudioBuffer(tolerance_ms=15, max_ms=2000)
+    buffer.push(tone(440, 960), 0.0)
+    buffer.push(tone(440, 960), 0.1)  # 80 ms of timestamps missing: silence there
+    assert buffer.buffered == 960 + 3840 + 960
+    buffer.push(tone(440, 960), 0.121)  # 1 ms of rounding: appended as it is
+    assert buffer.buffered == 960 + 3840 + 960 + 960
+    buffer.push(tone(440, 960), 0.05)  # back in time: a new timeline
+    assert buffer.buffered == 960
+    buffer.push(tone(440, 3 * SAMPLE_RATE), 0.07)  # three seconds at once: the newest 2 s kept
+    assert buffer.buffered == 2 * SAMPLE_RATE
+    out = buffer.pull(480, 0.05 + 3 - 0.01)
+    np.testing.assert_allclose(
+        out[:, 240:], tone(440, 480, 3 * SAMPLE_RATE - 1440)[:, 240:], atol=1e-6
+    )
+
+
+MARGIN = margin_for(30)
+
+
+def test_playout_follows_the_quickest_arrival_and_the_spread() -> None:
+    assert pytest.approx(1 / 30 + 0.025) == MARGIN
+    playout = Playout(MARGIN)
+    assert playout.position(5.0) is None
+    # Bursts of a quarter second: each tag arrives up to 250 ms after its quickest peers.
+    for burst in range(8):
+        arrival = 100.0 + (burst + 1) * 0.25
+        for i in range(8):
+            playout.arrived(burst * 0.25 + i / 32, arrival)
+    assert 0.21 + MARGIN < playout.delay < 0.25 + MARGIN
+    # base: a burst's last tag, the quickest, 31.25 ms after its time; the position trails
+    # real time by base + delay, so a burst's first tag is due only once it has arrived.
+    position = playout.position(102.0)
+    assert position is not None
+    assert 102.0 - position == pytest.approx(100.25 - 7 / 32 + playout.delay, abs=0.01)
+    # A tag a whole 3 s late (a resume after a cut): the timeline re-anchors on it.
+    playout.arrived(2.0, 106.0)
+    assert playout.reanchors == 1 and playout.delay == MARGIN
+    assert playout.position(106.0) == pytest.approx(2.0 - MARGIN)
+
+
+def test_playout_delay_grows_at_once_and_shrinks_in_one_step() -> None:
+    playout = Playout(MARGIN)
+    for i in range(90):  # 3 s of tags on time
+        playout.arrived(i / 30, 10 + i / 30)
+    assert playout.delay == pytest.approx(MARGIN)
+    playout.arrived(3.0, 13.2)  # one tag 200 ms late: the delay covers it at once
+    grown = playout.delay
+    assert grown == pytest.approx(0.2 + MARGIN, abs=0.005)
+    delays = []
+    for i in range(91, 400):  # on time again for 10 s
+        playout.arrived(i / 30, 10 + i / 30)
+        delays.append(playout.delay)
+    # Held while the spread decays (every change of the delay moves the sound), then
+    # lowered in one step, to what the spread wants by then (never below the margin).
+    steps = [(a, b) for a, b in pairwise(delays) if b != a]
+    assert 1 <= len(steps) <= 2, steps
+    assert all(b < a for a, b in steps)
+    assert delays[30 * 2] == grown
+    assert MARGIN <= delays[-1] < grown - 0.1
+
+
+def test_playout_base_creeps_up_with_a_slow_source_clock() -> None:
+    playout = Playout(MARGIN)
+    # The source's clock runs 500 ppm slower than ours, tags evenly spaced.
+    for i in range(3000):
+        now = i / 30
+        playout.arrived(now * (1 - 500e-6), now)
+    # Its lateness grew to 50 ms over 100 s; the delay did not grow with it.
+    assert playout.delay < MARGIN + 0.005
+    position = playout.position(100.0)
+    assert position is not None and 100.0 - position < 0.05 + MARGIN + 0.005
 
 
 def test_mixer_crossfades_without_a_step() -> None:

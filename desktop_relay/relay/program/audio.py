@@ -1,4 +1,4 @@
-"""The program's sound: each source's decoded audio in a small jitter buffer, and a mixer that
+"""The program's sound: each source's decoded audio on its own timeline, and a mixer that
 follows the picture with a crossfade (a hard switch between two waveforms clicks)."""
 
 from __future__ import annotations
@@ -31,23 +31,27 @@ def samples_for_tick(tick: int, fps: int) -> int:
 
 class AudioBuffer:
     """One source's sound between its decoder (bursts, as chunks arrive) and the clock (a
-    steady pull per tick).
+    steady pull per tick), kept on the source's timeline so that it plays in step with the
+    source's pictures.
 
-    It starts to play only once `prime_ms` are buffered, so that the next bursts' jitter does
-    not underrun it; if it underruns, the missing part is silence and it primes again. Above
-    `max_ms` (the source's clock runs faster than ours, or a burst after a stall) it drops the
-    oldest sound down to `trim_ms`: a source's sound must not lag its picture for ever.
+    `push` places decoded sound at its media timestamp (a gap is filled with silence, a
+    timestamp going back starts the buffer over); `pull` plays from the position the source's
+    `Playout` gives. While the sound plays, the buffer runs on sample by sample and is
+    re-aligned only when it is more than `tolerance_ms` off that position (a change in the
+    playout delay, a source clock that drifts): re-aligning drops or inserts sound, and doing
+    that for every millisecond of timestamp rounding would be heard. The sound fades out into
+    an underrun and back in after it: a step to or from zero clicks.
     """
 
-    def __init__(self, prime_ms: int = 40, max_ms: int = 200, trim_ms: int = 80) -> None:
-        self._prime = SAMPLE_RATE * prime_ms // 1000
+    def __init__(self, tolerance_ms: int = 10, max_ms: int = 2000) -> None:
+        self._tolerance = SAMPLE_RATE * tolerance_ms // 1000
         self._max = SAMPLE_RATE * max_ms // 1000
-        self._trim = SAMPLE_RATE * trim_ms // 1000
         self._data = silence(0)
-        self._primed = False
-        self._fade_in = False
+        self._start = 0.0  # the media timestamp (s) of the first buffered sample
+        self._playing = False
         self._lock = threading.Lock()
         self.underruns = 0
+        self.realigned = 0
 
     @property
     def buffered(self) -> int:
@@ -58,43 +62,90 @@ class AudioBuffer:
         """Forget the buffered sound (the source's stream starts over)."""
         with self._lock:
             self._data = silence(0)
-            self._primed = False
+            self._playing = False
 
-    def push(self, samples: Samples) -> None:
-        """Add decoded sound (48 kHz, stereo, planar float)."""
-        with self._lock:
-            self._data = np.concatenate((self._data, samples), axis=1)
-            if self._data.shape[1] > self._max:
-                self._data = self._data[:, -self._trim :]
-
-    def pull(self, count: int) -> Samples:
-        """The next `count` samples (silence where there are none yet). The sound fades out
-        into an underrun and back in after it: a step to or from zero clicks."""
+    def push(self, samples: Samples, timestamp_s: float) -> None:
+        """Add decoded sound (48 kHz, stereo, planar float) that begins at `timestamp_s`."""
         with self._lock:
             have = self._data.shape[1]
-            if not self._primed:
-                if have < self._prime:
-                    return silence(count)
-                self._primed = True
-                self._fade_in = True
+            if have == 0:
+                self._data, self._start = samples, timestamp_s
+            else:
+                gap = round((timestamp_s - self._start) * SAMPLE_RATE) - have
+                if gap < -self._tolerance or gap > self._max:
+                    # Back in time, or far ahead: a new timeline, not a gap to fill.
+                    self._data, self._start = samples, timestamp_s
+                elif gap > self._tolerance:
+                    self._data = np.concatenate((self._data, silence(gap), samples), axis=1)
+                else:
+                    # Timestamps are whole milliseconds: a sample or two off is rounding.
+                    self._data = np.concatenate((self._data, samples), axis=1)
+            extra = self._data.shape[1] - self._max
+            if extra > 0:
+                self._data = self._data[:, extra:]
+                self._start += extra / SAMPLE_RATE
+
+    def pull(self, count: int, position: float | None) -> Samples:
+        """The `count` samples that play from media time `position` on (silence where there
+        are none; None: the source's timeline is not known yet)."""
+        with self._lock:
+            have = self._data.shape[1]
+            if position is None or have == 0:
+                return self._underrun(count)
+            skew = round((position - self._start) * SAMPLE_RATE)
+            fade_in = False
+            leaving: Samples | None = None
+            if not self._playing or abs(skew) > self._tolerance:
+                if skew <= -count:
+                    # The sound begins after this tick: silence until it does.
+                    return self._underrun(count)
+                if self._playing:
+                    # Crossfaded from where it was to where it goes: a jump would click.
+                    self.realigned += 1
+                    leaving = self._data[:, :_EDGE]
+                if skew > 0:
+                    self._data = self._data[:, skew:]
+                elif skew < 0:
+                    # Silence first, then the sound faded in where it starts.
+                    head = self._data[:, :_EDGE].copy()
+                    head *= np.linspace(0.0, 1.0, head.shape[1], dtype=np.float32)
+                    self._data = np.concatenate(
+                        (silence(-skew), head, self._data[:, head.shape[1] :]), axis=1
+                    )
+                self._start = position
+                fade_in = not self._playing
+                self._playing = True
+                have = self._data.shape[1]
             if have >= count:
                 out = self._data[:, :count]
                 self._data = self._data[:, count:]
+                self._start += count / SAMPLE_RATE
             else:
-                self.underruns += 1
-                self._primed = False
-                tail = self._data.copy()
-                n = min(have, _EDGE)
-                if n:
-                    tail[:, have - n :] *= np.linspace(1.0, 0.0, n, dtype=np.float32)
-                out = np.concatenate((tail, silence(count - have)), axis=1)
-                self._data = silence(0)
-            if self._fade_in:
-                self._fade_in = False
+                out = self._underrun(count)
+            if fade_in or leaving is not None:
                 out = out.copy()
                 n = min(count, _EDGE)
-                out[:, :n] *= np.linspace(0.0, 1.0, n, dtype=np.float32)
+                ramp = np.linspace(0.0, 1.0, n, dtype=np.float32)
+                out[:, :n] *= ramp
+                if leaving is not None:
+                    m = min(n, leaving.shape[1])
+                    out[:, :m] += leaving[:, :m] * ramp[::-1][:m]
             return out
+
+    def _underrun(self, count: int) -> Samples:
+        """What is left, faded out, then silence (the lock held)."""
+        if not self._playing:
+            return silence(count)
+        self.underruns += 1
+        self._playing = False
+        have = self._data.shape[1]
+        tail = self._data[:, :count].copy()
+        n = min(tail.shape[1], _EDGE)
+        if n:
+            tail[:, tail.shape[1] - n :] *= np.linspace(1.0, 0.0, n, dtype=np.float32)
+        self._data = silence(0)
+        self._start += have / SAMPLE_RATE
+        return np.concatenate((tail, silence(count - tail.shape[1])), axis=1)
 
 
 class AudioMixer:

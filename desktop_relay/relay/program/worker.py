@@ -4,7 +4,8 @@ and encodes it once, writing FLV back to the relay's process.
 Its own process (started with 'spawn') so that decoding and encoding hold neither the relay's
 event loop nor the window's GIL. Two threads: the receiver decodes what the parent sends and
 applies its commands; the main thread runs the clock, composes, encodes and sends. The clock
-never waits for a source: it composes from whatever the slots hold.
+never waits for a source: it composes from the pictures due by each tick (sources.py) and
+whatever has not arrived by then is not waited for.
 
 Messages from the parent (tuples over a Connection):
   ("data", source_id, bytes)      whole FLV tags of a source
@@ -169,7 +170,7 @@ class ProgramWorker:
         with self._lock:
             source = self._sources.get(source_id)
             if source is None:
-                source = self._sources[source_id] = Source(source_id)
+                source = self._sources[source_id] = Source(source_id, self.config.fps)
         try:
             tags = split_tags(data)
         except FlvFormatError as e:
@@ -406,6 +407,10 @@ class ProgramWorker:
             pinned = self._audio_pinned
             slate = self._slate
 
+        # Every source moves to the picture and sound due now, on air or not: one timeline
+        # each, so that a take shows what is current and its sound in step with it.
+        positions = {sid: source.advance(now) for sid, source in sources.items()}
+
         def picture_of(source_id: str | None) -> Picture:
             source = sources.get(source_id) if source_id is not None else None
             if source is None or (source.age(now) or 0.0) > cfg.stall_s:
@@ -433,7 +438,7 @@ class ProgramWorker:
                     paste(picture, (w, h), inset, (pw, ph), x, y)
 
         count = samples_for_tick(tick, cfg.fps)
-        blocks = {sid: source.audio.pull(count) for sid, source in sources.items()}
+        blocks = {sid: source.audio.pull(count, positions[sid]) for sid, source in sources.items()}
         target = None if on_air is None else (pinned if pinned is not None else on_air)
         crossfade = SAMPLE_RATE * cfg.audio_crossfade_ms // 1000
         if fade is not None:
