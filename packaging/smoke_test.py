@@ -45,6 +45,7 @@ from tests.replay import Streamer  # noqa: E402
 DIST = ROOT / "dist"
 APP = "desktop-relay"
 TOKEN = "smoke-test-token-0123456789"
+CONTROL_TOKEN = "smoke-test-control-0123456789"
 STREAM_SECONDS = 6.0
 # Generous: the machine may be busy with real-time media tests of other developers.
 START_TIMEOUT = 60.0
@@ -473,8 +474,14 @@ def receiver_ffmpeg() -> str:
 
 def headless(launcher: Path, workdir: Path, flags: set[str], page: bool, figures: Figures) -> None:
     """Serve the page and relay a fixture stream to an RTMP receiver, then stop on SIGTERM."""
-    step("headless: page, /api/info and a fixture stream to RTMP")
+    step("headless: page, /api/info and a fixture stream to RTMP, the program on air")
     receiver = start_receiver(receiver_ffmpeg(), workdir)
+    # The program: PyAV and its 'spawn' worker, which in the frozen app is this executable
+    # again (launcher.py's freeze_support). Older builds have no program: not asked of them.
+    program = "--program-url" in flags
+    program_receiver = (
+        start_receiver(receiver_ffmpeg(), workdir, key="program-0123456789") if program else None
+    )
     port = free_port()
     cmd = [
         str(launcher),
@@ -487,6 +494,8 @@ def headless(launcher: Path, workdir: Path, flags: set[str], page: bool, figures
         receiver.url,
         *auth_flags(flags),
     ]
+    if program_receiver is not None:
+        cmd += ["--program-url", program_receiver.url, "--control-token", CONTROL_TOKEN]
     app = AppProcess(cmd, app_env(workdir), workdir / "headless.log")
     try:
         when, line = app.wait_for_line("listening on", START_TIMEOUT)
@@ -501,10 +510,16 @@ def headless(launcher: Path, workdir: Path, flags: set[str], page: bool, figures
         check_page(base, page)
         sessions: list[Streamer] = []
 
+        taken: list[str] = []
+
         async def session_and_watch() -> None:
             task = asyncio.ensure_future(stream(base, STREAM_SECONDS))
             while not task.done():
                 app.note_ffmpeg()
+                if program and not taken:
+                    source = await asyncio.to_thread(take_first_source, base)
+                    if source is not None:
+                        taken.append(source)
                 await asyncio.sleep(0.2)
             sessions.append(await task)
 
@@ -524,15 +539,58 @@ def headless(launcher: Path, workdir: Path, flags: set[str], page: bool, figures
         check(bundled, f"ffmpeg was not the bundled one: {set(app.ffmpeg_seen.values())}")
         check(receiver.wait(30) == 0, "the RTMP receiver failed")
         print(f"   received: {check_received(receiver.path, STREAM_SECONDS - 2.5)}")
+        if program_receiver is not None:
+            check(taken, "the session never showed in GET /api/program to be taken")
+            status, _, _ = http_get(f"{base}/api/program")
+            check(status == 401, f"GET /api/program without the control token: {status}")
         print(f"   bundled ffmpeg: {bundled[0]}")
         took = app.terminate_and_wait()
         print(f"   SIGTERM: exited 0 after {took:.1f} s, no ffmpeg left")
+        if program_receiver is not None:
+            # The program runs until the relay stops: its stream ends with the SIGTERM.
+            check(program_receiver.wait(30) == 0, "the program's RTMP receiver failed")
+            result = probe(program_receiver.path)
+            check(
+                result.video_codec == "h264" and result.width == 1280,
+                f"the program's stream: {result}",
+            )
+            check(result.duration >= STREAM_SECONDS - 2.5, f"program: {result.duration:.1f} s")
+            print(
+                f"   program: took {taken[0][:8]}... by the control API; received "
+                f"{result.duration:.1f} s of {result.width}-wide H.264 from the frozen worker"
+            )
         log = workdir / "home" / ".local" / "state" / APP / "log" / f"{APP}.log"
         # Reported, not required, until cli.main calls desktop_relay.paths.setup_logging.
         print(f"   log file in the platform folder: {'yes' if log.is_file() else 'NO'} ({log})")
     finally:
         app.kill()
         receiver.close()
+        if program_receiver is not None:
+            program_receiver.close()
+
+
+def take_first_source(base: str) -> str | None:
+    """Take the first live source on the program by the control API; its id, or None while
+    there is none yet."""
+    request = urllib.request.Request(
+        f"{base}/api/program", headers={"Authorization": f"Bearer {CONTROL_TOKEN}"}
+    )
+    with urllib.request.urlopen(request, timeout=10, context=_INSECURE) as response:
+        state = json.loads(response.read())
+    live = [s["id"] for s in state.get("sources", []) if s.get("state") == "live"]
+    if not live:
+        return None
+    body = json.dumps({"take": live[0]}).encode()
+    request = urllib.request.Request(
+        f"{base}/api/program",
+        data=body,
+        method="POST",
+        headers={"Authorization": f"Bearer {CONTROL_TOKEN}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10, context=_INSECURE) as response:
+        answer = json.loads(response.read())
+    check(answer.get("source") == live[0], f"the take was not applied: {answer}")
+    return str(live[0])
 
 
 def window_offscreen(launcher: Path, workdir: Path, flags: set[str], figures: Figures) -> None:
