@@ -12,7 +12,6 @@ import asyncio
 import subprocess
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -6,6 +6,7 @@ decoded frame by frame."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -339,3 +340,71 @@ async def test_the_programs_receiver_killed_and_back_is_reconnected(
         second.close()
     got = probe(second.path)
     assert got.width == 1280 and got.video_frames >= 30, got
+
+
+async def read_event(response: aiohttp.ClientResponse, timeout: float = 10.0) -> dict[str, Any]:
+    """The next `event: program` of a server-sent event stream, its data parsed."""
+    event: dict[str, str] = {}
+    async with asyncio.timeout(timeout):
+        while True:
+            line = (await response.content.readline()).decode()
+            assert line, "the event stream ended"
+            line = line.rstrip("\n")
+            if not line:
+                if event.get("event") == "program":
+                    return json.loads(event["data"])  # type: ignore[no-any-return]
+                event = {}
+            elif not line.startswith(":"):
+                field, _, value = line.partition(": ")
+                event[field] = value
+
+
+async def test_state_changes_are_pushed_to_controllers_as_server_sent_events(
+    running_relay: MakeRelay, rtmp_receiver: Callable[..., RtmpReceiver]
+) -> None:
+    receiver = rtmp_receiver("program-events-0123456789")
+    relay = await running_relay(
+        RelayConfig(program_targets=(receiver.url,), control_token=CONTROL, auth_token=PAIRING)
+    )
+    url = relay_url(relay)
+    events = f"{url}/api/program/events"
+    async with aiohttp.ClientSession() as http:
+        # The same gate as the rest of the API: phones' pairing token included.
+        for token in (None, "wrong-token-0123456789", PAIRING):
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            async with http.get(events, headers=headers) as response:
+                assert response.status == 401
+                assert (await response.json())["error"] == "UNAUTHORIZED"
+        headers = {"Authorization": f"Bearer {CONTROL}"}
+        async with http.get(events, headers=headers) as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"].startswith("text/event-stream")
+            first = await read_event(response)
+            # The worker starting is one of the changes pushed.
+            while not first["live"]:
+                first = await read_event(response)
+            assert first["slate"] is True and first["slateReason"] == "no_source"
+            status, _ = await api(http, url, "POST", {"slate": True})
+            assert status == 200
+            pushed = await read_event(response)
+            while pushed["slateReason"] != "manual":  # the program's own changes come too
+                pushed = await read_event(response)
+            assert pushed["slate"] is True
+            # A bounded number of streams: the 17th is refused with a name, not held open.
+            others = [await http.get(events, headers=headers) for _ in range(15)]
+            try:
+                assert all(o.status == 200 for o in others)
+                async with http.get(events, headers=headers) as refused:
+                    assert refused.status == 503
+                    assert (await refused.json())["error"] == "TOO_MANY_STREAMS"
+            finally:
+                for other in others:
+                    other.close()
+            # The relay stopping ends the stream at once (no wait for the server's timeout).
+            t0 = time.monotonic()
+            stopping = asyncio.create_task(relay.stop())
+            async with asyncio.timeout(10):
+                while await response.content.readline():
+                    pass
+            await stopping
+            assert time.monotonic() - t0 < 5

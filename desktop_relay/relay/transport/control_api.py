@@ -10,6 +10,10 @@ the relay's own port, `Authorization: Bearer <control token>`.
   200 with the new state; 400 with a named error for a malformed body, an unknown key or an
   unknown source; 409 for a source that is not live or a program that is off.
 
+- `GET /api/program/events`: the same state pushed as server-sent events (`event: program`,
+  `data: <the JSON above>`), the current state first, then each change; a comment line every
+  KEEPALIVE_S so that proxies and clients see the stream is alive. At most MAX_STREAMS at once.
+
 The control token is the operator's, never the pairing token every phone holds: phones must
 not run the show. No token, a wrong one or the pairing token: 401, and nothing about the
 state. Tokens are compared in constant time; failures are logged once per address per 10 s.
@@ -17,6 +21,8 @@ state. Tokens are compared in constant time; failures are logged once per addres
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from typing import Any
@@ -31,6 +37,10 @@ from ..security.auth import token_matches
 log = logging.getLogger(__name__)
 
 API_PATH = "/api/program"
+EVENTS_PATH = "/api/program/events"
+KEEPALIVE_S = 15.0
+# Controllers are a Stream Deck or two and a script; more than this is a leak or an abuse.
+MAX_STREAMS = 16
 # A command is a few dozen bytes; anything much larger is no command.
 MAX_BODY_BYTES = 4096
 _COMMANDS = ("take", "fade_ms", "preview", "slate", "pip", "auto_return", "audio")
@@ -46,11 +56,20 @@ class ControlApi:
     def __init__(self, relay: Relay) -> None:
         self.relay = relay
         self._failures = RepeatLimiter(10.0)
+        self._streams = 0
+        self._closing = asyncio.Event()
 
     def add_routes(self, app: web.Application) -> None:
-        """Serve `GET` and `POST` of API_PATH from `app`."""
+        """Serve `GET` and `POST` of API_PATH and `GET` of EVENTS_PATH from `app`."""
         app.router.add_get(API_PATH, self.get)
         app.router.add_post(API_PATH, self.post)
+        app.router.add_get(EVENTS_PATH, self.events)
+        app.on_shutdown.append(self._on_shutdown)
+
+    async def _on_shutdown(self, _app: web.Application) -> None:
+        # Event streams never end by themselves: end them before the server waits for its
+        # handlers, or shutdown would wait for its timeout.
+        self._closing.set()
 
     # ---- handlers ---------------------------------------------------------------------
 
@@ -72,6 +91,65 @@ class ControlApi:
         except ProgramRequestError as exc:
             return _error(exc.status, exc.name, exc.message)
         return self._state(status)
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        """The program's state as server-sent events: now, then on every change."""
+        refused = self._authorize(request)
+        if refused is not None:
+            return refused
+        if self._streams >= MAX_STREAMS:
+            return _error(503, "TOO_MANY_STREAMS", f"at most {MAX_STREAMS} event streams at once")
+        # Only the latest state matters: a slow reader skips the states it missed.
+        pending: asyncio.Queue[ProgramStatus] = asyncio.Queue(maxsize=1)
+
+        def changed(status: ProgramStatus) -> None:
+            if pending.full():
+                pending.get_nowait()
+            pending.put_nowait(status)
+
+        self._streams += 1
+        self.relay.add_listener("program_changed", changed)
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-store",
+                "X-Accel-Buffering": "no",  # nginx and the like: pass each event on at once
+            }
+        )
+        try:
+            await response.prepare(request)
+            last: dict[str, Any] | None = None
+            status: ProgramStatus | None = self.relay.program_status()
+            closing = asyncio.ensure_future(self._closing.wait())
+            try:
+                while not self._closing.is_set():
+                    if status is None:
+                        await response.write(b": keep-alive\n\n")
+                    else:
+                        data = status.to_dict()
+                        if data != last:
+                            last = data
+                            text = json.dumps(data, separators=(",", ":"))
+                            await response.write(f"event: program\ndata: {text}\n\n".encode())
+                    getter = asyncio.ensure_future(pending.get())
+                    done, _ = await asyncio.wait(
+                        (getter, closing), timeout=KEEPALIVE_S, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    if getter in done:
+                        status = getter.result()
+                    else:
+                        getter.cancel()
+                        status = None
+            finally:
+                closing.cancel()
+        except (ConnectionResetError, ConnectionError):
+            pass  # the controller went away
+        finally:
+            self.relay.remove_listener("program_changed", changed)
+            self._streams -= 1
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await response.write_eof()
+        return response
 
     # ---- internals ----------------------------------------------------------------------
 
