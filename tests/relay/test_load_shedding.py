@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from desktop_relay.relay import ErrorName, RelayConfig
+from desktop_relay.relay import ErrorName, RelayConfig, core
 from desktop_relay.relay.load import (
     BACKLOG_BYTES,
     DEFAULT_SESSION_CORES,
@@ -22,6 +22,7 @@ from desktop_relay.relay.load import (
     WINDOW_S,
     LoadMonitor,
 )
+from desktop_relay.relay.session.state import ACTIVE_STATES
 
 from ..media import H264_FIXTURE
 from ..polling import wait_for
@@ -220,3 +221,66 @@ async def test_a_busy_machine_refuses_new_streams_and_keeps_the_live_one(running
             burner.wait()
         await live.close()
 
+
+@pytest.mark.media
+async def test_a_burst_of_starts_past_the_headroom_is_cut_and_the_taken_ones_stream(  # type: ignore[no-untyped-def]
+    running_relay, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The machine's CPU is told (a steady 20 % of 2 cores), so that the cut does not depend on
+    # what else runs: everything else is real. 20 % + 2 reserved x 2.5 % <= 26 %: 3 of 8 starts
+    # sent together are taken, the other 5 are refused before the mean could see anything.
+    monitors: list[LoadMonitor] = []
+
+    def monitor(max_cpu: float | None) -> LoadMonitor:
+        monitors.append(LoadMonitor(max_cpu, cpu_times=SteadyCpu(0.20), cores=2))
+        return monitors[-1]
+
+    monkeypatch.setattr(core, "LoadMonitor", monitor)
+    relay = await running_relay(RelayConfig(max_cpu_percent=26))
+    (load,) = monitors
+    await wait_for(lambda: load.cpu is not None, timeout=10)
+    clients = [await Streamer(relay_url(relay)).connect() for _ in range(8)]
+    replays: list[asyncio.Task[int]] = []
+    try:
+        started = await asyncio.gather(*(c.start({"framerate": 30}) for c in clients))
+        taken = [c for c, ok in zip(clients, started, strict=True) if ok]
+        refused = [c for c, ok in zip(clients, started, strict=True) if not ok]
+        assert len(taken) == 3 and len(refused) == 5
+        for client in refused:
+            (error,) = client.errors
+            assert error["name"] == ErrorName.RELAY_BUSY and "at capacity" in error["message"]
+            assert "just started" in error["message"]
+        # The taken ones stream, every one of them, and none hears of the refusals.
+        replays = [asyncio.create_task(c.replay(H264_FIXTURE, seconds=12)) for c in taken]
+        streaming = [s.uuid for s in relay.sessions() if s.state in ACTIVE_STATES]
+        assert len(streaming) == 3
+
+        def frames(session_id: str) -> int:
+            status = relay.get(session_id)
+            return status.ffmpeg.frames_sent if status and status.ffmpeg else 0
+
+        await wait_for(lambda: all(frames(s) > 90 for s in streaming), timeout=30)
+        # Once the mean has seen them a window, their reservations end: a start is taken again
+        # (20 % measured, no start pending).
+        await wait_for(lambda: load.pending() == 0, timeout=30)
+        again = await Streamer(relay_url(relay)).connect()
+        try:
+            assert await again.start({"framerate": 30})
+            await again.stop()
+        finally:
+            await again.close()
+        before = {s: frames(s) for s in streaming}
+        await wait_for(lambda: all(frames(s) > before[s] + 30 for s in streaming), timeout=30)
+        for client in taken:
+            assert client.errors == [] and not client.disconnected.is_set()
+        for replay in replays:
+            replay.cancel()
+        await asyncio.gather(*replays, return_exceptions=True)
+        for client in taken:
+            await client.stop()
+    finally:
+        for replay in replays:
+            replay.cancel()
+        await asyncio.gather(*replays, return_exceptions=True)
+        for client in clients:
+            await client.close()
