@@ -213,7 +213,11 @@ class Relay(Observable):
         while True:
             await asyncio.sleep(self.config.stats_interval)
             self._load.sample(
-                s.buffered_bytes for s in self._sessions.values() if s.state == SessionState.LIVE
+                {
+                    s.uuid: s.buffered_bytes
+                    for s in self._sessions.values()
+                    if s.state == SessionState.LIVE
+                }
             )
             self._end_idle_sessions()
             for session in list(self._sessions.values()):
@@ -504,8 +508,9 @@ class Relay(Observable):
 
     def check_capacity(self, session: Session) -> None:
         """Refuse a start past `max_ffmpeg_instances`, or while the machine has no room
-        (load.py: RELAY_BUSY; the live streams go on)."""
-        busy = self._load.busy()
+        (load.py: RELAY_BUSY; the live streams go on). A start taken reserves its share of
+        the machine until the load meter has seen it (load.py), so a burst is cut too."""
+        busy = self._load.busy(session.uuid)
         if busy is not None:
             if self._repeats.allow(("busy",)) is not None:
                 log.warning("refusing a new stream: the relay is at capacity (%s)", busy)
@@ -537,21 +542,22 @@ class Relay(Observable):
                     )
                 )
         limit = self.config.max_ffmpeg_instances
-        if limit is None:
-            return
-        # A waiting session keeps its ffmpeg (and its slot) for its client to come back.
-        running = sum(
-            1
-            for s in self._sessions.values()
-            if s is not session and (s.active or s.state == SessionState.WAITING)
-        )
-        if running >= limit:
-            raise RelayError(
-                ServerError(
-                    ErrorName.MAX_STREAMS_REACHED,
-                    f"The relay is already running its maximum of {limit} stream(s); try later",
-                )
+        if limit is not None:
+            # A waiting session keeps its ffmpeg (and its slot) for its client to come back.
+            running = sum(
+                1
+                for s in self._sessions.values()
+                if s is not session and (s.active or s.state == SessionState.WAITING)
             )
+            if running >= limit:
+                raise RelayError(
+                    ServerError(
+                        ErrorName.MAX_STREAMS_REACHED,
+                        f"The relay is already running its maximum of {limit} stream(s); try later",
+                    )
+                )
+        # Checked twice per start (before and after the start hook): one reservation, by key.
+        self._load.admit(session.uuid)
 
     async def apply_start_hook(self, session: Session, config: StartConfig) -> StartConfig:
         """Check a client target against the allowed pattern, then run the operator's hook."""
