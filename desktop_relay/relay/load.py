@@ -156,8 +156,9 @@ class LoadMonitor:
             pending = self.pending(key)
             projected = cpu + pending * self.session_cost
             if projected > self.max_cpu:
+                now = "not measured yet" if self.cpu is None else f"{cpu:.0%} busy"
                 return (
-                    f"its computer's processor is {cpu:.0%} busy, and the {pending} "
+                    f"its computer's processor is {now}, and the {pending} "
                     f"stream(s) just started will take it to about {projected:.0%}"
                 )
         since = self._slow_since

@@ -154,6 +154,8 @@ def test_paused_sessions_teach_no_cost_below_the_floor_and_no_proc_means_no_cpu_
     # A burst into a relay just started (no mean yet) is projected from an idle machine.
     fresh = LoadMonitor(0.51, clock=clock, cpu_times=SteadyCpu(0.2), cores=2)
     assert fresh.cpu is None and len(burst(fresh, 128)) == 21  # 20 x 2.5 % <= 51 %
+    refusal = fresh.busy("one-more")
+    assert refusal is not None and "not measured yet" in refusal and "0%" not in refusal
     # Without /proc the CPU never refuses, reservations or not.
     blind = LoadMonitor(0.51, clock=clock, cpu_times=lambda: None, cores=2)
     assert len(burst(blind, 128)) == 128
