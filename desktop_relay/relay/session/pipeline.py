@@ -98,6 +98,7 @@ class Pipeline:
         self._proc: FfmpegProcess | None = None
         self._lock = asyncio.Lock()
         self._restarts: deque[float] = deque()
+        self._gave_up: ServerError | None = None  # why the encoder was given up on
         self._stopping = False
         # The watchdog: a timer while all is well, a task while it restarts the encoder.
         self._timer: asyncio.TimerHandle | None = None
@@ -229,8 +230,11 @@ class Pipeline:
     async def _write_locked(self, data: bytes) -> None:
         proc = self._proc
         if proc is None:
+            # The encoder gave up (restarts spent): a write that comes after the watchdog saw
+            # it die fails for the same reason, whichever of the two tells the client first.
             raise RelayError(
-                ServerError(ErrorName.FFMPEG_NOT_RUNNING, "The encoder is not running")
+                self._gave_up
+                or ServerError(ErrorName.FFMPEG_NOT_RUNNING, "The encoder is not running")
             )
         try:
             await proc.write(data)
@@ -260,6 +264,7 @@ class Pipeline:
                 self._restarts.popleft()
             if len(self._restarts) >= MAX_ENCODER_RESTARTS:
                 self._proc = None
+                self._gave_up = reason
                 raise RelayError(reason)
             self._restarts.append(now)
             self._events.session_log(
