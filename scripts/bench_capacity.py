@@ -1,7 +1,7 @@
 """Benchmark: how many H.264 copy sessions the relay holds; prints one row per session count.
 
 Usage: .venv/bin/python scripts/bench_capacity.py [--counts 16 32 48 64 80 96] [--seconds 20]
-                                                  [--per-address 4] [--original]
+                                                  [--per-address 4] [--original] [--rounds R]
                                                   [--max-cpu-percent P] [--keep-going]
 
 For each count N, a fresh relay (a child process: scripts/bench_child.py's BenchRelay, this
@@ -23,6 +23,13 @@ the original client's protocol (unnumbered `binarystream` chunks, the `rtmp` URL
 It always encodes with libx264 (it has no copy mode); its frames are counted by ffprobe in
 nginx's recordings. The sweep of a server stops at the first count that did not hold unless
 `--keep-going`. Only 127.0.0.x is used.
+
+With `--rounds R` every count is run R times; with `--original` the two servers alternate at
+each count (the relay first in odd rounds, the original first in even ones), so that both
+see the same hour of this shared machine. Each row gives the server process's own CPU in all
+and per session (the relay's process, not its ffmpegs; node's process, not its ffmpegs), and
+with `--original` the run ends with the relay's own CPU per session against the original's
+at each count: every round's ratio (the two measured one after the other) and the means'.
 """
 
 from __future__ import annotations
@@ -346,7 +353,8 @@ def print_row(r: dict[str, Any]) -> None:
         f"{r['in_time']:3d}/{r['n']} real time (max drift {drift}) | "
         f"ack p50 {ms(r['p50'])} ms p95 {ms(r['p95'])} ms | "
         f"disc {r['disconnects']} | RELAY_BUSY {r['busy']} | errors: {other} | "
-        f"server CPU {r['cpu']:.0f} %, ffmpegs {r['ffmpeg_cpu']:.0f} %, "
+        f"server CPU {r['cpu']:.1f} % ({r['cpu'] / r['n']:.3f} % per session), "
+        f"ffmpegs {r['ffmpeg_cpu']:.0f} %, "
         f"nginx {r['nginx_cpu']:.0f} %, clients {r['clients_cpu']:.0f} % | load {r['loadavg']}",
         flush=True,
     )
@@ -369,19 +377,59 @@ async def bench(args: argparse.Namespace) -> None:
         "refusals | errors | CPU (% of one core) | load average before -> after"
     )
     best: dict[str, int] = {}
+    rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        for server in servers:
+        for round_ in range(args.rounds):
+            # Alternating servers at each count: the same hour for both; the first alternates.
+            order = servers if round_ % 2 == 0 else servers[::-1]
+            stopped: set[str] = set()
             for n in args.counts:
-                row = await run_round(server, n, args, data, total, expected, Path(tmp))
-                print_row(row)
-                if row["held"]:
-                    best[server] = max(best.get(server, 0), n)
-                elif not args.keep_going:
-                    break
-                await asyncio.sleep(3)  # the last round's processes gone
+                for server in order:
+                    if server in stopped:
+                        continue
+                    where = Path(tmp) / f"round{round_ + 1}"
+                    where.mkdir(exist_ok=True)
+                    row = await run_round(server, n, args, data, total, expected, where)
+                    row["round"] = round_ + 1
+                    rows.append(row)
+                    print_row(row)
+                    if row["held"]:
+                        best[server] = max(best.get(server, 0), n)
+                    elif not args.keep_going:
+                        stopped.add(server)
+                    await asyncio.sleep(3)  # the last round's processes gone
     for server in servers:
         print(f"largest N that held, {server}: {best.get(server, 'none of the counts')}")
+    if args.original:
+        print_ratios(rows, args.counts)
     print(f"load average after: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
+
+
+def print_ratios(rows: list[dict[str, Any]], counts: list[int]) -> None:
+    """The relay process's own CPU per session against the original's, at each count: per
+    round (measured one after the other) and of the means."""
+    print("own CPU per session (% of one core; the server process alone, not its ffmpegs):")
+    for n in counts:
+        per: dict[str, dict[int, float]] = {"relay": {}, "original": {}}
+        for r in rows:
+            if r["n"] == n:
+                per[r["server"]][r["round"]] = r["cpu"] / n
+        relay, original = per["relay"], per["original"]
+        if not relay or not original:
+            continue
+        rounds = sorted(set(relay) & set(original))
+        ratios = [relay[i] / original[i] for i in rounds if original[i] > 0]
+        mean_relay = statistics.mean(relay.values())
+        mean_original = statistics.mean(original.values())
+        print(
+            f"  N={n}: relay {', '.join(f'{relay[i]:.3f}' for i in sorted(relay))} "
+            f"(mean {mean_relay:.3f}); original "
+            f"{', '.join(f'{original[i]:.3f}' for i in sorted(original))} "
+            f"(mean {mean_original:.3f}); relay/original per round "
+            f"{', '.join(f'{x:.2f}x' for x in ratios) or '-'}, of the means "
+            f"{mean_relay / mean_original if mean_original > 0 else float('nan'):.2f}x",
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -403,6 +451,10 @@ def main() -> None:
         help="also measure the original Node server (browser-to-rtmp-server 0.2.4, from npm)",
     )  # fmt: skip
     parser.add_argument(
+        "--rounds", type=int, default=1,
+        help="run every count this many times (with --original: the servers alternating)",
+    )  # fmt: skip
+    parser.add_argument(
         "--max-cpu-percent", type=float,
         help="the relay's load shedding threshold (RELAY_BUSY past it); default: the relay's",
     )  # fmt: skip
@@ -415,8 +467,8 @@ def main() -> None:
     args = parser.parse_args()
     if not 0 < args.seconds <= FIXTURE_S:
         parser.error(f"--seconds must be in (0, {FIXTURE_S:g}]: the capture is sent once")
-    if args.per_address < 1 or any(n < 1 for n in args.counts):
-        parser.error("--per-address and --counts must be 1 or more")
+    if args.per_address < 1 or args.rounds < 1 or any(n < 1 for n in args.counts):
+        parser.error("--per-address, --rounds and --counts must be 1 or more")
     asyncio.run(serve(args) if args.serve else bench(args))
 
 

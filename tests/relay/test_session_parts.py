@@ -279,6 +279,23 @@ async def test_cancelled_mid_command_the_command_in_hand_is_answered() -> None:
     assert queue.buffered_bytes == 0
 
 
+async def test_the_queue_is_idle_only_with_nothing_queued_or_in_hand() -> None:
+    # Session.feed writes a chunk past the queue only when it is idle: the arrival order.
+    queue = CommandQueue()
+    assert queue.idle
+    first, second = ChunkCommand(future(), b"ab"), ChunkCommand(future(), b"c")
+    queue.put(first)
+    assert not queue.idle  # queued
+    assert await queue.take() is first
+    assert not queue.idle  # in hand, being written
+    queue.put(second)
+    queue.finish(first, None)
+    assert not queue.idle  # the next one waits
+    assert await queue.take() is second
+    queue.finish(second, None)
+    assert queue.idle
+
+
 async def test_an_answered_future_is_not_answered_twice() -> None:
     queue = CommandQueue()
     command = ChunkCommand(future(), b"ab")

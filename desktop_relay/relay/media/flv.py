@@ -32,7 +32,9 @@ _PACKET_NALU = 1
 # E-FLV PacketTypes that carry coded pictures: CodedFrames, CodedFramesX, Multitrack.
 _EX_PICTURE_PACKETS = frozenset({1, 3, 6})
 _ON_METADATA = b"\x02\x00\x0aonMetaData"
-_TAG_HEAD = struct.Struct(">B3s3sB3s")
+# Type and DataSize; Timestamp and TimestampExtended; StreamID (2 + 1 bytes).
+_TAG_HEAD = struct.Struct(">IIHB")
+_U32 = struct.Struct(">I")
 
 
 class TagType(IntEnum):
@@ -96,27 +98,6 @@ class FlvTag(NamedTuple):
         return self.type == TagType.SCRIPT and self.raw.startswith(_ON_METADATA, TAG_HEADER_SIZE)
 
 
-def _video_flags(body: bytes | bytearray | memoryview) -> tuple[bool, bool]:
-    if not body:
-        return False, False
-    first = body[0]
-    if first & 0x80:
-        # E-FLV: IsExHeader, 3-bit FrameType, 4-bit PacketType; the FourCC follows.
-        return (first >> 4) & 0x07 == _FRAME_KEY, first & 0x0F == _PACKET_SEQUENCE
-    keyframe = first >> 4 == _FRAME_KEY
-    sequence = first & 0x0F == _CODEC_AVC and len(body) > 1 and body[1] == _PACKET_SEQUENCE
-    return keyframe, sequence
-
-
-def _audio_sequence(body: bytes | bytearray | memoryview) -> bool:
-    if not body:
-        return False
-    sound_format = body[0] >> 4
-    if sound_format == _SOUND_EX_HEADER:
-        return body[0] & 0x0F == _PACKET_SEQUENCE
-    return sound_format == _SOUND_AAC and len(body) > 1 and body[1] == _PACKET_SEQUENCE
-
-
 class FlvReader:
     """Feed it the stream's bytes in chunks of any size; it returns each tag once complete.
 
@@ -161,16 +142,32 @@ class FlvReader:
         first = pos
         tags: list[FlvTag] = []
         end = len(buf)
+        if end - pos >= TAG_HEADER_SIZE:
+            pos = self._parse_tags(bytes(buf), pos, end, tags)
+        raw = bytes(buf[first:pos]) if tags else b""
+        if pos:
+            del buf[:pos]
+            self.offset += pos
+        return tags, raw
+
+    def _parse_tags(self, data: bytes, pos: int, end: int, tags: list[FlvTag]) -> int:
+        """The whole tags in data[pos:end] appended to `tags`; where the first incomplete
+        one starts. The relay's hottest parsing: one struct read per tag header, the body's
+        flag bytes read in place, each tag's bytes one slice of `data`."""
         limit = self.max_tag_size
         types = _TAG_TYPES
+        head_of = _TAG_HEAD.unpack_from
+        u32 = _U32.unpack_from
+        append = tags.append
         while end - pos >= TAG_HEADER_SIZE:
-            kind, size3, ts3, ts_ext, stream3 = _TAG_HEAD.unpack_from(buf, pos)
-            size = int.from_bytes(size3, "big")
+            kind_size, stamp, stream_high, stream_low = head_of(data, pos)
+            kind = kind_size >> 24
+            size = kind_size & 0xFFFFFF
             tag_type = types.get(kind)
             if tag_type is None:
                 # Also refuses the filter bit (encrypted tags): their bodies are opaque.
                 raise self._fail(pos, f"unknown tag type byte 0x{kind:02x}")
-            if stream3 != b"\0\0\0":
+            if stream_high or stream_low:
                 raise self._fail(pos, "tag StreamID is not 0")
             if size > limit:
                 raise self._fail(pos, f"tag of {size} bytes is larger than {limit}")
@@ -178,27 +175,48 @@ class FlvReader:
             if end - pos < total:
                 break
             body_at = pos + TAG_HEADER_SIZE
-            previous = int.from_bytes(buf[body_at + size : pos + total], "big")
+            previous = u32(data, body_at + size)[0]
             if previous != TAG_HEADER_SIZE + size:
                 raise self._fail(
                     pos, f"PreviousTagSize {previous} does not match the tag ({11 + size})"
                 )
-            body = buf[body_at : body_at + min(size, 2)]
             keyframe = sequence = False
-            if kind == 9:
-                keyframe, sequence = _video_flags(body)
-            elif kind == 8:
-                sequence = _audio_sequence(body)
-            timestamp = int.from_bytes(ts3, "big") | (ts_ext << 24)
-            tags.append(
-                FlvTag(tag_type, timestamp, keyframe, sequence, bytes(buf[pos : pos + total]))
+            if size and kind != 18:
+                # The body's first byte or two, read in place (a call and a slice per tag
+                # cost more than the rest of the tag's parsing).
+                lead = data[body_at]
+                if kind == 9:
+                    if lead & 0x80:
+                        # E-FLV: IsExHeader, 3-bit FrameType, 4-bit PacketType; the FourCC
+                        # follows.
+                        keyframe = (lead >> 4) & 0x07 == _FRAME_KEY
+                        sequence = lead & 0x0F == _PACKET_SEQUENCE
+                    else:
+                        keyframe = lead >> 4 == _FRAME_KEY
+                        sequence = (
+                            lead & 0x0F == _CODEC_AVC
+                            and size > 1
+                            and data[body_at + 1] == _PACKET_SEQUENCE
+                        )
+                elif lead >> 4 == _SOUND_EX_HEADER:  # audio: E-FLV, the packet type inside
+                    sequence = lead & 0x0F == _PACKET_SEQUENCE
+                else:
+                    sequence = (
+                        lead >> 4 == _SOUND_AAC
+                        and size > 1
+                        and data[body_at + 1] == _PACKET_SEQUENCE
+                    )
+            append(
+                FlvTag(
+                    tag_type,
+                    (stamp >> 8) | ((stamp & 0xFF) << 24),
+                    keyframe,
+                    sequence,
+                    data[pos : pos + total],
+                )
             )
             pos += total
-        raw = bytes(buf[first:pos]) if tags else b""
-        if pos:
-            del buf[:pos]
-            self.offset += pos
-        return tags, raw
+        return pos
 
     def _parse_header(self) -> int:
         buf = self._buf

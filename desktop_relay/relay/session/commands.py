@@ -65,6 +65,11 @@ class CommandQueue:
         self._current: Command | None = None
         self.buffered_bytes = 0
 
+    @property
+    def idle(self) -> bool:
+        """Nothing queued and nothing in hand: a chunk written now keeps the order."""
+        return self._current is None and self._queue.empty()
+
     def put(self, command: Command) -> None:
         """Queue `command` behind everything already queued."""
         self.buffered_bytes += command.size

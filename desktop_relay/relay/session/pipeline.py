@@ -132,6 +132,18 @@ class Pipeline:
         async with self._lock:
             await self._write_locked(data)
 
+    def write_now(self, data: bytes) -> bool:
+        """`write` without waiting, when nothing is in the way: no write, restart or stop
+        under way and the encoder's pipe keeping up. False (nothing done) otherwise: then
+        `write`. A pipe found broken later is `write`'s to handle: the restart's replay from
+        the latest keyframe holds these bytes too."""
+        proc = self._proc
+        if proc is None or self._stopping or self._lock.locked() or not proc.write_now(data):
+            return False
+        if self._keyframes is not None:
+            self._keyframes.feed(data)
+        return True
+
     async def stop(self, timeout: float, terminate_grace: float = 3.0) -> None:
         """End gracefully: the encoder flushes its tail into the outputs, then each output
         sends what it has. Bounded by about 2 x (timeout + terminate_grace)."""
