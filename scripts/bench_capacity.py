@@ -39,7 +39,6 @@ import asyncio
 import json
 import logging
 import os
-import re
 import resource
 import statistics
 import sys
@@ -53,7 +52,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_relay import CHUNKS, FIXTURE_S, Usage, _children, _frames_sent, _stat  # noqa: E402
+from bench_relay import (  # noqa: E402
+    CHUNKS,
+    FIXTURE_S,
+    Usage,
+    _children,
+    _frames_sent,
+    _stat,
+    start_relay_child,
+)
 
 from tests.media import H264_FIXTURE, _listening, free_port, probe  # noqa: E402
 from tests.replay import Streamer  # noqa: E402
@@ -224,15 +231,7 @@ async def run_round(
             command += ["--rtmp-base", f"rtmp://127.0.0.1:{nginx.port}/live"]
             if args.max_cpu_percent is not None:
                 command += ["--max-cpu-percent", str(args.max_cpu_percent)]
-            proc = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE)
-            assert proc.stdout is not None
-            while True:
-                line = (await proc.stdout.readline()).decode()
-                if not line:
-                    raise RuntimeError("the relay did not start")
-                if m := re.search(r"listening on \S+:(\d+)", line):
-                    port = int(m.group(1))
-                    break
+            proc, port = await start_relay_child(command)
         url = f"http://127.0.0.1:{port}"
         base = _stat(proc.pid)
         assert base is not None

@@ -75,6 +75,21 @@ def _steady(samples: list[tuple[float, int]], started: float, until: float) -> f
     return 100 * (c1 - c0) / 1e9 / (t1 - t0)
 
 
+async def start_relay_child(
+    command: list[str], cwd: str | Path | None = None
+) -> tuple[asyncio.subprocess.Process, int]:
+    """Start a relay child (stdout piped) and wait for its "listening on host:port" line;
+    the process and its port."""
+    proc = await asyncio.create_subprocess_exec(*command, cwd=cwd, stdout=asyncio.subprocess.PIPE)
+    assert proc.stdout is not None
+    while True:
+        line = (await proc.stdout.readline()).decode()
+        if not line:
+            raise RuntimeError("the relay did not start")
+        if m := re.search(r"listening on \S+:(\d+)", line):
+            return proc, int(m.group(1))
+
+
 def _children(pid: int) -> list[int]:
     return children_by_parent(living=False).get(pid, [])
 
@@ -298,17 +313,7 @@ async def bench(args: argparse.Namespace) -> None:
             command += [*extra, *(["--thumbnails"] if args.thumbnails else [])]
             command += ["--callbacks"] if args.callbacks else []
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *command, cwd=args.relay_checkout, stdout=asyncio.subprocess.PIPE
-            )
-            assert proc.stdout is not None
-            while True:
-                line = (await proc.stdout.readline()).decode()
-                if not line:
-                    raise RuntimeError("the relay did not start")
-                if m := re.search(r"listening on \S+:(\d+)", line):
-                    port = int(m.group(1))
-                    break
+            proc, port = await start_relay_child(command, cwd=args.relay_checkout)
             base = _stat(proc.pid)
             nginx_base = _stat(nginx.process.pid) if nginx else None
             assert base is not None
