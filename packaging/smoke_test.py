@@ -399,10 +399,17 @@ _INSECURE.check_hostname = False
 _INSECURE.verify_mode = ssl.CERT_NONE  # the app's own self-made certificate, on loopback
 
 
-def http_get(url: str) -> tuple[int, bytes, str]:
-    """Status, body and content type of a GET (errors are statuses, not exceptions)."""
+def http_get(
+    url: str, headers: dict[str, str] | None = None, body: object = None
+) -> tuple[int, bytes, str]:
+    """Status, body and content type of a GET, or of a POST of `body` as JSON (errors are
+    statuses, not exceptions)."""
+    request = urllib.request.Request(url, headers=dict(headers or {}))
+    if body is not None:
+        request.data = json.dumps(body).encode()
+        request.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(url, timeout=10, context=_INSECURE) as response:
+        with urllib.request.urlopen(request, timeout=10, context=_INSECURE) as response:
             return response.status, response.read(), response.headers.get("Content-Type", "")
     except urllib.error.HTTPError as error:
         return error.code, error.read(), error.headers.get("Content-Type", "")
@@ -572,23 +579,15 @@ def headless(launcher: Path, workdir: Path, flags: set[str], page: bool, figures
 def take_first_source(base: str) -> str | None:
     """Take the first live source on the program by the control API; its id, or None while
     there is none yet."""
-    request = urllib.request.Request(
-        f"{base}/api/program", headers={"Authorization": f"Bearer {CONTROL_TOKEN}"}
-    )
-    with urllib.request.urlopen(request, timeout=10, context=_INSECURE) as response:
-        state = json.loads(response.read())
-    live = [s["id"] for s in state.get("sources", []) if s.get("state") == "live"]
+    auth = {"Authorization": f"Bearer {CONTROL_TOKEN}"}
+    status, body, _ = http_get(f"{base}/api/program", auth)
+    check(status == 200, f"GET /api/program with the control token: {status} {body[:200]!r}")
+    live = [s["id"] for s in json.loads(body).get("sources", []) if s.get("state") == "live"]
     if not live:
         return None
-    body = json.dumps({"take": live[0]}).encode()
-    request = urllib.request.Request(
-        f"{base}/api/program",
-        data=body,
-        method="POST",
-        headers={"Authorization": f"Bearer {CONTROL_TOKEN}", "Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10, context=_INSECURE) as response:
-        answer = json.loads(response.read())
+    status, body, _ = http_get(f"{base}/api/program", auth, {"take": live[0]})
+    check(status == 200, f"POST take: {status} {body[:200]!r}")
+    answer = json.loads(body)
     check(answer.get("source") == live[0], f"the take was not applied: {answer}")
     return str(live[0])
 
