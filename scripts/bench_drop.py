@@ -44,7 +44,7 @@ _feed_batch = StreamOutput.feed_batch
 
 
 def _timed_feed_batch(self: StreamOutput, tags: Any, raw: bytes) -> None:
-    if not self.is_recording and tags:
+    if not self.destination.is_recording and tags:
         LIVE_FEEDS.append(time.monotonic())
     _feed_batch(self, tags, raw)
 
