@@ -34,7 +34,6 @@ import asyncio
 import contextlib
 import logging
 import re
-import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -44,13 +43,13 @@ import socketio
 from aiohttp import WSCloseCode, WSMsgType, web
 from aiohttp.http_websocket import WebSocketError
 from engineio import async_socket as engine_socket
-from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
 from engineio.async_drivers import aiohttp as eio_aiohttp
 from socketio import packet as sio_packet
 
 from ..errors import ErrorName, ServerError
 from ..log_limit import RepeatLimiter
+from .eio_socket import LivelySocket
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +83,9 @@ EIO_SID = "desktop_relay.eio_sid"
 ViolationReporter = Callable[[list[str], str, ServerError], None]
 """Called with the offender's socket.io session ids (empty before it joined a namespace),
 its remote address and the error, once per refused socket or connection burst."""
+
+ImmediateHandler = Callable[..., "asyncio.Future[Any]"]
+"""`handler(sid, *args)` for `GuardedServer.register_immediate`: the ack's value, as a future."""
 
 _ATTACHMENT_COUNT = re.compile(r"[56](\d{1,10})-")
 
@@ -127,6 +129,10 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
         self._pending_bytes: dict[str, int] = {}
         self._kicked: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Events handled where they arrive (register_immediate), and per engine.io socket
+        # the events still handled by a task, which those must not overtake.
+        self._immediate: dict[tuple[str, str], ImmediateHandler] = {}
+        self._in_flight: Counter[str] = Counter()
         # 1,100 idle sockets must not write 1,100 lines: one per address and kind per 10 s.
         self._repeats = RepeatLimiter()
 
@@ -247,6 +253,7 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
                 timer.cancel()
             self._pending_bytes.pop(eio_sid, None)
             self._kicked.discard(eio_sid)
+            self._in_flight.pop(eio_sid, None)
 
     async def _handle_disconnect(self, eio_sid: str, namespace: str, reason: Any = None) -> None:
         await super()._handle_disconnect(eio_sid, namespace, reason)
@@ -350,60 +357,86 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
         if problem is not None:
             await self.kick(eio_sid, problem)
             return
+        ns = namespace or "/"
+        sid = self.manager.sid_from_eio_sid(eio_sid, ns)
+        if not self.async_handlers or not self.manager.is_connected(sid, ns):
+            await super()._handle_event(eio_sid, namespace, id, data)
+            return
+        immediate = self._immediate.get((ns, data[0]))
+        if immediate is not None and not self._in_flight.get(eio_sid):
+            answer = immediate(sid, *data[1:])
+            if answer.done() and (id is None or self._ack_now(eio_sid, ns, id, answer)):
+                return
+            # Not decided yet (the encoder's pipe is full): a task waits for it, and until
+            # it is done this socket's later events queue behind it as tasks.
+            self._in_flight[eio_sid] += 1
+            task = asyncio.ensure_future(self._ack_when_done(eio_sid, ns, id, answer))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return
+        # python-socketio runs the handler as a task of its own; counted until it is done,
+        # so that an immediate event never overtakes it.
+        self._in_flight[eio_sid] += 1
         await super()._handle_event(eio_sid, namespace, id, data)
 
+    def register_immediate(self, namespace: str, event: str, handler: ImmediateHandler) -> None:
+        """Handle `event` in `namespace` where it arrives, without a task of its own, when
+        no earlier event of the same socket is still being handled.
 
-class _LivelySocket(engine_socket.AsyncSocket):  # type: ignore[misc]
-    """An engine.io socket whose liveness survives a congested uplink.
+        `handler(sid, *args)` must not block: it returns a future of the ack's value (a
+        tuple for several arguments), done at once in the common case. Events stay in
+        arrival order: the handler is called in order, and while any event of the socket is
+        still handled by a task, the next ones become tasks too.
+        """
+        self._immediate[(namespace, event)] = handler
 
-    engine.io judges a client by its pongs, and sends the next ping only after a pong. A pong
-    travels on the same TCP stream as the video, behind whatever the browser has queued: on an
-    uplink a little slower than the stream it comes seconds late, the relay took the client
-    as dead, and the client too (no ping reached it in interval + timeout), so a loaded relay
-    or a slow uplink dropped healthy clients, all at once under load. Here any packet from
-    the client counts as life, and pings go out on schedule whether or not the last pong
-    came: a dead link (nothing at all arrives) is still noticed by the receive loop within
-    ping_interval + ping_timeout.
-    """
+    async def _handle_event_internal(
+        self, server: Any, sid: str, eio_sid: str, data: Any, namespace: str, id: Any
+    ) -> None:
+        try:
+            await super()._handle_event_internal(server, sid, eio_sid, data, namespace, id)
+        finally:
+            self._done_in_flight(eio_sid)
 
-    last_seen: float = 0.0
-    _pinger: asyncio.Task[None] | None = None
+    async def _ack_when_done(
+        self, eio_sid: str, namespace: str, id: Any, answer: asyncio.Future[Any]
+    ) -> None:
+        try:
+            value = await answer
+            if id is not None:
+                await self._send_packet(eio_sid, self._ack_packet(namespace, id, value))
+        except Exception:
+            log.exception("handling an event from %s failed", eio_sid)
+        finally:
+            self._done_in_flight(eio_sid)
 
-    async def receive(self, pkt: Any) -> None:
-        self.last_seen = time.time()
-        if pkt.packet_type == eio_packet.PONG:
-            return  # nothing to schedule: the pinger runs on its own
-        await super().receive(pkt)
+    def _done_in_flight(self, eio_sid: str) -> None:
+        left = self._in_flight[eio_sid] - 1
+        if left > 0:
+            self._in_flight[eio_sid] = left
+        else:
+            self._in_flight.pop(eio_sid, None)
 
-    def schedule_ping(self) -> None:
-        if self._pinger is None:
-            self.last_seen = time.time()
-            self._pinger = asyncio.ensure_future(self._ping_loop())
+    def _ack_packet(self, namespace: str, id: Any, value: Any) -> Any:
+        # As python-socketio acks a handler's return value: a tuple is several arguments.
+        if value is None:
+            args: list[Any] = []
+        elif isinstance(value, tuple):
+            args = list(value)
+        else:
+            args = [value]
+        return self.packet_class(sio_packet.ACK, namespace=namespace, id=id, data=args)
 
-    async def _ping_loop(self) -> None:
-        while not (self.closing or self.closed):
-            await asyncio.sleep(self.server.ping_interval)
-            if self.closing or self.closed:
-                return
-            try:
-                await self.send(eio_packet.Packet(eio_packet.PING))
-            except Exception:  # the socket closed meanwhile: its receive loop reports it
-                return
-
-    async def check_ping_timeout(self) -> bool:
-        if self.closed:
-            raise eio_exceptions.SocketIsClosedError()
-        quiet = time.time() - (self.last_seen or time.time())
-        if quiet > self.server.ping_interval + self.server.ping_timeout:
-            await self.close(wait=False, abort=False, reason=self.server.reason.PING_TIMEOUT)
+    def _ack_now(self, eio_sid: str, namespace: str, id: Any, answer: asyncio.Future[Any]) -> bool:
+        """Queue an ack on the socket without a task; False when it needs the usual path."""
+        socket = self.eio.sockets.get(eio_sid)
+        if socket is None or socket.closed or answer.exception() is not None:
             return False
+        encoded = self._ack_packet(namespace, id, answer.result()).encode()
+        if not isinstance(encoded, str):
+            return False  # binary attachments: never in an ack of ours
+        socket.queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, data=encoded))
         return True
-
-    async def close(self, *args: Any, **kwargs: Any) -> None:
-        pinger, self._pinger = self._pinger, None
-        if pinger is not None and pinger is not asyncio.current_task():
-            pinger.cancel()
-        await super().close(*args, **kwargs)
 
 
 class _GuardedEngineIO(engineio.AsyncServer):  # type: ignore[misc]
@@ -446,7 +479,7 @@ class _GuardedEngineIO(engineio.AsyncServer):  # type: ignore[misc]
             # a websocket's whole life runs inside _handle_connect, so this is the moment).
             lively = self.sockets.get(args[0])
             if type(lively) is engine_socket.AsyncSocket:
-                lively.__class__ = _LivelySocket
+                lively.__class__ = LivelySocket
         return await super()._trigger_event(event, *args, **kwargs)
 
     def _refuse_excess(self, remote: str, cap: int) -> web.Response:
@@ -511,31 +544,42 @@ class _GuardedWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
         return sock
 
     async def wait(self) -> str | bytes | None:
+        """The next frame's data, checked (engine.io's driver interface)."""
+        pkt = await self.wait_packet()
+        if pkt is None:
+            return None
+        if pkt.binary:
+            return bytes(pkt.data)
+        return str(pkt.encode())
+
+    async def wait_packet(self) -> eio_packet.Packet | None:
+        """The next frame, checked and decoded once (LivelySocket's reader uses this rather
+        than decoding `wait()`'s data again); None ends the connection."""
         msg = await self._sock.receive()
-        if msg.type is WSMsgType.ERROR and isinstance(msg.data, WebSocketError):
-            log.info("websocket from %s failed: %s", _remote(self.environ), msg.data)
-        if msg.type is WSMsgType.BINARY:
-            return bytes(msg.data)
-        if msg.type is not WSMsgType.TEXT:
+        kind = msg.type
+        if kind is WSMsgType.BINARY:
+            return eio_packet.Packet(encoded_packet=msg.data)
+        if kind is not WSMsgType.TEXT:
+            if kind is WSMsgType.ERROR and isinstance(msg.data, WebSocketError):
+                log.info("websocket from %s failed: %s", _remote(self.environ), msg.data)
             raise OSError()  # closed or failed: what engine.io's own driver does
-        data = str(msg.data)
-        problem = self._check_eio_packet(data)
+        pkt, problem = self._decode_eio_packet(str(msg.data))
         if problem is not None:
             await self.server.guard.kick(str(self.environ.get(EIO_SID, "")), problem)
             return None  # engine.io's reader takes None as the end of the connection
-        return data
+        return pkt
 
     @staticmethod
-    def _check_eio_packet(data: str) -> ServerError | None:
+    def _decode_eio_packet(data: str) -> tuple[eio_packet.Packet | None, ServerError | None]:
         # engine.io decodes text frames outside its error handling: a frame it cannot
         # decode ends its reader without closing the socket (the session would live on).
         try:
             pkt = eio_packet.Packet(encoded_packet=data)
         except Exception as exc:
-            return _protocol_error(f"Malformed engine.io packet ({_describe(exc)})")
+            return None, _protocol_error(f"Malformed engine.io packet ({_describe(exc)})")
         if not 0 <= pkt.packet_type < len(eio_packet.packet_names):
-            return _protocol_error(f"Unknown engine.io packet type {pkt.packet_type}")
+            return None, _protocol_error(f"Unknown engine.io packet type {pkt.packet_type}")
         if pkt.packet_type == eio_packet.MESSAGE and not isinstance(pkt.data, str):
             # Socket.IO packets start with a digit, so engine.io never parses them as JSON.
-            return _protocol_error("An engine.io message that is no socket.io packet")
-        return None
+            return None, _protocol_error("An engine.io message that is no socket.io packet")
+        return pkt, None
