@@ -7,7 +7,6 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable
 from typing import Any, Protocol
 
 from ..config import RelayConfig, StartConfig
@@ -165,7 +164,7 @@ class Session:
                 )
             )
 
-    def feed(self, data: bytes, seq: int | None = None) -> Awaitable[ServerError | None]:
+    def feed(self, data: bytes, seq: int | None = None) -> asyncio.Future[ServerError | None]:
         """Queue a chunk; the result resolves once ffmpeg took it (or with the error).
 
         `seq` is the client's number for a numbered chunk (see `resume`): a duplicate is

@@ -29,6 +29,12 @@ TAKEN_OVER = ServerError(
 )
 
 
+def _ready(loop: asyncio.AbstractEventLoop, value: Any) -> asyncio.Future[Any]:
+    fut: asyncio.Future[Any] = loop.create_future()
+    fut.set_result(value)
+    return fut
+
+
 class RelayNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     """Client to server: `start(config, ack)`, `binarystream(chunk, [seq,] ack)`, `stop(ack)`,
     and `resume({sessionId, token}, ack)` (see `resume` for the additions to the original)."""
@@ -143,9 +149,16 @@ class RelayNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def on_binarystream(self, sid: str, *args: Any) -> Any:
         """Queue one chunk; the ack comes once ffmpeg took it, or carries the error."""
+        return await self.binarystream_now(sid, *args)
+
+    def binarystream_now(self, sid: str, *args: Any) -> asyncio.Future[Any]:
+        """`binarystream` without a task: the ack's value as a future, done at once unless
+        the encoder's pipe is full (GuardedServer.register_immediate calls this where the
+        event arrives; `on_binarystream` awaits it for any other path)."""
+        loop = asyncio.get_running_loop()
         session = self.session_by_sid(sid)
         if session is None:
-            return None
+            return _ready(loop, None)
         data = args[0] if args else None
         if isinstance(data, bytearray | memoryview):
             data = bytes(data)
@@ -156,7 +169,7 @@ class RelayNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 fatal=False,
             )
             self.relay.refuse(session, error)
-            return error.to_wire(send_details=False)
+            return _ready(loop, error.to_wire(send_details=False))
         try:
             seq = parse_seq(args[1] if len(args) > 1 else None)
         except ValueError as exc:
@@ -164,11 +177,29 @@ class RelayNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 ErrorName.INVALID_PARAMETERS, f"Invalid 'binarystream' seq: {exc}", fatal=False
             )
             self.relay.refuse(session, error)
-            return error.to_wire(send_details=False)
+            return _ready(loop, error.to_wire(send_details=False))
         duplicate = seq is not None and session.sequence.check(seq) is SeqVerdict.DUPLICATE
-        # No await before feed(): python-socketio runs each event as its own task, and tasks
-        # start in arrival order, so this keeps the chunks in order.
-        result = await session.feed(data, seq)
+        # Called in arrival order (where the event arrives, or by its task: tasks start in
+        # arrival order), so the chunks stay in order.
+        taken = session.feed(data, seq)
+        if taken.done():
+            return _ready(loop, self._chunk_ack(session, taken.result(), duplicate))
+        answer: asyncio.Future[Any] = loop.create_future()
+
+        def settle(fut: asyncio.Future[ServerError | None]) -> None:
+            if answer.done():
+                return
+            if fut.cancelled():
+                answer.cancel()
+            elif fut.exception() is not None:
+                answer.set_exception(fut.exception())  # type: ignore[arg-type]
+            else:
+                answer.set_result(self._chunk_ack(session, fut.result(), duplicate))
+
+        taken.add_done_callback(settle)
+        return answer
+
+    def _chunk_ack(self, session: Session, result: ServerError | None, duplicate: bool) -> Any:
         if result is None:
             # Clients treat a truthy first ack argument as an error: a dropped duplicate is a
             # success, said in the second argument.

@@ -1,0 +1,178 @@
+"""A chunk's way in: written and acked where it arrives, without a task, a timer or a second
+decode per message (issue 23 item 4: the relay's own CPU per session), and still in order
+when an earlier event of the same socket is being handled by a task."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Coroutine, Generator
+from typing import Any
+
+import pytest
+import socketio
+from aiohttp import web
+
+from desktop_relay.relay import RelayConfig
+from desktop_relay.relay.transport.sio_guard import GuardedServer
+
+from ..media import H264_FIXTURE, free_port
+from ..polling import wait_for
+from ..replay import Streamer, relay_url
+
+# The server side of python-engineio and python-socketio, and the relay's transport.
+SERVER_FILES = (
+    "engineio/async_socket.py",
+    "engineio/async_server.py",
+    "socketio/async_server.py",
+    "desktop_relay/relay/transport/",
+)
+
+
+class TaskCounter:
+    """Counts the tasks created on the running loop, by the file of their coroutine."""
+
+    def __init__(self) -> None:
+        self.by_name: Counter[str] = Counter()
+        self._loop = asyncio.get_running_loop()
+        self._previous = self._loop.get_task_factory()
+
+    def __enter__(self) -> TaskCounter:
+        def factory(
+            loop: asyncio.AbstractEventLoop, coro: Generator[Any, None, Any] | Coroutine[Any, Any, Any],
+            **kwargs: Any,
+        ) -> asyncio.Task[Any]:
+            code = getattr(coro, "cr_code", None)
+            filename = code.co_filename.replace("\\", "/") if code is not None else ""
+            if any(part in filename for part in SERVER_FILES):
+                self.by_name[getattr(coro, "__qualname__", "?")] += 1
+            return asyncio.Task(coro, loop=loop, **kwargs)
+
+        self._loop.set_task_factory(factory)  # type: ignore[arg-type]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.set_task_factory(self._previous)
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_name.values())
+
+
+@pytest.mark.media
+async def test_chunks_are_taken_without_a_task_per_message(running_relay) -> None:  # type: ignore[no-untyped-def]
+    relay = await running_relay(RelayConfig())
+    s = await Streamer(relay_url(relay)).connect()
+    try:
+        assert await s.start()
+        data = H264_FIXTURE.read_bytes()
+        assert await s.send(data[:40_000]) is None  # ffmpeg is up and taking bytes
+        await asyncio.sleep(0.2)
+        step = 14_000  # a quarter of a second of this capture, sent at 5x real time
+        with TaskCounter() as counted:
+            for i in range(40):
+                at = 40_000 + i * step
+                assert await s.send(data[at : at + step]) is None
+                await asyncio.sleep(0.05)
+        # engine.io made 2 tasks per message (its reader's wait), its writer one per ack,
+        # socket.io one per event: about 4 per chunk, 160 here. A ping or an event to the
+        # page now and then is all that is left.
+        assert counted.total <= 6, counted.by_name
+        session = relay.sessions()[0]
+        assert session.chunks_received == 41
+    finally:
+        await s.close()
+
+
+@pytest.mark.media
+async def test_a_chunk_sent_with_start_waits_for_it(running_relay) -> None:  # type: ignore[no-untyped-def]
+    # A client that sends its first chunk right behind `start`, without waiting for the ack:
+    # both arrive in one read, and the chunk must not overtake start's task (it would be
+    # refused: the session would not be streaming yet).
+    relay = await running_relay(RelayConfig())
+    s = await Streamer(relay_url(relay)).connect()
+    try:
+        loop = asyncio.get_running_loop()
+        started: asyncio.Future[tuple[Any, ...]] = loop.create_future()
+        chunk_acks: list[asyncio.Future[tuple[Any, ...]]] = []
+        await s.client.emit("start", {"framerate": 20}, callback=lambda *a: started.set_result(a))
+        data = H264_FIXTURE.read_bytes()
+        for i in range(3):
+            ack: asyncio.Future[tuple[Any, ...]] = loop.create_future()
+            chunk_acks.append(ack)
+            await s.client.emit(
+                "binarystream",
+                data[i * 30_000 : (i + 1) * 30_000],
+                callback=lambda *a, f=ack: f.set_result(a),
+            )
+        await asyncio.wait_for(started, 10)
+        results = [await asyncio.wait_for(a, 10) for a in chunk_acks]
+        assert results == [(), (), ()], results  # acked with no error
+        assert not s.errors
+        session = relay.sessions()[0]
+        assert session.chunks_received == 3
+        assert session.bytes_received == 90_000
+    finally:
+        await s.close()
+
+
+class _Held(socketio.AsyncNamespace):  # type: ignore[misc]
+    """A namespace whose `chunk` event is handled where it arrives; the test decides when
+    each answer is ready."""
+
+    def __init__(self) -> None:
+        super().__init__("/")
+        self.calls: list[int] = []
+        self.answers: dict[int, asyncio.Future[Any]] = {}
+
+    def chunk_now(self, sid: str, n: int) -> asyncio.Future[Any]:
+        self.calls.append(n)
+        fut = asyncio.get_running_loop().create_future()
+        if n % 3 == 0:
+            self.answers[n] = fut  # held until the test sets it
+        else:
+            fut.set_result({"n": n})
+        return fut
+
+    async def on_chunk(self, sid: str, n: int) -> Any:
+        return await self.chunk_now(sid, n)
+
+
+async def test_events_behind_a_held_one_keep_their_order() -> None:
+    server = GuardedServer(
+        connect_timeout=5,
+        max_connections_per_address=None,
+        max_chunk_bytes=1 << 20,
+        async_mode="aiohttp",
+        transports=["websocket"],
+    )
+    namespace = _Held()
+    server.register_namespace(namespace)
+    server.register_immediate("/", "chunk", namespace.chunk_now)
+    app = web.Application()
+    server.attach(app)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    client = socketio.AsyncClient(reconnection=False)
+    try:
+        await client.connect(f"http://127.0.0.1:{port}", transports=["websocket"])
+        acks: list[Any] = []
+        for n in range(1, 10):
+            await client.emit("chunk", n, callback=lambda value: acks.append(value["n"]))
+        await wait_for(lambda: len(namespace.calls) == 9, timeout=5)
+        # Handled in the order sent, the held ones (3, 6, 9) included.
+        assert namespace.calls == list(range(1, 10))
+        # Each acked once its answer is ready (as with a task per event): the held ones wait.
+        await wait_for(lambda: len(acks) == 6, timeout=5)
+        await asyncio.sleep(0.2)
+        assert sorted(acks) == [1, 2, 4, 5, 7, 8]
+        for n in (3, 6, 9):
+            namespace.answers[n].set_result({"n": n})
+        await wait_for(lambda: len(acks) == 9, timeout=5)
+        assert acks[6:] == [3, 6, 9]
+    finally:
+        await client.disconnect()
+        await server.shutdown()
+        await runner.cleanup()
