@@ -176,3 +176,20 @@ async def test_events_behind_a_held_one_keep_their_order() -> None:
         await client.disconnect()
         await server.shutdown()
         await runner.cleanup()
+
+
+async def test_websockets_are_not_compressed_even_when_the_browser_offers_it(
+    running_relay,  # type: ignore[no-untyped-def]
+) -> None:
+    # Every browser offers permessage-deflate. Media is compressed already: deflating each
+    # chunk costs the phone and inflating it the relay, for nothing (the original's engine.io
+    # never accepts it either). The relay answers without the extension.
+    import aiohttp
+
+    relay = await running_relay(RelayConfig())
+    url = f"{relay_url(relay)}/socket.io/?EIO=4&transport=websocket"
+    async with aiohttp.ClientSession() as http, http.ws_connect(url, compress=15) as ws:
+        opened = await asyncio.wait_for(ws.receive(), 5)
+        assert opened.type is aiohttp.WSMsgType.TEXT and opened.data.startswith("0{")
+        assert ws.compress == 0
+        assert "Sec-WebSocket-Extensions" not in ws._response.headers

@@ -530,7 +530,12 @@ class _GuardedWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
     async def __call__(self, environ: dict[str, Any]) -> web.WebSocketResponse:
         guard: GuardedServer = self.server.guard
         eio_sid = str(environ.get(EIO_SID, ""))
-        sock = _NoticeResponse(max_msg_size=self.server.max_http_buffer_size, timeout=CLOSE_TIMEOUT)
+        # No permessage-deflate, which every browser offers and aiohttp accepts by default:
+        # the media is compressed already, so the phone would deflate and the relay inflate
+        # every chunk for nothing (the original's engine.io never accepts it either).
+        sock = _NoticeResponse(
+            max_msg_size=self.server.max_http_buffer_size, timeout=CLOSE_TIMEOUT, compress=False
+        )
         sock.guard = guard
         sock.eio_sid = eio_sid
         self._sock = sock
