@@ -408,3 +408,30 @@ async def test_state_changes_are_pushed_to_controllers_as_server_sent_events(
                     pass
             await stopping
             assert time.monotonic() - t0 < 5
+
+
+async def test_a_command_given_while_the_program_starts_waits_for_it(
+    running_relay: MakeRelay, rtmp_receiver: Callable[..., RtmpReceiver],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A Stream Deck pressed while the worker still starts (1-2 s in the packaged app, which
+    # spawns itself and loads PyAV) gets its command done, not "the program is not running"
+    # (what the packaged-app smoke test got on a slower machine). The start is slowed here.
+    from desktop_relay.relay.program.engine import ProgramEngine
+
+    original = ProgramEngine.start
+
+    async def slow_start(self: ProgramEngine) -> None:
+        await asyncio.sleep(1.5)
+        await original(self)
+
+    monkeypatch.setattr(ProgramEngine, "start", slow_start)
+    receiver = rtmp_receiver("program-0123456789cd")
+    relay = await running_relay(RelayConfig(program_targets=(receiver.url,), control_token=CONTROL))
+    await wait_for(lambda: relay.program is not None, 5)
+    assert not relay.program_status().live  # still starting
+    async with aiohttp.ClientSession() as http:
+        status, body = await api(http, relay_url(relay), "POST", {"slate": True})
+    assert status == 200, body
+    assert body["live"] and body["slate"]
+    assert relay.program_status().slate

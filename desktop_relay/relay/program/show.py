@@ -180,6 +180,10 @@ class Program:
         self._preview: str | None = None
         self._pinned: str | None = None
         self._lock = asyncio.Lock()
+        # Set once start() is over (on air or failed): a command that comes while the worker
+        # still starts waits for it rather than hear "not running".
+        self._start_over = asyncio.Event()
+        self._starting = False
         self.engine = engine_factory(
             config, on_output=self._on_output, on_state=self._on_state, on_monitor=self._on_monitor
         )
@@ -197,10 +201,16 @@ class Program:
     # ---- life --------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start the worker (the program shows the slate), then the program's outputs."""
-        await self.engine.start()
-        for destination in self._destinations:
-            self.hub.add(destination)
+        """Start the worker (the program shows the slate), then the program's outputs.
+        Commands given meanwhile wait for this to end (the worker's start timeout bounds it)."""
+        self._starting = True
+        try:
+            await self.engine.start()
+            for destination in self._destinations:
+                self.hub.add(destination)
+        finally:
+            self._starting = False
+            self._start_over.set()
         self._update_monitors()
         self._events.program_changed()
 
@@ -258,7 +268,7 @@ class Program:
 
     async def take(self, source_id: str, fade_ms: int = 0) -> ProgramStatus:
         """Put a live source on air: a cut, or a fade of `fade_ms` ms."""
-        self._check_running()
+        await self._check_running()
         if not 0 <= fade_ms <= MAX_FADE_MS:
             raise ProgramRequestError(
                 "INVALID_VALUE", f"fade_ms must be 0 to {MAX_FADE_MS} milliseconds"
@@ -296,7 +306,7 @@ class Program:
 
     async def slate(self, on: bool) -> ProgramStatus:
         """Cover the program with the slate, or uncover it."""
-        self._check_running()
+        await self._check_running()
         async with self._lock:
             await self.engine.slate(on)
         return self._changed()
@@ -305,7 +315,7 @@ class Program:
         self, source_id: str | None, corner: str = "br", size: str = "1/4"
     ) -> ProgramStatus:
         """A second live source in a corner (None: none)."""
-        self._check_running()
+        await self._check_running()
         if corner not in CORNERS:
             raise ProgramRequestError(
                 "INVALID_VALUE", f"corner must be one of {', '.join(CORNERS)}"
@@ -350,7 +360,7 @@ class Program:
     async def set_auto_return(self, on: bool) -> ProgramStatus:
         """Whether a stalled or ended source on air comes back by itself when it is back
         (on by default), or stays on the slate until the next take."""
-        self._check_running()
+        await self._check_running()
         async with self._lock:
             await self.engine.set_auto_return(on)
         return self._changed()
@@ -358,7 +368,7 @@ class Program:
     async def pin_audio(self, source_id: str | None) -> ProgramStatus:
         """Keep one live source's microphone on the program whatever picture is on air (None:
         the sound follows the picture, with a short crossfade on a cut)."""
-        self._check_running()
+        await self._check_running()
         if source_id is not None:
             self._check_live(source_id)
         async with self._lock:
@@ -397,7 +407,11 @@ class Program:
 
     # ---- internals ----------------------------------------------------------------------
 
-    def _check_running(self) -> None:
+    async def _check_running(self) -> None:
+        if self._starting:
+            # A controller's first press can come while the worker starts (a second or two
+            # in the packaged app, which spawns itself and loads PyAV).
+            await self._start_over.wait()
         if not self.engine.running:
             raise ProgramRequestError(
                 "PROGRAM_OFF", self.engine.state.error or "the program is not running", 409
