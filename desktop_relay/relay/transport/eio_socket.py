@@ -11,8 +11,8 @@ per socket (re-armed once per ping period, not per message), and the writer awai
 directly: the same packets, in the same order, with the same close sequence.
 
 It relies on python-engineio 4.x internals (`AsyncSocket._websocket_handler`, `queue`,
-`schedule_ping`, `check_ping_timeout`); tests/relay/test_liveness.py and the hostile-client
-tests pin the behaviour if those change.
+`schedule_ping`, `check_ping_timeout`); tests/relay/test_slow_link.py, test_dead_link.py,
+test_chunk_path.py and the hostile-client tests pin the behaviour if those change.
 """
 
 from __future__ import annotations
