@@ -116,23 +116,16 @@ class LivelySocket(engine_socket.AsyncSocket):  # type: ignore[misc]
         clock = asyncio.get_running_loop().time
         self.last_seen = clock()
         self._arm_watchdog()
-        limit = self.server.max_http_buffer_size
         stopping = False
-        decode = getattr(ws, "wait_packet", None)
         try:
             while True:
                 # Life is the last packet, counted from when it was handled: the watchdog
                 # leaves the reader alone while a handler runs (as engine.io's wait_for did).
                 self.last_seen = clock()
                 self._waiting = True
-                if decode is not None:
-                    # The guard's driver checks and decodes each frame once.
-                    pkt = await decode()
-                else:
-                    data = await ws.wait()
-                    if data and len(data) > limit:
-                        break  # engine.io's own rule; aiohttp's frame limit comes first
-                    pkt = eio_packet.Packet(encoded_packet=data) if data else None
+                # `ws` is always the guard's driver (sio_guard makes every socket a
+                # LivelySocket there): it checks, size included, and decodes each frame once.
+                pkt = await ws.wait_packet()
                 self._waiting = False
                 if pkt is None:
                     break  # closed by the client (or refused by the driver)
