@@ -138,7 +138,7 @@ class Client:
 class BrowserLikeHttp:
     """An aiohttp session for a socket.io client whose websocket, like every browser's,
     offers permessage-deflate: the server decides (the original's engine.io never takes it;
-    the relay took it until issue 23's last stop, and inflated every chunk)."""
+    the relay took it before e6bd977, and inflated every chunk)."""
 
     def __init__(self, session: Any) -> None:
         self._session = session
