@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Coroutine, Generator
 from typing import Any
 
+import aiohttp
 import pytest
 import socketio
 from aiohttp import web
@@ -184,8 +185,6 @@ async def test_websockets_are_not_compressed_even_when_the_browser_offers_it(
     # Every browser offers permessage-deflate. Media is compressed already: deflating each
     # chunk costs the phone and inflating it the relay, for nothing (the original's engine.io
     # never accepts it either). The relay answers without the extension.
-    import aiohttp
-
     relay = await running_relay(RelayConfig())
     url = f"{relay_url(relay)}/socket.io/?EIO=4&transport=websocket"
     async with aiohttp.ClientSession() as http, http.ws_connect(url, compress=15) as ws:
