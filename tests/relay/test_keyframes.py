@@ -50,3 +50,47 @@ def test_without_a_video_track_nothing_is_kept() -> None:
     tracker = KeyframeTracker(None)
     tracker.feed(b"\x1f\x43\xb6\x75" + bytes(1000))
     assert tracker.ready == b""
+
+
+def _block(track: int, keyframe: bool, payload: bytes, size_bytes: int = 1) -> bytes:
+    # SimpleBlock: track number, 16-bit relative timecode, flags, frame; its size written
+    # with `size_bytes` bytes (EBML allows any length up to 8).
+    body = bytes([0x80 | track]) + b"\x00\x00" + bytes([0x80 if keyframe else 0]) + payload
+    marker = 1 << (8 * size_bytes - size_bytes)
+    return b"\xa3" + (marker | len(body)).to_bytes(size_bytes, "big") + body
+
+
+_CLUSTER_UNKNOWN = b"\x1f\x43\xb6\x75\x01\xff\xff\xff\xff\xff\xff\xff"  # live: size unknown
+_TIMECODE = b"\xe7\x40\x01\x07"  # a 2-byte size
+
+
+@pytest.mark.parametrize("step", [1, 3, 10_000], ids=["byte by byte", "3 bytes", "whole"])
+def test_any_size_length_and_any_split_find_the_same_cluster(step: int) -> None:
+    first = _CLUSTER_UNKNOWN + _TIMECODE + _block(1, True, b"a" * 40) + _block(2, True, b"K" * 300, 8)
+    second = _CLUSTER_UNKNOWN + _TIMECODE + _block(2, False, b"p" * 200, 3) + _block(1, True, b"a")
+    third = _CLUSTER_UNKNOWN + _TIMECODE + _block(2, True, b"k" * 70_000, 4)
+    tracker = KeyframeTracker(2)
+    stream = first + second
+    for i in range(0, len(stream), step):
+        tracker.feed(stream[i:i + step])
+    # The second cluster opens with a delta frame: the replay still starts at the first.
+    assert tracker.ready == stream
+    for i in range(0, len(third), step):
+        tracker.feed(third[i:i + step])
+    assert tracker.ready == third
+    assert tracker.enabled
+
+
+def test_a_broken_element_stops_tracking_and_keeps_nothing() -> None:
+    tracker = KeyframeTracker(2)
+    tracker.feed(_CLUSTER_UNKNOWN + _block(2, True, b"K" * 10))
+    assert tracker.ready
+    tracker.feed(b"\x00\x81\x00")  # a zero byte starts no EBML integer
+    assert not tracker.enabled
+    assert tracker.ready == b""
+
+
+def test_a_block_of_unknown_size_stops_tracking() -> None:
+    tracker = KeyframeTracker(2)
+    tracker.feed(_CLUSTER_UNKNOWN + b"\xa3\xff" + b"\x82\x00\x00\x80" + b"K" * 10)
+    assert not tracker.enabled

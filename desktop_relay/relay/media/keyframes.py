@@ -24,28 +24,26 @@ _UNKNOWN = -1
 MAX_GOP_BYTES = 16 * 1024 * 1024
 
 
+# The length of an EBML variable-size integer, by its first byte: 1 for 1xxxxxxx, 2 for
+# 01xxxxxx, ... 8 for 00000001; 0 for a zero byte, which starts no valid integer.
+_VINT_LENGTH = bytes([0] + [9 - b.bit_length() for b in range(1, 256)])
+
+
 def _vint(data: bytes | bytearray, pos: int, *, keep_marker: bool) -> tuple[int, int] | None:
     """(value, length) of the EBML variable-size integer at `pos`, or None if incomplete."""
     if pos >= len(data):
         return None
-    first = data[pos]
-    length = 1
-    mask = 0x80
-    while length <= 8 and not first & mask:
-        mask >>= 1
-        length += 1
-    if length > 8:
+    length = _VINT_LENGTH[data[pos]]
+    if not length:
         raise ValueError("invalid EBML integer")
     if pos + length > len(data):
         return None
-    value = first if keep_marker else first & (mask - 1)
-    all_ones = (first & (mask - 1)) == mask - 1
-    for b in data[pos + 1 : pos + length]:
-        value = (value << 8) | b
-        all_ones = all_ones and b == 0xFF
-    if not keep_marker and all_ones:
-        return _UNKNOWN, length
-    return value, length
+    value = int.from_bytes(data[pos : pos + length], "big")
+    if keep_marker:
+        return value, length
+    value &= (1 << (7 * length)) - 1
+    # All value bits set means "unknown" (only a size may say so).
+    return (_UNKNOWN if value == (1 << (7 * length)) - 1 else value), length
 
 
 def _element_header(data: bytes | bytearray, pos: int) -> tuple[int, int, int] | None:
@@ -104,42 +102,66 @@ class KeyframeTracker:
         self._skip = 0  # bytes of the current element's body still to pass over
         self._cluster_at: int | None = None  # stream offset of the current cluster
         self._cluster_checked = False
-        self._gop = bytearray()  # stream bytes from offset _gop_at on
+        # Stream bytes from offset _gop_at on, as the chunks came (appending to one bytearray
+        # copied the whole GOP whenever it grew); _gop_bytes is their length in all.
+        self._gop: list[bytes] = []
         self._gop_at = 0
+        self._gop_bytes = 0
         self._has_keyframe = False
 
     def feed(self, data: bytes) -> None:
         """Take the next bytes of the stream (everything after the header)."""
         if not self.enabled:
             return
-        self._gop += data
-        if len(self._gop) > MAX_GOP_BYTES:
+        self._gop.append(data)
+        self._gop_bytes += len(data)
+        if self._gop_bytes > MAX_GOP_BYTES:
             # Too long without a keyframe: forget it and wait for the next one.
-            self._gop_at += len(self._gop)
-            self._gop = bytearray()
+            self._gop_at += self._gop_bytes
+            self._gop = []
+            self._gop_bytes = 0
             self._has_keyframe = False
         try:
             self._parse(data)
         except ValueError as exc:
             log.info("keyframe tracking stopped: %s", exc)
             self.enabled = False
-            self._gop = bytearray()
+            self._gop = []
+            self._gop_bytes = 0
 
     def _parse(self, data: bytes) -> None:
-        buf = self._pending + data
+        # The relay parses every chunk of every session here, so element headers are read
+        # inline (a table lookup and a slice each) rather than through _element_header; the
+        # bodies are skipped unread, except a cluster's first video block's flags.
+        buf: bytes | bytearray = self._pending + data if self._pending else data
         at = self._pending_at
+        end = len(buf)
+        lengths = _VINT_LENGTH
         pos = 0
         while True:
             if self._skip:
-                step = min(self._skip, len(buf) - pos)
+                step = min(self._skip, end - pos)
                 self._skip -= step
                 pos += step
                 if self._skip:
                     break
-            header = _element_header(buf, pos)
-            if header is None:
+            if pos >= end:
                 break
-            ident, size, head = header
+            id_len = lengths[buf[pos]]
+            size_at = pos + id_len
+            if not id_len:
+                raise ValueError("invalid EBML integer")
+            if size_at >= end:
+                break
+            size_len = lengths[buf[size_at]]
+            if not size_len:
+                raise ValueError("invalid EBML integer")
+            head = id_len + size_len
+            if pos + head > end:
+                break
+            ident = buf[pos] if id_len == 1 else int.from_bytes(buf[pos:size_at], "big")
+            bits = 7 * size_len
+            size = int.from_bytes(buf[size_at : pos + head], "big") & ((1 << bits) - 1)
             if ident == _CLUSTER:
                 # Its children follow inline, whatever size the cluster declares.
                 self._cluster_at = at + pos
@@ -148,13 +170,13 @@ class KeyframeTracker:
                 continue
             if ident == _SIMPLE_BLOCK and not self._cluster_checked:
                 track = _vint(buf, pos + head, keep_marker=False)
-                if track is None or pos + head + track[1] + 3 > len(buf):
+                if track is None or pos + head + track[1] + 3 > end:
                     break  # wait for the track number and flags
                 if track[0] == self._track:
                     self._cluster_checked = True
                     if buf[pos + head + track[1] + 2] & 0x80:
                         self._keyframe_cluster()
-            if size == _UNKNOWN:
+            if size == (1 << bits) - 1:
                 raise ValueError(f"element {ident:#x} of unknown size")
             pos += head
             self._skip = size
@@ -164,11 +186,20 @@ class KeyframeTracker:
     def _keyframe_cluster(self) -> None:
         if self._cluster_at is None or self._cluster_at < self._gop_at:
             return  # the cluster began in bytes already forgotten
-        del self._gop[: self._cluster_at - self._gop_at]
+        drop = self._cluster_at - self._gop_at
+        gop = self._gop
+        # Whole chunks before the cluster go; the one it starts in is cut.
+        while gop and len(gop[0]) <= drop:
+            drop -= len(gop[0])
+            self._gop_bytes -= len(gop[0])
+            del gop[0]
+        if drop:
+            gop[0] = gop[0][drop:]
+            self._gop_bytes -= drop
         self._gop_at = self._cluster_at
         self._has_keyframe = True
 
     @property
     def ready(self) -> bytes:
         """The bytes to replay to a new ffmpeg after the header (empty: none usable)."""
-        return bytes(self._gop) if self._has_keyframe else b""
+        return b"".join(self._gop) if self._has_keyframe else b""
