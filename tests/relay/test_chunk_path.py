@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 import socketio
 from aiohttp import web
+from engineio import packet as eio_packet
 
 from desktop_relay.relay import RelayConfig
 from desktop_relay.relay.transport.sio_guard import GuardedServer
@@ -192,3 +193,146 @@ async def test_websockets_are_not_compressed_even_when_the_browser_offers_it(
         assert opened.type is aiohttp.WSMsgType.TEXT and opened.data.startswith("0{")
         assert ws.compress == 0
         assert "Sec-WebSocket-Extensions" not in ws._response.headers
+
+
+@pytest.mark.media
+async def test_chunk_acks_are_written_without_waking_the_writer(
+    running_relay, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+) -> None:
+    # Through engine.io's queue every ack woke the socket's writer task for a step of its
+    # own; written where the chunk is handled, the writer only wakes for pings and events.
+    from desktop_relay.relay.transport import sio_guard
+
+    queued: Counter[str] = Counter()
+    send = sio_guard._GuardedWebSocket.send
+
+    async def counting_send(self: Any, message: Any) -> None:
+        queued[str(message)[:2]] += 1
+        await send(self, message)
+
+    monkeypatch.setattr(sio_guard._GuardedWebSocket, "send", counting_send)
+    relay = await running_relay(RelayConfig())
+    s = await Streamer(relay_url(relay)).connect()
+    try:
+        assert await s.start()
+        data = H264_FIXTURE.read_bytes()
+        assert await s.send(data[:40_000]) is None
+        await asyncio.sleep(0.2)
+        queued.clear()
+        step = 14_000
+        for i in range(40):
+            at = 40_000 + i * step
+            assert await s.send(data[at : at + step]) is None  # each acked, in order
+            await asyncio.sleep(0.05)  # 5x real time: the encoder's pipe keeps up
+        assert queued["43"] == 0, queued  # "43": an engine.io message holding a socket.io ack
+        assert relay.sessions()[0].chunks_received == 41
+    finally:
+        await s.close()
+
+
+class _Noting(socketio.AsyncNamespace):  # type: ignore[misc]
+    """`chunk` is handled where it arrives; for every third one the server queues a `note`
+    to the client first, as engine.io queues any event it sends."""
+
+    def __init__(self, server: GuardedServer) -> None:
+        super().__init__("/")
+        self.guard = server
+
+    def chunk_now(self, sid: str, n: int) -> asyncio.Future[Any]:
+        if n % 3 == 0:
+            eio_sid = self.guard.manager.eio_sid_from_sid(sid, "/")
+            socket = self.guard.eio.sockets[eio_sid]
+            socket.queue.put_nowait(
+                eio_packet.Packet(eio_packet.MESSAGE, data=f'2["note",{n}]')
+            )
+        fut = asyncio.get_running_loop().create_future()
+        fut.set_result(None)
+        return fut
+
+    async def on_chunk(self, sid: str, n: int) -> Any:
+        return await self.chunk_now(sid, n)
+
+
+async def test_an_ack_never_overtakes_what_is_queued_before_it() -> None:
+    server = GuardedServer(
+        connect_timeout=5,
+        max_connections_per_address=None,
+        max_chunk_bytes=1 << 20,
+        async_mode="aiohttp",
+        transports=["websocket"],
+    )
+    namespace = _Noting(server)
+    server.register_namespace(namespace)
+    server.register_immediate("/", "chunk", namespace.chunk_now)
+    app = web.Application()
+    server.attach(app)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    client = socketio.AsyncClient(reconnection=False)
+    seen: list[str] = []
+    client.on("note", lambda n: seen.append(f"note {n}"))
+    try:
+        await client.connect(f"http://127.0.0.1:{port}", transports=["websocket"])
+        for n in range(1, 10):
+            await client.emit("chunk", n, callback=lambda n=n: seen.append(f"ack {n}"))
+        await wait_for(lambda: len(seen) == 12, timeout=5)
+        expected = []
+        for n in range(1, 10):
+            expected += [f"note {n}", f"ack {n}"] if n % 3 == 0 else [f"ack {n}"]
+        assert seen == expected
+    finally:
+        await client.disconnect()
+        await server.shutdown()
+        await runner.cleanup()
+
+
+class _Transport:
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+        self.buffered = 0
+        self.closing = False
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
+
+
+class _Sock:
+    closed = False
+
+
+@pytest.mark.parametrize(
+    ("size", "header"),
+    [(125, b"\x81\x7d"), (126, b"\x81\x7e\x00\x7e"), (65_535, b"\x81\x7e\xff\xff"),
+     (65_536, b"\x81\x7f\x00\x00\x00\x00\x00\x01\x00\x00")],
+)
+def test_a_frame_written_at_once_is_a_plain_text_frame(size: int, header: bytes) -> None:
+    from desktop_relay.relay.transport.sio_guard import _GuardedWebSocket
+
+    ws = _GuardedWebSocket.__new__(_GuardedWebSocket)
+    ws._sock, ws._transport = _Sock(), _Transport()
+    assert ws.send_now("x" * size)
+    assert ws._transport.written == [header + b"x" * size]
+
+
+def test_nothing_is_written_at_once_to_a_closing_or_backed_up_websocket() -> None:
+    from desktop_relay.relay.transport.sio_guard import _GuardedWebSocket
+
+    ws = _GuardedWebSocket.__new__(_GuardedWebSocket)
+    transport = _Transport()
+    ws._sock, ws._transport = _Sock(), transport
+    transport.buffered = 10  # a client that does not read: the queue's writer waits for it
+    assert not ws.send_now("43[]")
+    transport.buffered, transport.closing = 0, True
+    assert not ws.send_now("43[]")
+    transport.closing = False
+    ws._sock.closed = True
+    assert not ws.send_now("43[]")
+    assert transport.written == []

@@ -48,6 +48,8 @@ class LivelySocket(engine_socket.AsyncSocket):  # type: ignore[misc]
     _reader: asyncio.Task[Any] | None = None
     _link_dead: bool = False
     _waiting: bool = False
+    _ws: Any = None  # the guard's websocket driver while the socket is open
+    _writer_busy: bool = False  # the writer holds packets it has not written yet
 
     @property
     def _quiet_limit(self) -> float:
@@ -111,6 +113,7 @@ class LivelySocket(engine_socket.AsyncSocket):  # type: ignore[misc]
             return
         self.connected = True
         self.upgraded = True
+        self._ws = ws
         writer = asyncio.ensure_future(self._write_loop(ws))
         self._reader = asyncio.current_task()
         clock = asyncio.get_running_loop().time
@@ -150,6 +153,7 @@ class LivelySocket(engine_socket.AsyncSocket):  # type: ignore[misc]
             pass  # the websocket failed or closed: what engine.io's loop does too
         finally:
             self._reader = None
+            self._ws = None
             if self._watchdog is not None:
                 self._watchdog.cancel()
                 self._watchdog = None
@@ -180,12 +184,31 @@ class LivelySocket(engine_socket.AsyncSocket):  # type: ignore[misc]
         self._link_dead = True
         self._reader.cancel()
 
+    def send_now(self, text: str) -> bool:
+        """Send an engine.io message (a socket.io packet's text) at once, from the caller's
+        step: no queue, no writer wake-up. False (nothing sent) unless the writer is idle
+        with nothing queued and the websocket takes it without waiting (see
+        `_GuardedWebSocket.send_now`): then queue it, and it goes out in order.
+
+        The relay acks every chunk of every session; through the queue each ack cost a
+        wake-up and a step of the writer task.
+        """
+        ws = self._ws
+        if ws is None or self._writer_busy or self.closing or self.closed:
+            return False
+        if not self.queue.empty():
+            return False
+        return bool(ws.send_now("4" + text))  # "4": engine.io's MESSAGE
+
     async def _write_loop(self, ws: Any) -> None:
         """Send what is queued, a batch per wake-up, until None (the end)."""
         queue = self.queue
         try:
             while True:
+                self._writer_busy = False
                 packets = [await queue.get()]
+                # Until the batch is written, send_now must not overtake it.
+                self._writer_busy = True
                 queue.task_done()
                 while not queue.empty():
                     packets.append(queue.get_nowait())

@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import struct
 from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -432,10 +433,17 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
         socket = self.eio.sockets.get(eio_sid)
         if socket is None or socket.closed or answer.exception() is not None:
             return False
-        encoded = self._ack_packet(namespace, id, answer.result()).encode()
-        if not isinstance(encoded, str):
-            return False  # binary attachments: never in an ack of ours
-        socket.queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, data=encoded))
+        value = answer.result()
+        if value is None and isinstance(id, int):
+            # An accepted chunk's ack, the one the relay sends most: what Packet.encode()
+            # makes of it, without the packet.
+            encoded: Any = f"3{'' if namespace == '/' else namespace + ','}{id}[]"
+        else:
+            encoded = self._ack_packet(namespace, id, value).encode()
+            if not isinstance(encoded, str):
+                return False  # binary attachments: never in an ack of ours
+        if not (isinstance(socket, LivelySocket) and socket.send_now(encoded)):
+            socket.queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, data=encoded))
         return True
 
 
@@ -524,8 +532,20 @@ class _NoticeResponse(web.WebSocketResponse):
         return await super().close(code=code, message=message, drain=drain)
 
 
+def _text_frame_header(size: int) -> bytes:
+    """A final, unmasked websocket text frame's header for a payload of `size` bytes
+    (RFC 6455 section 5.2)."""
+    if size < 126:
+        return bytes((0x81, size))
+    if size < 1 << 16:
+        return struct.pack("!BBH", 0x81, 126, size)
+    return struct.pack("!BBQ", 0x81, 127, size)
+
+
 class _GuardedWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
     """engine.io's aiohttp websocket driver, with the guard's hooks."""
+
+    _transport: asyncio.Transport | None = None
 
     async def __call__(self, environ: dict[str, Any]) -> web.WebSocketResponse:
         guard: GuardedServer = self.server.guard
@@ -539,7 +559,9 @@ class _GuardedWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
         sock.guard = guard
         sock.eio_sid = eio_sid
         self._sock = sock
-        await sock.prepare(environ["aiohttp.request"])
+        request = environ["aiohttp.request"]
+        await sock.prepare(request)
+        self._transport = request.transport
         self.environ = environ
         guard.attach_websocket(eio_sid, sock)
         try:
@@ -547,6 +569,25 @@ class _GuardedWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
         finally:
             guard.detach_websocket(eio_sid)
         return sock
+
+    def send_now(self, text: str) -> bool:
+        """Write `text` as one websocket text frame, at once and without an await; False
+        (nothing written) once the websocket closes, or while earlier output still waits in
+        the transport (a client that does not read): the caller then sends the usual way,
+        which waits for the transport to drain.
+
+        aiohttp writes every frame of its own in one go as well, so frames never interleave.
+        The frame is unmasked and uncompressed (RSV1 clear), as a server's may always be.
+        """
+        transport = self._transport
+        sock = self._sock
+        if transport is None or sock is None or sock.closed or transport.is_closing():
+            return False
+        if transport.get_write_buffer_size():
+            return False
+        payload = text.encode()
+        transport.write(_text_frame_header(len(payload)) + payload)
+        return True
 
     async def wait(self) -> str | bytes | None:
         """The next frame's data, checked (engine.io's driver interface)."""
