@@ -65,3 +65,26 @@ def test_na_values_and_end() -> None:
     stats = feed(parser, ["frame=0", "bitrate=N/A", "speed=N/A", "progress=end"], now=1.0)
     assert stats.bitrate_kbps is None and stats.speed is None
     assert parser.ended
+
+
+def test_bytes_split_anywhere_give_the_same_blocks_as_lines() -> None:
+    # What the relay reads from the pipe: blocks in any split, a partial line held over.
+    data = ("\n".join(block(10) + block(40, out_s=3.0, size=5000)) + "\n").encode()
+    by_line = ProgressParser()
+    expected = [feed(by_line, block(10), now=100.0), feed(by_line, block(40, out_s=3.0, size=5000), now=100.0)]
+    for step in (1, 7, len(data)):
+        parser = ProgressParser()
+        got = []
+        for i in range(0, len(data), step):
+            got += parser.feed(data[i:i + step], now=100.0)
+        assert got == expected, step
+    assert expected[1].frames == 40 and expected[1].total_size == 5000
+
+
+def test_an_unfinished_last_block_line_is_read_at_the_end() -> None:
+    parser = ProgressParser()
+    assert parser.feed(b"frame=5\r\ntotal_size=77\nprogress=end", now=1.0) == []
+    (stats,) = parser.flush(now=1.0)
+    assert stats.frames == 5 and stats.total_size == 77
+    assert parser.ended
+    assert parser.flush() == []

@@ -296,6 +296,7 @@ class FfmpegProcess:
         self._pipes_read: list[asyncio.Future[None]] = []
         self.state = FfmpegState.CREATED
         self.progress = ProgressParser()
+        self._stats_seen = self.progress.stats  # the last block's, as handed to on_stats
         self.last_lines: deque[str] = deque(maxlen=40)
         self.stopping = False
         # Monotonic time of the first write that ffmpeg has not yet answered with output; the
@@ -367,11 +368,10 @@ class FfmpegProcess:
         finally:
             _close(log_w, progress_w, data_w)  # the child has its copies; EOF comes at its exit
         self.state = FfmpegState.RUNNING
-        progress = _Lines(self._progress_line)
         lines = _Lines(self._log_line)
         readers = [
             # A progress block comes in one write: read it at once.
-            _PipeReader(progress_r, progress, 0.0, progress.flush),
+            _PipeReader(progress_r, self._progress_data, 0.0, self._progress_end),
             # A log line is one write, and the audio meter's block three: wait for the rest.
             _PipeReader(log_r, lines, LOG_READ_DELAY_S, lines.flush),
         ]
@@ -380,10 +380,16 @@ class FfmpegProcess:
             readers.append(_PipeReader(data_r, self._on_data, MEDIA_READ_DELAY_S))
         self._pipes_read = [reader.done for reader in readers]
 
-    def _progress_line(self, line: str) -> None:
-        before = self.progress.stats
-        stats = self.progress.feed_line(line)
-        if stats is not None:
+    def _progress_data(self, data: bytes) -> None:
+        self._progress_blocks(self.progress.feed(data))
+
+    def _progress_end(self) -> None:
+        self._progress_blocks(self.progress.flush())
+
+    def _progress_blocks(self, blocks: list[FfmpegStats]) -> None:
+        for stats in blocks:
+            before = self._stats_seen
+            self._stats_seen = stats
             # ffmpeg prints progress blocks on a timer even while its output is blocked:
             # only growing counters mean the output really moves.
             if stats.total_size > before.total_size or stats.frames > before.frames:

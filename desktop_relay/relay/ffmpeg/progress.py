@@ -27,6 +27,7 @@ class ProgressParser:
 
     def __init__(self, window_s: float = 2.0, settle_s: float = 1.0) -> None:
         self._block: dict[str, str] = {}
+        self._pending = b""  # an unfinished line of `feed`
         # (wall time, frames, output seconds, output bytes) of recent blocks
         self._samples: deque[tuple[float, int, float, int]] = deque()
         self._window_s = window_s
@@ -46,6 +47,34 @@ class ProgressParser:
         block, self._block = self._block, {}
         self.ended = value == "end"
         return self._apply(block, time.time() if now is None else now)
+
+    def feed(self, data: bytes, now: float | None = None) -> list[FfmpegStats]:
+        """Take the pipe's next bytes (any split); the stats of each block they complete.
+
+        Every ffmpeg of every session prints a block of a dozen lines twice a second: read
+        here in one loop, not line by line through a splitter and `feed_line`.
+        """
+        *lines, self._pending = (self._pending + data).split(b"\n")
+        done: list[FfmpegStats] = []
+        block = self._block
+        for line in lines:
+            key, sep, value = line.partition(b"=")
+            if not sep:
+                continue
+            text = value.strip().decode("utf-8", "replace")
+            name = key.strip().decode("utf-8", "replace")
+            block[name] = text
+            if name == "progress":
+                self._block = {}
+                self.ended = text == "end"
+                done.append(self._apply(block, time.time() if now is None else now))
+                block = self._block
+        return done
+
+    def flush(self, now: float | None = None) -> list[FfmpegStats]:
+        """The pipe ended: an unfinished last line is a line too."""
+        pending, self._pending = self._pending, b""
+        return self.feed(pending + b"\n", now) if pending else []
 
     def _apply(self, block: dict[str, str], now: float) -> FfmpegStats:
         frames = _int(block.get("frame"))
