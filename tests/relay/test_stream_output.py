@@ -426,6 +426,7 @@ async def test_give_up_after_attempts_then_failed(ffmpeg_exe: str, tmp_path: Pat
                        give_up_after=2, backoff=Backoff(initial=0.2))
     out.start()  # the cache is ready already: it connects without waiting for a tag
     await wait_for(lambda: out.state == OutputState.FAILED, timeout=15)
+    await asyncio.sleep(0.5)  # given up: no third ffmpeg may come (one did, and failed FAILED)
     assert [c.state for c in changes] == [
         OutputState.RECONNECTING, OutputState.CONNECTING, OutputState.FAILED]
     assert out.status().attempts == 2 and "failed" in (out.status().last_error or "")

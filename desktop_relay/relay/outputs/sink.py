@@ -351,6 +351,8 @@ class FfmpegSink:
                         self._set_state(OutputState.CONNECTING)
                     continue
                 await self._after_failure(error)
+                if self.state in TERMINAL_STATES:
+                    break  # given up: no further ffmpeg
         except Exception as exc:  # a bug here must show, and leave the sink visibly failed
             log.exception("%s failed", self.name)
             if self.state not in TERMINAL_STATES:
