@@ -2,6 +2,8 @@
 
 The media pipe is read a moment after it turns readable, so a burst of packets flushed one by
 one arrives in one read; nothing may be lost, reordered or held past the end of the stream.
+Every test runs twice: with the edge-triggered epoll every pipe of a loop shares (Linux), and
+with the loop's own selector, which a reader falls back to without epoll.
 """
 
 from __future__ import annotations
@@ -12,7 +14,15 @@ import threading
 
 import pytest
 
+from desktop_relay.relay.ffmpeg import process
 from desktop_relay.relay.ffmpeg.process import _Lines, _PipeReader
+
+
+@pytest.fixture(autouse=True, params=["edge-triggered", "selector"])
+def watch(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param == "selector":
+        monkeypatch.setattr(process._EdgePipes, "join", classmethod(lambda cls, *a: None))
+    return str(request.param)
 
 
 class Sink:
@@ -160,3 +170,39 @@ def test_lines_split_across_reads(chunks: list[bytes], lines: list[str]) -> None
         split(chunk)
     split.flush()
     assert got == lines
+
+
+def _open_fds() -> set[int]:
+    return {int(name) for name in os.listdir("/proc/self/fd")}
+
+
+async def test_pipes_share_one_watch_that_closes_with_the_last(watch: str) -> None:
+    before = _open_fds()
+    pipes = [os.pipe() for _ in range(3)]
+    sinks = [Sink() for _ in pipes]
+    readers = [
+        _PipeReader(r, sink, 0.005, sink.end) for (r, _), sink in zip(pipes, sinks, strict=True)
+    ]
+    # The three read ends, the three write ends and (edge-triggered) one epoll.
+    assert len(_open_fds() - before) == (7 if watch == "edge-triggered" else 6)
+    for i, (_, w) in enumerate(pipes):
+        os.write(w, b"%d" % i)
+    for sink in sinks:
+        await asyncio.wait_for(sink.read.wait(), 2)
+    assert [sink.reads for sink in sinks] == [[b"0"], [b"1"], [b"2"]]
+    for _, w in pipes:
+        os.close(w)
+    await asyncio.wait_for(asyncio.gather(*(reader.done for reader in readers)), 2)
+    assert _open_fds() == before  # pipes and epoll closed
+    assert not process._EDGE_PIPES
+
+
+async def test_bytes_written_before_the_watch_began_are_read() -> None:
+    r, w = os.pipe()
+    os.write(w, b"early")  # ffmpeg may write before its reader exists
+    sink = Sink()
+    reader = _PipeReader(r, sink, 0.005, sink.end)
+    await asyncio.wait_for(sink.read.wait(), 2)
+    assert sink.reads == [b"early"]
+    os.close(w)
+    await asyncio.wait_for(reader.done, 2)

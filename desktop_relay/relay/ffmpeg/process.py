@@ -9,10 +9,12 @@ import errno
 import logging
 import os
 import re
+import select
 import shutil
 import signal
 import sys
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 
@@ -185,6 +187,86 @@ class _Lines:
             self._on_line(pending.decode("utf-8", "replace"))
 
 
+_HANGUP = getattr(select, "EPOLLHUP", 0) | getattr(select, "EPOLLERR", 0)
+_EDGE_PIPES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _EdgePipes] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+class _EdgePipes:
+    """Every pipe that _PipeReaders read on one event loop, in one edge-triggered epoll that
+    the loop watches as a single reader (Linux).
+
+    A reader that waits a moment before reading (to take a burst in one read) had to leave
+    the loop's level-triggered selector meanwhile and join it again after: two epoll_ctl
+    calls and the selector's bookkeeping per read, for every pipe of every ffmpeg, a good
+    part of the relay's own CPU per session. An edge-triggered watch reports a pipe once
+    per arrival of data and stays registered: the reader just reads later. It closes with its
+    last pipe.
+    """
+
+    @classmethod
+    def join(
+        cls, loop: asyncio.AbstractEventLoop, reader: _PipeReader, fd: int
+    ) -> _EdgePipes | None:
+        """The loop's set with `fd` watched for `reader`; None where there is no epoll or it
+        cannot be made (out of descriptors): the reader then uses the loop's own selector."""
+        if not hasattr(select, "epoll"):
+            return None
+        pipes = _EDGE_PIPES.get(loop)
+        try:
+            if pipes is None:
+                pipes = cls(loop)
+            pipes._epoll.register(fd, select.EPOLLIN | select.EPOLLET)
+        except OSError as exc:
+            log.debug("reading ffmpeg's pipes without epoll: %s", exc)
+            if pipes is not None and not pipes._readers:
+                pipes._close()
+            return None
+        pipes._readers[fd] = reader
+        return pipes
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._epoll = select.epoll()
+        self._readers: dict[int, _PipeReader] = {}
+        try:
+            loop.add_reader(self._epoll.fileno(), self._ready)
+        except BaseException:
+            self._epoll.close()
+            raise
+        _EDGE_PIPES[loop] = self
+
+    def _ready(self) -> None:
+        try:
+            events = self._epoll.poll(0)
+        except OSError as exc:  # pragma: no cover - only on a closed or broken epoll
+            log.warning("watching ffmpeg's pipes failed: %s", exc)
+            return
+        readers = self._readers
+        for fd, mask in events:
+            reader = readers.get(fd)
+            if reader is not None:
+                if mask & _HANGUP:
+                    reader.hung_up = True
+                reader._readable()
+
+    def leave(self, fd: int) -> None:
+        """Stop watching `fd` (before it is closed); the set closes with its last pipe."""
+        self._readers.pop(fd, None)
+        with contextlib.suppress(OSError, ValueError):
+            self._epoll.unregister(fd)
+        if not self._readers:
+            self._close()
+
+    def _close(self) -> None:
+        if _EDGE_PIPES.get(self._loop) is self:
+            del _EDGE_PIPES[self._loop]
+        if not self._loop.is_closed():
+            self._loop.remove_reader(self._epoll.fileno())
+        self._epoll.close()
+
+
 class _PipeReader:
     """Hands what ffmpeg writes to one of its pipes to `on_data` straight from the event loop:
     no transport, no task and no stream buffer between the pipe and the consumer (for the
@@ -205,10 +287,16 @@ class _PipeReader:
         self._on_eof = on_eof
         self._delay = delay
         self._loop = asyncio.get_running_loop()
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.Handle | None = None
+        # The write end is closed (edge-triggered: said once, maybe with the last bytes):
+        # read on to EOF rather than stop at a read that empties the pipe.
+        self.hung_up = False
         self.done: asyncio.Future[None] = self._loop.create_future()
         self.done.add_done_callback(lambda _: self.close())
-        self._loop.add_reader(fd, self._readable)
+        # Edge-triggered where it can be (see _EdgePipes); else the loop's own selector.
+        self._pipes = _EdgePipes.join(self._loop, self, fd)
+        if self._pipes is None:
+            self._loop.add_reader(fd, self._readable)
 
     def _readable(self) -> None:
         if self._fd is None:
@@ -216,8 +304,12 @@ class _PipeReader:
         if not self._delay:
             self._drain()
             return
-        # Off the selector while the burst arrives: a level-triggered pipe would wake us again.
-        self._loop.remove_reader(self._fd)
+        if self._timer is not None:
+            return  # more of the burst: its read is already due
+        if self._pipes is None:
+            # Off the selector while the burst arrives: a level-triggered pipe would wake
+            # us again.
+            self._loop.remove_reader(self._fd)
         self._timer = self._loop.call_later(self._delay, self._drain)
 
     def _drain(self) -> None:
@@ -226,11 +318,12 @@ class _PipeReader:
         if fd is None:
             return
         chunks: list[bytes] = []
-        eof = False
+        eof = emptied = False
         for _ in range(_MAX_READS):
             try:
                 data = os.read(fd, _READ_SIZE)
-            except (BlockingIOError, InterruptedError):
+            except BlockingIOError:
+                emptied = True
                 break
             except OSError as exc:
                 log.warning("reading ffmpeg's output failed: %s", exc)
@@ -240,8 +333,10 @@ class _PipeReader:
                 eof = True
                 break
             chunks.append(data)
-            if len(data) < _PIPE_CAPACITY:
-                break  # the pipe is (most likely) empty: spare the read that would say so
+            if len(data) < _PIPE_CAPACITY and not self.hung_up:
+                # Less than a full pipe: it is empty now (spare the read that would say so).
+                emptied = True
+                break
         if chunks:
             self._deliver(self._on_data, chunks[0] if len(chunks) == 1 else b"".join(chunks))
         if eof:
@@ -250,8 +345,16 @@ class _PipeReader:
             self.close()
             if not self.done.done():
                 self.done.set_result(None)
-        elif self._delay and self._fd is not None:
-            self._loop.add_reader(self._fd, self._readable)
+        elif self._fd is None or self._timer is not None:
+            return  # closed by the consumer, or read again already
+        elif self._pipes is None:
+            if self._delay:
+                self._loop.add_reader(self._fd, self._readable)
+        elif not emptied:
+            # Bytes may be left, and an edge-triggered watch tells of new bytes only: read
+            # on without waiting for them (a producer faster than the relay still yields the
+            # loop between rounds).
+            self._timer = self._loop.call_soon(self._drain)
 
     @staticmethod
     def _deliver(consumer: Callable[..., None], *args: bytes) -> None:
@@ -267,7 +370,10 @@ class _PipeReader:
             self._timer = None
         fd, self._fd = self._fd, None
         if fd is not None:
-            self._loop.remove_reader(fd)
+            if self._pipes is not None:
+                self._pipes.leave(fd)
+            else:
+                self._loop.remove_reader(fd)
             os.close(fd)
 
 
