@@ -121,3 +121,22 @@ def test_nothing_before_the_header_and_a_mid_gop_header_change_is_kept_in_order(
     # The pictures before the change were made with the first header: it opens the GOP.
     assert cache.start_bytes() == HEADER + seq1 + key + seq2 + inter
     assert cache.video_header is not None and cache.video_header.raw == seq2
+
+
+@pytest.mark.parametrize("bound", [32 * 1024 * 1024, 50_000, 120_000])
+@pytest.mark.parametrize("batch", [1, 7, 64])
+def test_adding_in_batches_keeps_what_adding_tag_by_tag_keeps(fixture_tags, bound: int, batch: int) -> None:  # type: ignore[no-untyped-def]
+    # The hub adds each read's tags at once (add_batch, plain audio without a call each).
+    header, tags = fixture_tags
+    one_by_one = StreamCache(max_gop_bytes=bound)
+    batched = StreamCache(max_gop_bytes=bound)
+    for cache in (one_by_one, batched):
+        cache.set_header(header)
+    for i in range(0, len(tags), batch):
+        for t in tags[i : i + batch]:
+            one_by_one.add(t)
+        batched.add_batch(tags[i : i + batch])
+        assert batched.gop_bytes == one_by_one.gop_bytes
+        assert batched.has_gop == one_by_one.has_gop
+    assert batched.start_bytes() == one_by_one.start_bytes()
+    assert batched.audio_header == one_by_one.audio_header is not None

@@ -104,6 +104,23 @@ class StreamCache:
         self._gop.append(tag)
         self._gop_bytes += len(tag.raw)
 
+    def add_batch(self, tags: list[FlvTag]) -> None:
+        """`add` each tag, in order. Plain audio tags (two in three of a stream's) are
+        appended here without a call each: every tag of every session passes this way."""
+        audio = TagType.AUDIO
+        limit = self.max_gop_bytes
+        for tag in tags:
+            gop = self._gop
+            if tag.type is audio and not tag.is_sequence_header:
+                if gop is None:
+                    continue
+                size = len(tag.raw)
+                if self._gop_bytes + size <= limit:
+                    gop.append(tag)
+                    self._gop_bytes += size
+                    continue
+            self.add(tag)
+
     def _headers(self) -> list[FlvTag]:
         return [tag for tag in (self.video_header, self.audio_header) if tag is not None]
 

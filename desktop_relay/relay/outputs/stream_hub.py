@@ -142,9 +142,7 @@ class StreamHub:
             return
         # The cache first, then the outputs, with no await between: an output starting now
         # snapshots the cache and then takes live tags without a gap or a repeat.
-        add = self.cache.add
-        for tag in tags:
-            add(tag)
+        self.cache.add_batch(tags)
         self.health.observe(tags)
         catch_up = self.catch_up
         if not catch_up.armed:
