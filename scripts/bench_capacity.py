@@ -3,6 +3,7 @@
 Usage: .venv/bin/python scripts/bench_capacity.py [--counts 16 32 48 64 80 96] [--seconds 20]
                                                   [--per-address 4] [--original] [--rounds R]
                                                   [--max-cpu-percent P] [--keep-going]
+                                                  [--pace-ms MS]
 
 For each count N, a fresh relay (a child process: scripts/bench_child.py's BenchRelay, this
 script with `--serve`) takes N browser sessions at once, each replaying
@@ -24,6 +25,9 @@ the original client's protocol (unnumbered `binarystream` chunks, the `rtmp` URL
 It always encodes with libx264 (it has no copy mode); its frames are counted by ffprobe in
 nginx's recordings. The sweep of a server stops at the first count that did not hold unless
 `--keep-going`. Only 127.0.0.x is used.
+
+The relay child runs on the headless relay's paced event loop (relay/event_loop.py: I/O
+gathered for up to `--pace-ms`, 25 ms by default; 0 for plain asyncio, to compare).
 
 With `--rounds R` every count is run R times; with `--original` the two servers alternate at
 each count (the relay first in odd rounds, the original first in even ones), so that both
@@ -63,6 +67,7 @@ from bench_relay import (  # noqa: E402
     start_relay_child,
 )
 
+from desktop_relay.relay import event_loop  # noqa: E402
 from tests.media import H264_FIXTURE, _listening, free_port, probe  # noqa: E402
 from tests.replay import Streamer  # noqa: E402
 
@@ -249,6 +254,7 @@ async def run_round(
             command += ["--rtmp-base", f"rtmp://127.0.0.1:{nginx.port}/live"]
             if args.max_cpu_percent is not None:
                 command += ["--max-cpu-percent", str(args.max_cpu_percent)]
+            command += ["--pace-ms", str(args.pace_ms)]
             proc, port = await start_relay_child(command)
         url = f"http://127.0.0.1:{port}"
         base = _stat(proc.pid)
@@ -479,6 +485,11 @@ def main() -> None:
         "--keep-going", action="store_true",
         help="try every count even after one did not hold",
     )  # fmt: skip
+    parser.add_argument(
+        "--pace-ms", type=float, default=1000 * event_loop.PACE_S,
+        help="the relay's event-loop pacing, as the headless relay's (relay/event_loop.py); "
+        "0: plain asyncio",
+    )  # fmt: skip
     parser.add_argument("--serve", metavar="DIR", help=argparse.SUPPRESS)
     parser.add_argument("--rtmp-base", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -486,7 +497,13 @@ def main() -> None:
         parser.error(f"--seconds must be in (0, {FIXTURE_S:g}]: the capture is sent once")
     if args.per_address < 1 or args.rounds < 1 or any(n < 1 for n in args.counts):
         parser.error("--per-address, --rounds and --counts must be 1 or more")
-    asyncio.run(serve(args) if args.serve else bench(args))
+    if not 0 <= args.pace_ms <= 100:
+        parser.error("--pace-ms must be in [0, 100]")
+    if args.serve:
+        # The relay child runs on the headless relay's loop.
+        event_loop.run(serve(args), args.pace_ms / 1000)
+    else:
+        asyncio.run(bench(args))
 
 
 if __name__ == "__main__":

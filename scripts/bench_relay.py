@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python scripts/bench_relay.py [--sessions 8] [--outputs 1] [--seconds 10]
                                                [--transcode] [--thumbnails]
-                                               [--relay-checkout DIR]
+                                               [--relay-checkout DIR] [--pace-ms MS]
 
 The relay runs as its own process (this script with `--serve`: the headless relay's
 RelayServer, in-process there) so that its CPU and memory are measured apart from the clients,
@@ -47,6 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from desktop_relay.procstat import children_by_parent, cpu_ns, read_stat  # noqa: E402
+from desktop_relay.relay import event_loop  # noqa: E402
 from tests.media import H264_FIXTURE, VP8_FIXTURE, probe  # noqa: E402
 from tests.replay import Streamer  # noqa: E402
 
@@ -312,6 +313,7 @@ async def bench(args: argparse.Namespace) -> None:
             command = [sys.executable, __file__, "--serve", tmp, "--outputs", str(args.outputs)]
             command += [*extra, *(["--thumbnails"] if args.thumbnails else [])]
             command += ["--callbacks"] if args.callbacks else []
+            command += ["--pace-ms", str(args.pace_ms)]
         try:
             proc, port = await start_relay_child(command, cwd=args.relay_checkout)
             base = _stat(proc.pid)
@@ -483,6 +485,13 @@ def main() -> None:
         "--thumbnails", action="store_true", help="decode live thumbnails of every session"
     )
     parser.add_argument(
+        "--pace-ms",
+        type=float,
+        default=1000 * event_loop.PACE_S,
+        help="the relay's event-loop pacing, as the headless relay's (relay/event_loop.py); "
+        "0: plain asyncio",
+    )
+    parser.add_argument(
         "--callbacks",
         action="store_true",
         help="also print where the relay's CPU goes: thread CPU time per event-loop callback "
@@ -505,7 +514,13 @@ def main() -> None:
             parser.error("--relay-checkout measures a plain headless relay: no --callbacks")
         # What that relay's command line can do without this script's in-process hooks.
         args.outputs = 0
-    asyncio.run(serve(args) if args.serve else bench(args))
+    if not 0 <= args.pace_ms <= 100:
+        parser.error("--pace-ms must be in [0, 100]")
+    if args.serve:
+        # The relay child runs on the headless relay's loop.
+        event_loop.run(serve(args), args.pace_ms / 1000)
+    else:
+        asyncio.run(bench(args))
 
 
 if __name__ == "__main__":

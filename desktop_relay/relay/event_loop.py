@@ -1,0 +1,78 @@
+"""The headless relay's event loop: asyncio's own, with I/O readiness gathered for a moment.
+
+Under load the relay's loop woke for almost every arrival: a socket's frame here, an
+ffmpeg's burst there, 250 to 300 times a second at 32 sessions, each wake-up a context
+switch and a pass of the loop for one or two events (on this project's 2-core VM a wake-up
+costs about 30 us of CPU on its own). `PacedSelector` lets readiness gather: when the loop
+would wait for I/O sooner than `interval` after its last wake-up, it first sleeps out the
+rest of the interval, then takes everything that became ready at once. The loop then wakes
+at most about 1/interval times a second for I/O, and each pass handles many sessions.
+
+What it costs is latency, and only under load: an event that arrives less than `interval`
+after the previous wake-up waits for the rest of it (at most PACE_S, 25 ms: a chunk's ack,
+a burst of the encoder's FLV to the outputs). An idle loop answers the first event at once,
+and timers keep their times (the sleep never runs past the next one). Measured with
+scripts/bench_capacity.py at 32 sessions: the relay's own CPU -16 % (README).
+
+The window's relay runs on Qt's loop (qasync) and is not paced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import selectors
+import time
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+# The longest an I/O event waits for the loop's next pass (see the module).
+PACE_S = 0.025
+
+T = TypeVar("T")
+
+
+class PacedSelector(selectors.DefaultSelector):
+    """The platform's default selector, waking the loop at most once per `interval` for
+    I/O (timers are kept: the loop's timeout bounds every sleep)."""
+
+    def __init__(self, interval: float = PACE_S) -> None:
+        super().__init__()
+        self.interval = interval
+        self._woke = 0.0  # monotonic time the last select returned
+        self.wakeups = 0  # selects that returned (for tests and benchmarks)
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        if timeout is None or timeout > 0:
+            left = self._woke + self.interval - time.monotonic()
+            if left > 0:
+                if timeout is not None and timeout <= left:
+                    time.sleep(timeout)  # a timer is due first: wake for it, on time
+                    timeout = 0
+                else:
+                    time.sleep(left)
+                    if timeout is not None:
+                        timeout -= left
+                ready = super().select(0)
+                if ready or timeout == 0:
+                    return self._returned(ready)
+        return self._returned(super().select(timeout))
+
+    def _returned(
+        self, ready: list[tuple[selectors.SelectorKey, int]]
+    ) -> list[tuple[selectors.SelectorKey, int]]:
+        self._woke = time.monotonic()
+        self.wakeups += 1
+        return ready
+
+
+def new_event_loop(interval: float = PACE_S) -> asyncio.AbstractEventLoop:
+    """A selector event loop on a PacedSelector (`interval` 0: not paced)."""
+    if interval <= 0:
+        return asyncio.SelectorEventLoop()
+    return asyncio.SelectorEventLoop(PacedSelector(interval))
+
+
+def run(main: Coroutine[Any, Any, T], interval: float = PACE_S) -> T:
+    """asyncio.run(main) on a paced loop: the headless relay's (and its benchmarks')."""
+    with asyncio.Runner(loop_factory=lambda: new_event_loop(interval)) as runner:
+        return runner.run(main)

@@ -1,0 +1,122 @@
+"""The headless relay's paced event loop (relay/event_loop.py): under a stream of I/O it
+wakes at most about once per interval, yet timers keep their times and an idle loop answers
+at once. Real pipes and a writer thread, on loops of their own (not pytest-asyncio's)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+
+from desktop_relay.relay import event_loop
+from desktop_relay.relay.event_loop import PacedSelector
+
+
+def _stream_into(fd: int, every_s: float, for_s: float) -> threading.Thread:
+    """A producer writing a byte to `fd` every `every_s` for `for_s` (as 32 sessions'
+    sockets and pipes turn readable one after another)."""
+
+    def write() -> None:
+        end = time.monotonic() + for_s
+        while time.monotonic() < end:
+            os.write(fd, b"x")
+            time.sleep(every_s)
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    return thread
+
+
+async def _read_stream(seconds: float) -> tuple[int, int]:
+    """(bytes read, loop wake-ups) while a producer writes every 2 ms for `seconds`."""
+    loop = asyncio.get_running_loop()
+    selector = loop._selector  # type: ignore[attr-defined]
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    got = 0
+
+    def readable() -> None:
+        nonlocal got
+        got += len(os.read(r, 4096))
+
+    loop.add_reader(r, readable)
+    start = getattr(selector, "wakeups", 0)
+    producer = _stream_into(w, 0.002, seconds)
+    await asyncio.to_thread(producer.join)
+    await asyncio.sleep(0.2)
+    loop.remove_reader(r)
+    wakeups = getattr(selector, "wakeups", 0) - start
+    os.close(r)
+    os.close(w)
+    return got, wakeups
+
+
+def test_a_stream_of_io_wakes_the_loop_about_once_per_interval() -> None:
+    got, wakeups = event_loop.run(_read_stream(1.0), interval=0.025)
+    assert got >= 200  # every byte read (about 1 / 2 ms over 1 s, on a busy machine fewer)
+    # 1.2 s at one wake-up per 25 ms is 48 (and the thread hand-off's own); unpaced, a
+    # wake-up per write: about 400.
+    assert wakeups <= 70, wakeups
+
+
+async def _timer_lateness(delay: float, count: int) -> list[float]:
+    loop = asyncio.get_running_loop()
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    loop.add_reader(r, lambda: os.read(r, 4096))
+    producer = _stream_into(w, 0.002, delay * count + 0.5)
+    late = []
+    try:
+        for _ in range(count):
+            due = loop.time() + delay
+            await asyncio.sleep(delay)
+            late.append(loop.time() - due)
+    finally:
+        await asyncio.to_thread(producer.join)
+        loop.remove_reader(r)
+        os.close(r)
+        os.close(w)
+    return late
+
+
+def test_timers_keep_their_times_under_a_stream_of_io() -> None:
+    # Paced by 200 ms, a 10 ms timer still fires after about 10 ms, not at the next 200.
+    late = event_loop.run(_timer_lateness(0.01, 10), interval=0.2)
+    assert sorted(late)[len(late) // 2] < 0.05, late
+    assert max(late) < 0.15, late
+
+
+async def _answer_after_idle() -> float:
+    loop = asyncio.get_running_loop()
+    r, w = os.pipe()
+    arrived = loop.create_future()
+    loop.add_reader(r, lambda: arrived.done() or arrived.set_result(time.monotonic()))
+    sent: list[float] = []
+
+    def write() -> None:
+        sent.append(time.monotonic())
+        os.write(w, b"x")
+
+    try:
+        # Nothing for 0.5 s, longer than the interval since the loop's last wake-up.
+        threading.Timer(0.5, write).start()
+        return await asyncio.wait_for(arrived, 5) - sent[0]
+    finally:
+        loop.remove_reader(r)
+        os.close(r)
+        os.close(w)
+
+
+def test_an_idle_loop_answers_the_first_event_at_once() -> None:
+    latency = event_loop.run(_answer_after_idle(), interval=0.3)
+    assert latency < 0.15, latency  # paced, it would have waited up to 0.3 s
+
+
+def test_the_headless_loop_is_paced_and_zero_turns_pacing_off() -> None:
+    async def selector() -> object:
+        return asyncio.get_running_loop()._selector  # type: ignore[attr-defined]
+
+    paced = event_loop.run(selector())
+    assert isinstance(paced, PacedSelector) and paced.interval == event_loop.PACE_S
+    assert not isinstance(event_loop.run(selector(), interval=0), PacedSelector)
