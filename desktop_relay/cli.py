@@ -365,7 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     tls, token = security_from_args(args, parser)
     config = config_from_args(args, tls, token)
     if args.headless:
-        # I/O gathered for up to 25 ms under load: a sixth less of the relay's own CPU at
+        # I/O gathered for up to 25 ms under load: about 7 % less of the relay's own CPU at
         # 32 sessions (relay/event_loop.py).
         return event_loop.run(run_headless(config))
     from .gui.app import run_window  # Qt only when a window is wanted

@@ -402,7 +402,6 @@ class FfmpegProcess:
         self._pipes_read: list[asyncio.Future[None]] = []
         self.state = FfmpegState.CREATED
         self.progress = ProgressParser()
-        self._stats_seen = self.progress.stats  # the last block's, as handed to on_stats
         self.last_lines: deque[str] = deque(maxlen=40)
         self.stopping = False
         # Monotonic time of the first write that ffmpeg has not yet answered with output; the
@@ -487,20 +486,21 @@ class FfmpegProcess:
         self._pipes_read = [reader.done for reader in readers]
 
     def _progress_data(self, data: bytes) -> None:
-        self._progress_blocks(self.progress.feed(data))
+        before = self.progress.stats
+        self._progress_blocks(before, self.progress.feed(data))
 
     def _progress_end(self) -> None:
-        self._progress_blocks(self.progress.flush())
+        before = self.progress.stats
+        self._progress_blocks(before, self.progress.flush())
 
-    def _progress_blocks(self, blocks: list[FfmpegStats]) -> None:
+    def _progress_blocks(self, before: FfmpegStats, blocks: list[FfmpegStats]) -> None:
         for stats in blocks:
-            before = self._stats_seen
-            self._stats_seen = stats
             # ffmpeg prints progress blocks on a timer even while its output is blocked:
             # only growing counters mean the output really moves.
             if stats.total_size > before.total_size or stats.frames > before.frames:
                 self._pending_since = None
                 self.has_output = True
+            before = stats
             self._on_stats(stats)
 
     def waiting_for_output(self, now: float | None = None) -> float:

@@ -41,6 +41,10 @@ class ProgressParser:
         key, sep, value = line.strip().partition("=")
         if not sep:
             return None
+        return self._take(key, value, now)
+
+    def _take(self, key: str, value: str, now: float | None) -> FfmpegStats | None:
+        """One key=value of the current block; the block's stats when `progress=` ends it."""
         self._block[key] = value
         if key != "progress":
             return None
@@ -56,19 +60,14 @@ class ProgressParser:
         """
         *lines, self._pending = (self._pending + data).split(b"\n")
         done: list[FfmpegStats] = []
-        block = self._block
         for line in lines:
             key, sep, value = line.partition(b"=")
             if not sep:
                 continue
-            text = value.strip().decode("utf-8", "replace")
             name = key.strip().decode("utf-8", "replace")
-            block[name] = text
-            if name == "progress":
-                self._block = {}
-                self.ended = text == "end"
-                done.append(self._apply(block, time.time() if now is None else now))
-                block = self._block
+            stats = self._take(name, value.strip().decode("utf-8", "replace"), now)
+            if stats is not None:
+                done.append(stats)
         return done
 
     def flush(self, now: float | None = None) -> list[FfmpegStats]:

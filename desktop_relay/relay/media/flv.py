@@ -181,8 +181,8 @@ class FlvReader:
             if end - pos < total:
                 break
             body_at = pos + TAG_HEADER_SIZE
-            if u32(data, body_at + size)[0] != TAG_HEADER_SIZE + size:
-                previous = u32(data, body_at + size)[0]
+            previous = u32(data, body_at + size)[0]
+            if previous != TAG_HEADER_SIZE + size:
                 raise self._fail(
                     pos, f"PreviousTagSize {previous} does not match the tag ({11 + size})"
                 )
