@@ -64,10 +64,11 @@ from bench_relay import (  # noqa: E402
     _children,
     _frames_sent,
     _stat,
+    add_pace_option,
+    run_benchmark,
     start_relay_child,
 )
 
-from desktop_relay.relay import event_loop  # noqa: E402
 from tests.media import H264_FIXTURE, _listening, free_port, probe  # noqa: E402
 from tests.replay import Streamer  # noqa: E402
 
@@ -485,11 +486,7 @@ def main() -> None:
         "--keep-going", action="store_true",
         help="try every count even after one did not hold",
     )  # fmt: skip
-    parser.add_argument(
-        "--pace-ms", type=float, default=1000 * event_loop.PACE_S,
-        help="the relay's event-loop pacing, as the headless relay's (relay/event_loop.py); "
-        "0: plain asyncio",
-    )  # fmt: skip
+    add_pace_option(parser)
     parser.add_argument("--serve", metavar="DIR", help=argparse.SUPPRESS)
     parser.add_argument("--rtmp-base", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -497,13 +494,7 @@ def main() -> None:
         parser.error(f"--seconds must be in (0, {FIXTURE_S:g}]: the capture is sent once")
     if args.per_address < 1 or args.rounds < 1 or any(n < 1 for n in args.counts):
         parser.error("--per-address, --rounds and --counts must be 1 or more")
-    if not 0 <= args.pace_ms <= 100:
-        parser.error("--pace-ms must be in [0, 100]")
-    if args.serve:
-        # The relay child runs on the headless relay's loop.
-        event_loop.run(serve(args), args.pace_ms / 1000)
-    else:
-        asyncio.run(bench(args))
+    run_benchmark(parser, args, serve, bench)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -458,6 +459,33 @@ def _usage_row(kind: str, kinds: dict[int, str], usage: Usage, wall: float) -> t
     )
 
 
+def add_pace_option(parser: argparse.ArgumentParser) -> None:
+    """`--pace-ms`: the relay child's event-loop pacing (see `run_benchmark`)."""
+    parser.add_argument(
+        "--pace-ms",
+        type=float,
+        default=1000 * event_loop.PACE_S,
+        help="the relay's event-loop pacing, as the headless relay's (relay/event_loop.py); "
+        "0: plain asyncio",
+    )
+
+
+def run_benchmark(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    serve: Callable[[argparse.Namespace], Coroutine[Any, Any, None]],
+    bench: Callable[[argparse.Namespace], Coroutine[Any, Any, None]],
+) -> None:
+    """Run the relay child (`--serve`) on the headless relay's paced loop, or the benchmark
+    that starts it on plain asyncio."""
+    if not 0 <= args.pace_ms <= 100:
+        parser.error("--pace-ms must be in [0, 100]")
+    if args.serve:
+        event_loop.run(serve(args), args.pace_ms / 1000)
+    else:
+        asyncio.run(bench(args))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--sessions", type=int, default=8)
@@ -484,13 +512,7 @@ def main() -> None:
     parser.add_argument(
         "--thumbnails", action="store_true", help="decode live thumbnails of every session"
     )
-    parser.add_argument(
-        "--pace-ms",
-        type=float,
-        default=1000 * event_loop.PACE_S,
-        help="the relay's event-loop pacing, as the headless relay's (relay/event_loop.py); "
-        "0: plain asyncio",
-    )
+    add_pace_option(parser)
     parser.add_argument(
         "--callbacks",
         action="store_true",
@@ -514,13 +536,7 @@ def main() -> None:
             parser.error("--relay-checkout measures a plain headless relay: no --callbacks")
         # What that relay's command line can do without this script's in-process hooks.
         args.outputs = 0
-    if not 0 <= args.pace_ms <= 100:
-        parser.error("--pace-ms must be in [0, 100]")
-    if args.serve:
-        # The relay child runs on the headless relay's loop.
-        event_loop.run(serve(args), args.pace_ms / 1000)
-    else:
-        asyncio.run(bench(args))
+    run_benchmark(parser, args, serve, bench)
 
 
 if __name__ == "__main__":
