@@ -5,8 +5,9 @@ when an earlier event of the same socket is being handled by a task."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
-from collections.abc import Coroutine, Generator
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator
 from typing import Any
 
 import aiohttp
@@ -118,6 +119,37 @@ async def test_a_chunk_sent_with_start_waits_for_it(running_relay) -> None:  # t
         await s.close()
 
 
+@contextlib.asynccontextmanager
+async def _chunk_server(
+    make_namespace: Callable[[GuardedServer], Any], client: socketio.AsyncClient
+) -> AsyncIterator[Any]:
+    """A GuardedServer on 127.0.0.1 whose namespace (made for it) takes `chunk` where it
+    arrives; `client` connected to it over websocket. Yields the namespace."""
+    server = GuardedServer(
+        connect_timeout=5,
+        max_connections_per_address=None,
+        max_chunk_bytes=1 << 20,
+        async_mode="aiohttp",
+        transports=["websocket"],
+    )
+    namespace = make_namespace(server)
+    server.register_namespace(namespace)
+    server.register_immediate("/", "chunk", namespace.chunk_now)
+    app = web.Application()
+    server.attach(app)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        await client.connect(f"http://127.0.0.1:{port}", transports=["websocket"])
+        yield namespace
+    finally:
+        await client.disconnect()
+        await server.shutdown()
+        await runner.cleanup()
+
+
 class _Held(socketio.AsyncNamespace):  # type: ignore[misc]
     """A namespace whose `chunk` event is handled where it arrives; the test decides when
     each answer is ready."""
@@ -141,25 +173,8 @@ class _Held(socketio.AsyncNamespace):  # type: ignore[misc]
 
 
 async def test_events_behind_a_held_one_keep_their_order() -> None:
-    server = GuardedServer(
-        connect_timeout=5,
-        max_connections_per_address=None,
-        max_chunk_bytes=1 << 20,
-        async_mode="aiohttp",
-        transports=["websocket"],
-    )
-    namespace = _Held()
-    server.register_namespace(namespace)
-    server.register_immediate("/", "chunk", namespace.chunk_now)
-    app = web.Application()
-    server.attach(app)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
     client = socketio.AsyncClient(reconnection=False)
-    try:
-        await client.connect(f"http://127.0.0.1:{port}", transports=["websocket"])
+    async with _chunk_server(lambda server: _Held(), client) as namespace:
         acks: list[Any] = []
         for n in range(1, 10):
             await client.emit("chunk", n, callback=lambda value: acks.append(value["n"]))
@@ -174,10 +189,6 @@ async def test_events_behind_a_held_one_keep_their_order() -> None:
             namespace.answers[n].set_result({"n": n})
         await wait_for(lambda: len(acks) == 9, timeout=5)
         assert acks[6:] == [3, 6, 9]
-    finally:
-        await client.disconnect()
-        await server.shutdown()
-        await runner.cleanup()
 
 
 async def test_websockets_are_not_compressed_even_when_the_browser_offers_it(
@@ -254,27 +265,10 @@ class _Noting(socketio.AsyncNamespace):  # type: ignore[misc]
 
 
 async def test_an_ack_never_overtakes_what_is_queued_before_it() -> None:
-    server = GuardedServer(
-        connect_timeout=5,
-        max_connections_per_address=None,
-        max_chunk_bytes=1 << 20,
-        async_mode="aiohttp",
-        transports=["websocket"],
-    )
-    namespace = _Noting(server)
-    server.register_namespace(namespace)
-    server.register_immediate("/", "chunk", namespace.chunk_now)
-    app = web.Application()
-    server.attach(app)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
     client = socketio.AsyncClient(reconnection=False)
     seen: list[str] = []
     client.on("note", lambda n: seen.append(f"note {n}"))
-    try:
-        await client.connect(f"http://127.0.0.1:{port}", transports=["websocket"])
+    async with _chunk_server(_Noting, client):
         for n in range(1, 10):
             await client.emit("chunk", n, callback=lambda n=n: seen.append(f"ack {n}"))
         await wait_for(lambda: len(seen) == 12, timeout=5)
@@ -282,10 +276,6 @@ async def test_an_ack_never_overtakes_what_is_queued_before_it() -> None:
         for n in range(1, 10):
             expected += [f"note {n}", f"ack {n}"] if n % 3 == 0 else [f"ack {n}"]
         assert seen == expected
-    finally:
-        await client.disconnect()
-        await server.shutdown()
-        await runner.cleanup()
 
 
 class _Transport:
