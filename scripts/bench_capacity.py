@@ -45,6 +45,7 @@ import json
 import logging
 import os
 import resource
+import signal
 import statistics
 import sys
 import tempfile
@@ -198,6 +199,55 @@ async def one_session(
     return seen
 
 
+QUIET_IDLE = 0.9  # the share of the machine's CPU idle over a second before a round starts
+SETTLE_LIMIT_S = 60.0
+
+
+def _cpu_times() -> tuple[int, int]:
+    """(idle, total) jiffies of all CPUs since boot (/proc/stat's first line)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return fields[3] + fields[4], sum(fields)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+async def settle(leftovers: list[int]) -> str:
+    """Wait for a quiet machine before a round: the last server's ffmpegs gone (the original's
+    outlive it: node leaves its children to finish their backlog, 32 libx264 encoders behind
+    real time) and the CPUs >= QUIET_IDLE idle over a second. Measured right after the other
+    server's encoders, a server's own CPU came out up to 40 % higher. Returns what it did."""
+    started = time.monotonic()
+    deadline = started + SETTLE_LIMIT_S
+    while time.monotonic() < deadline:
+        if not any(_alive(p) for p in leftovers):
+            break
+        await asyncio.sleep(0.2)
+    killed = 0
+    for pid in leftovers:
+        if _alive(pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+            except OSError:
+                pass
+    idle = 0.0
+    while time.monotonic() < deadline:
+        idle0, total0 = _cpu_times()
+        await asyncio.sleep(1.0)
+        idle1, total1 = _cpu_times()
+        idle = (idle1 - idle0) / max(1, total1 - total0)
+        if idle >= QUIET_IDLE:
+            break
+    note = f", {killed} leftover processes killed" if killed else ""
+    return f"settled in {time.monotonic() - started:.1f} s (CPUs {100 * idle:.0f} % idle{note})"
+
+
 def address(i: int, per_address: int) -> str:
     n = 2 + i // per_address  # 127.0.0.2 onwards
     return f"127.0.{n // 256}.{n % 256}" if n >= 256 else f"127.0.0.{n}"
@@ -213,9 +263,10 @@ async def wait_port(port: int, proc: asyncio.subprocess.Process, what: str) -> N
 
 async def run_round(
     server: str, n: int, args: argparse.Namespace, data: bytes, total: int, expected: int,
-    tmp: Path,
-) -> dict[str, Any]:
-    """N sessions at once through a fresh server; the row's figures."""
+    tmp: Path, leftovers: list[int],
+) -> dict[str, Any]:  # fmt: skip
+    """N sessions at once through a fresh server, on a settled machine; the row's figures.
+    `leftovers` gets the server's children (to wait for before the next round)."""
     import aiohttp
 
     from tests.rtmp_server import require_nginx_rtmp, start_nginx_rtmp
@@ -223,9 +274,12 @@ async def run_round(
     folder = tmp / f"{server}-{n}"
     folder.mkdir()
     # The original's frames are counted in nginx's recordings; ours in the relay's statuses.
+    settled = await settle(leftovers)
+    leftovers.clear()
     nginx = start_nginx_rtmp(require_nginx_rtmp(), folder / "nginx", record=server == "original")
     loadavg = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     proc = None
+    ffmpegs = Usage()
     try:
         if server == "original":
             from bench_latency import ORIGINAL_SERVER_JS, install_original
@@ -284,7 +338,6 @@ async def run_round(
             for i in range(n)
         ]
         started = time.monotonic()
-        ffmpegs = Usage()
         while not all(t.done() for t in tasks):
             ffmpegs.sample(_children(proc.pid))
             await asyncio.sleep(0.5)
@@ -321,6 +374,7 @@ async def run_round(
             frames = [e["frames"] for e in ended]
         proc = None
     finally:
+        leftovers.extend(ffmpegs.cpu)
         if proc is not None and proc.returncode is None:
             proc.kill()
             await proc.wait()
@@ -361,6 +415,7 @@ async def run_round(
         if nginx_base and nginx_end else 0.0,
         "clients_cpu": clients_cpu,
         "loadavg": f"{loadavg} -> {loadavg_after}",
+        "settled": settled,
     }
 
 
@@ -379,7 +434,8 @@ def print_row(r: dict[str, Any]) -> None:
         f"disc {r['disconnects']} | RELAY_BUSY {r['busy']} | errors: {other} | "
         f"server CPU {r['cpu']:.1f} % ({r['cpu'] / r['n']:.3f} % per session), "
         f"ffmpegs {r['ffmpeg_cpu']:.0f} %, "
-        f"nginx {r['nginx_cpu']:.0f} %, clients {r['clients_cpu']:.0f} % | load {r['loadavg']}",
+        f"nginx {r['nginx_cpu']:.0f} %, clients {r['clients_cpu']:.0f} % | load {r['loadavg']} "
+        f"| {r['settled']}",
         flush=True,
     )
 
@@ -402,6 +458,7 @@ async def bench(args: argparse.Namespace) -> None:
     )
     best: dict[str, int] = {}
     rows: list[dict[str, Any]] = []
+    leftovers: list[int] = []
     with tempfile.TemporaryDirectory() as tmp:
         for round_ in range(args.rounds):
             # Alternating servers at each count: the same hour for both; the first alternates.
@@ -413,7 +470,7 @@ async def bench(args: argparse.Namespace) -> None:
                         continue
                     where = Path(tmp) / f"round{round_ + 1}"
                     where.mkdir(exist_ok=True)
-                    row = await run_round(server, n, args, data, total, expected, where)
+                    row = await run_round(server, n, args, data, total, expected, where, leftovers)
                     row["round"] = round_ + 1
                     rows.append(row)
                     print_row(row)
@@ -421,7 +478,6 @@ async def bench(args: argparse.Namespace) -> None:
                         best[server] = max(best.get(server, 0), n)
                     elif not args.keep_going:
                         stopped.add(server)
-                    await asyncio.sleep(3)  # the last round's processes gone
     for server in servers:
         print(f"largest N that held, {server}: {best.get(server, 'none of the counts')}")
     if args.original:
