@@ -1,19 +1,28 @@
-"""The headless relay's event loop: asyncio's own, with I/O readiness gathered for a moment.
+"""The headless relay's event loop: asyncio's own, with I/O readiness and timers gathered for
+a moment.
 
 Under load the relay's loop woke for almost every arrival: a socket's frame here, an
 ffmpeg's burst there, 250 to 300 times a second at 32 sessions, each wake-up a context
 switch and a pass of the loop for one or two events (on this project's 2-core VM a wake-up
-costs about 30 us of CPU on its own). `PacedSelector` lets readiness gather: when the loop
-would wait for I/O sooner than `interval` after its last wake-up, it first sleeps out the
-rest of the interval, then takes everything that became ready at once. The loop then wakes
-at most about 1/interval times a second for I/O, and each pass handles many sessions.
+costs about 30 us of CPU on its own). `PacedSelector` lets them gather: when the loop would
+wait sooner than `interval` after its last wake-up, it first sleeps out the rest of the
+interval, then takes everything that became ready at once, and runs every timer that came
+due meanwhile. The loop then wakes at most about 1/interval times a second, and each pass
+handles many sessions.
 
-What it costs is latency, and only under load: an event that arrives less than `interval`
-after the previous wake-up waits for the rest of it (at most PACE_S, 25 ms: a chunk's ack,
-a burst of the encoder's FLV to the outputs). An idle loop answers the first event at once,
-and timers keep their times (the sleep never runs past the next one). Measured with
-scripts/bench_capacity.py at 32 sessions, paced against unpaced in 5 pairs run back to back:
-the relay's own CPU about -7 % (README).
+What it costs is latency, and only under load: an event that arrives, or a timer that comes
+due, less than `interval` after the previous wake-up waits for the rest of it (at most
+PACE_S, 25 ms: a chunk's ack, a burst of the encoder's FLV to the outputs, a ping). An idle
+loop answers the first event at once and runs its timers on time. The relay has no timer that
+25 ms matters to (pings, watchdogs and backoffs count in seconds; the program's frames are
+timed in its worker process). Readers of ffmpeg's pipes that wait for a burst to complete
+read at once on a paced loop (`is_paced`): the pace gathers the burst already.
+
+Measured with scripts/bench_capacity.py at 32 sessions, the relay alone: paced against
+unpaced in 5 pairs, the relay's own CPU about -7 % (README); timers gathered too (they had
+kept their times, so every pipe's 8 and 20 ms read delay and each session's half-second
+checks woke the loop on their own: about 100 wake-ups a second, now about 60), a further
+-7 to -16 % in alternating pairs.
 
 The window's relay runs on Qt's loop (qasync) and is not paced.
 """
@@ -23,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import selectors
 import time
+import weakref
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -32,9 +42,12 @@ PACE_S = 0.025
 T = TypeVar("T")
 
 
+_PACED: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+
+
 class PacedSelector(selectors.DefaultSelector):
-    """The platform's default selector, waking the loop at most once per `interval` for
-    I/O (timers are kept: the loop's timeout bounds every sleep)."""
+    """The platform's default selector, waking the loop at most once per `interval` for I/O
+    and timers alike (a timer due sooner waits for the end of the interval)."""
 
     def __init__(self, interval: float = PACE_S) -> None:
         super().__init__()
@@ -46,16 +59,12 @@ class PacedSelector(selectors.DefaultSelector):
         if timeout is None or timeout > 0:
             left = self._woke + self.interval - time.monotonic()
             if left > 0:
-                if timeout is not None and timeout <= left:
-                    time.sleep(timeout)  # a timer is due first: wake for it, on time
-                    timeout = 0
-                else:
-                    time.sleep(left)
-                    if timeout is not None:
-                        timeout -= left
+                time.sleep(left)
                 ready = super().select(0)
-                if ready or timeout == 0:
-                    return self._returned(ready)
+                if ready or (timeout is not None and timeout <= left):
+                    return self._returned(ready)  # the loop runs the timers now due
+                if timeout is not None:
+                    timeout -= left
         return self._returned(super().select(timeout))
 
     def _returned(
@@ -70,7 +79,14 @@ def new_event_loop(interval: float = PACE_S) -> asyncio.AbstractEventLoop:
     """A selector event loop on a PacedSelector (`interval` 0: not paced)."""
     if interval <= 0:
         return asyncio.SelectorEventLoop()
-    return asyncio.SelectorEventLoop(PacedSelector(interval))
+    loop = asyncio.SelectorEventLoop(PacedSelector(interval))
+    _PACED.add(loop)
+    return loop
+
+
+def is_paced(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether `loop` gathers I/O and timers (made by `new_event_loop` with a pace)."""
+    return loop in _PACED
 
 
 def run(main: Coroutine[Any, Any, T], interval: float = PACE_S) -> T:

@@ -1,6 +1,7 @@
 """The headless relay's paced event loop (relay/event_loop.py): under a stream of I/O it
-wakes at most about once per interval, yet timers keep their times and an idle loop answers
-at once. Real pipes and a writer thread, on loops of their own (not pytest-asyncio's)."""
+wakes at most about once per interval, for its I/O and its timers alike; a timer waits at
+most one interval, and an idle loop answers at once and keeps its timers' times. Real pipes
+and a writer thread, on loops of their own (not pytest-asyncio's)."""
 
 from __future__ import annotations
 
@@ -80,11 +81,62 @@ async def _timer_lateness(delay: float, count: int) -> list[float]:
     return late
 
 
-def test_timers_keep_their_times_under_a_stream_of_io() -> None:
-    # Paced by 200 ms, a 10 ms timer still fires after about 10 ms, not at the next 200.
+def test_timers_wait_at_most_one_interval_under_a_stream_of_io() -> None:
+    # Paced by 200 ms, a 10 ms timer fires at the end of the interval it falls in: late, but
+    # never by more than the interval (before timers were gathered they kept their times).
     late = event_loop.run(_timer_lateness(0.01, 10), interval=0.2)
-    assert sorted(late)[len(late) // 2] < 0.05, late
-    assert max(late) < 0.15, late
+    assert max(late) < 0.2 + 0.08, late
+
+
+async def _io_and_timers(seconds: float) -> tuple[int, int]:
+    """(timers run, loop wake-ups) while a producer writes every 2 ms and a timer re-arms
+    itself every 5 ms, for `seconds` (as 32 sessions' pipe reads and checks come due)."""
+    loop = asyncio.get_running_loop()
+    selector = loop._selector  # type: ignore[attr-defined]
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    loop.add_reader(r, lambda: os.read(r, 4096))
+    ran = 0
+    end = loop.time() + seconds
+
+    def tick() -> None:
+        nonlocal ran
+        ran += 1
+        if loop.time() < end:
+            loop.call_later(0.005, tick)
+
+    start = getattr(selector, "wakeups", 0)
+    producer = _stream_into(w, 0.002, seconds)
+    loop.call_later(0.005, tick)
+    await asyncio.to_thread(producer.join)
+    await asyncio.sleep(0.2)
+    loop.remove_reader(r)
+    wakeups = getattr(selector, "wakeups", 0) - start
+    os.close(r)
+    os.close(w)
+    return ran, wakeups
+
+
+def test_timers_are_gathered_with_the_io() -> None:
+    ran, wakeups = event_loop.run(_io_and_timers(1.0), interval=0.025)
+    # Each pass runs the timer once (it re-arms from there): about one per wake-up.
+    assert ran >= 20, ran
+    # 1.2 s at one wake-up per 25 ms is 48; a timer that woke the loop on its own every 5 ms
+    # would add 200.
+    assert wakeups <= 80, wakeups
+
+
+async def _quiet_timer_lateness(delay: float) -> float:
+    loop = asyncio.get_running_loop()
+    due = loop.time() + delay
+    await asyncio.sleep(delay)
+    return loop.time() - due
+
+
+def test_a_timer_longer_than_the_interval_keeps_its_time() -> None:
+    # Nothing else happens: the pace is over before the timer is due, so it runs on time.
+    late = event_loop.run(_quiet_timer_lateness(0.5), interval=0.2)
+    assert late < 0.05, late
 
 
 async def _answer_after_idle() -> float:
@@ -117,6 +169,11 @@ def test_the_headless_loop_is_paced_and_zero_turns_pacing_off() -> None:
     async def selector() -> object:
         return asyncio.get_running_loop()._selector  # type: ignore[attr-defined]
 
+    async def said_paced() -> bool:
+        return event_loop.is_paced(asyncio.get_running_loop())
+
     paced = event_loop.run(selector())
     assert isinstance(paced, PacedSelector) and paced.interval == event_loop.PACE_S
     assert not isinstance(event_loop.run(selector(), interval=0), PacedSelector)
+    assert event_loop.run(said_paced()) and not event_loop.run(said_paced(), interval=0)
+    assert not asyncio.run(said_paced())

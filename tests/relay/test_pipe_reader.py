@@ -14,6 +14,7 @@ import threading
 
 import pytest
 
+from desktop_relay.relay import event_loop
 from desktop_relay.relay.ffmpeg import process
 from desktop_relay.relay.ffmpeg.process import _Lines, _PipeReader
 
@@ -121,6 +122,25 @@ async def test_without_a_delay_reads_at_once() -> None:
     assert sink.reads == [b"progress=continue\n"]
     os.close(w)
     await asyncio.wait_for(reader.done, 2)
+
+
+def test_on_a_paced_loop_the_pace_gathers_the_burst_without_a_delay() -> None:
+    # The headless relay's loop (event_loop.py) wakes once per interval: the reader's own
+    # wait would only add a timer and latency. The burst still comes in one read.
+    async def burst() -> tuple[float, list[bytes]]:
+        r, w = os.pipe()
+        sink = Sink()
+        reader = _PipeReader(r, sink, 0.05, sink.end)
+        packets = [bytes([i]) * (100 + i) for i in range(10)]
+        for packet in packets:  # written in one go, as the loop's pace gathers them
+            os.write(w, packet)
+        os.close(w)
+        await asyncio.wait_for(reader.done, 2)
+        return reader._delay, sink.reads
+
+    delay, reads = event_loop.run(burst(), interval=0.05)
+    assert delay == 0.0
+    assert reads == [b"".join(bytes([i]) * (100 + i) for i in range(10))]
 
 
 async def test_cancelling_closes_the_pipe_and_stops_reading() -> None:

@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Callable
 
 from ..errors import ErrorName, RelayError, ServerError
+from ..event_loop import is_paced
 from ..status import FfmpegState, FfmpegStats
 from .progress import ProgressParser
 
@@ -155,7 +156,8 @@ def _close(*fds: int | None) -> None:
 # once for every packet or two (about 20 times a second per session, each wake-up costing the
 # event loop more than the reading); waiting this long after the first byte takes the whole
 # burst in one read (4 to 6 a second for a MediaRecorder stream). It adds at most this much
-# latency to the outputs.
+# latency to the outputs. On a paced loop (event_loop.py) readiness is gathered already:
+# the pipes are read at once there.
 MEDIA_READ_DELAY_S = 0.008
 # The same for ffmpeg's log: a line is one write, the audio meter's block of three lines three.
 LOG_READ_DELAY_S = 0.02
@@ -285,8 +287,10 @@ class _PipeReader:
         self._fd: int | None = fd
         self._on_data = on_data
         self._on_eof = on_eof
-        self._delay = delay
         self._loop = asyncio.get_running_loop()
+        # A paced loop gathers the burst by itself; waiting too would only add a timer and
+        # a pace's worth of latency.
+        self._delay = 0.0 if is_paced(self._loop) else delay
         self._timer: asyncio.Handle | None = None
         # The write end is closed (edge-triggered: said once, maybe with the last bytes):
         # read on to EOF rather than stop at a read that empties the pipe.
