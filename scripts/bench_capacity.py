@@ -218,10 +218,11 @@ def _alive(pid: int) -> bool:
 
 
 async def settle(leftovers: list[int]) -> str:
-    """Wait for a quiet machine before a round: the last server's ffmpegs gone (the original's
-    outlive it: node leaves its children to finish their backlog, 32 libx264 encoders behind
-    real time) and the CPUs >= QUIET_IDLE idle over a second. Measured right after the other
-    server's encoders, a server's own CPU came out up to 40 % higher. Returns what it did."""
+    """Wait for a quiet machine before a round: the last server's ffmpegs gone (node does not
+    stop its children itself) and the CPUs >= QUIET_IDLE idle over a second, so that neither
+    server is measured among the other's leftovers. (So far every round found the machine
+    quiet within a second: the relay's higher figures right after the original's libx264
+    rounds are not leftover processes.) Returns what it did, for the row."""
     started = time.monotonic()
     deadline = started + SETTLE_LIMIT_S
     while time.monotonic() < deadline:
