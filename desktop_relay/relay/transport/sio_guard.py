@@ -89,6 +89,32 @@ ImmediateHandler = Callable[..., "asyncio.Future[Any]"]
 """`handler(sid, *args)` for `GuardedServer.register_immediate`: the ack's value, as a future."""
 
 _ATTACHMENT_COUNT = re.compile(r"[56](\d{1,10})-")
+# A chunk as socket.io clients send it in the default namespace: the `binarystream` event with
+# one attachment, maybe an ack id, maybe a sequence number (what socket.io-parser makes of
+# `emit("binarystream", chunk[, seq], ack)`). Anything else takes python-socketio's decoder.
+_CHUNK_EVENT = re.compile(
+    r'51-(0|[1-9]\d{0,9})?\["binarystream",\{"_placeholder":true,"num":0\}'
+    r"(?:,(0|[1-9]\d{0,15}))?\]"
+)
+
+
+class _ChunkEvent:
+    """The text part of a chunk event that matched _CHUNK_EVENT, waiting for its attachment:
+    what python-socketio's decoder would have made of it (its JSON parse, its packet, its walk
+    of the data for placeholders cost more than the rest of the chunk's socket.io path)."""
+
+    __slots__ = ("id", "seq")
+
+    def __init__(self, match: re.Match[str]) -> None:
+        ack_id, seq = match.group(1, 2)
+        self.id = None if ack_id is None else int(ack_id)
+        self.seq = None if seq is None else int(seq)
+
+    def event(self, attachment: Any) -> list[Any]:
+        """The event's data with its attachment in place."""
+        if self.seq is None:
+            return ["binarystream", attachment]
+        return ["binarystream", attachment, self.seq]
 
 
 def _remote(environ: Mapping[str, Any]) -> str:
@@ -303,6 +329,18 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
         if problem is not None:
             await self.kick(eio_sid, problem)
             return
+        pending = self._binary_packet.get(eio_sid)
+        if type(pending) is _ChunkEvent:
+            # The attachment of a chunk event (checked by _check_framing above).
+            del self._binary_packet[eio_sid]
+            self._pending_bytes.pop(eio_sid, None)
+            await self._handle_event(eio_sid, None, pending.id, pending.event(data))
+            return
+        if pending is None and isinstance(data, str) and data.startswith("51-"):
+            match = _CHUNK_EVENT.fullmatch(data)
+            if match is not None and self.manager.sid_from_eio_sid(eio_sid, "/") is not None:
+                self._binary_packet[eio_sid] = _ChunkEvent(match)
+                return
         try:
             await super()._handle_eio_message(eio_sid, data)
         except Exception as exc:
