@@ -142,7 +142,7 @@ def test_output_args_copy_flv_from_stdin_to_the_target() -> None:
     assert args[0] == "ffmpeg" and args[-1] == "rtmp://127.0.0.1:1935/live/key"
     joined = " ".join(args)
     for part in ("-f flv -i pipe:0 -map 0 -c copy -f flv -flvflags no_duration_filesize",
-                 "-send_buffer_size 131072", "-progress pipe:1 -stats_period 0.5",
+                 "-send_buffer_size 131072", "-progress pipe:1 -stats_period 1",
                  "-nostats", "-hide_banner"):
         assert part in joined
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..config import StartConfig
 from ..media.audio_meter import METER_FILTER
 from ..media.container import InputFormat
+from .progress import STATS_PERIOD
 from .video_encoders import SOFTWARE, device_args, video_args
 
 
@@ -60,7 +61,7 @@ def _input_and_codecs(
         # Counters come from -progress; the human status line on stderr is noise.
         "-nostats",
         "-stats_period",
-        "0.5",
+        STATS_PERIOD,
         *(device_args(video_encoder) if transcode else []),
         # The relay has read the stream's header: codecs, sizes and rates are known, so
         # ffmpeg need not read seconds of media to guess them (it did, 1.5-2 s, before writing

@@ -4,6 +4,8 @@ here runs anything."""
 
 from __future__ import annotations
 
+from .progress import STATS_PERIOD
+
 
 def copy_from_flv(binary: str) -> list[str]:
     """Everything before the output: FLV on stdin, counters on stdout, streams copied."""
@@ -17,7 +19,7 @@ def copy_from_flv(binary: str) -> list[str]:
         "-progress",
         "pipe:1",
         "-stats_period",
-        "0.5",
+        STATS_PERIOD,
         # The relay writes the stream's metadata and both codec headers first (the cache's
         # snapshot): nothing to guess from seconds of media before the first frame goes out.
         # 1 us, not 0: 0 means "the default" (5 s).
