@@ -16,7 +16,8 @@ PACE_S, 25 ms: a chunk's ack, a burst of the encoder's FLV to the outputs, a pin
 loop answers the first event at once and runs its timers on time. The relay has no timer that
 25 ms matters to (pings, watchdogs and backoffs count in seconds; the program's frames are
 timed in its worker process). Readers of ffmpeg's pipes that wait for a burst to complete
-read at once on a paced loop (`is_paced`): the pace gathers the burst already.
+read at once on a paced loop (`pace`) when the pace is the longer wait: it gathers the burst
+already.
 
 Measured with scripts/bench_capacity.py at 32 sessions, the relay alone: paced against
 unpaced in 5 pairs, the relay's own CPU about -7 % (README); timers gathered too (they had
@@ -42,7 +43,7 @@ PACE_S = 0.025
 T = TypeVar("T")
 
 
-_PACED: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+_PACES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, float] = weakref.WeakKeyDictionary()
 
 
 class PacedSelector(selectors.DefaultSelector):
@@ -80,13 +81,13 @@ def new_event_loop(interval: float = PACE_S) -> asyncio.AbstractEventLoop:
     if interval <= 0:
         return asyncio.SelectorEventLoop()
     loop = asyncio.SelectorEventLoop(PacedSelector(interval))
-    _PACED.add(loop)
+    _PACES[loop] = interval
     return loop
 
 
-def is_paced(loop: asyncio.AbstractEventLoop) -> bool:
-    """Whether `loop` gathers I/O and timers (made by `new_event_loop` with a pace)."""
-    return loop in _PACED
+def pace(loop: asyncio.AbstractEventLoop) -> float:
+    """How long `loop` gathers I/O and timers for (made by `new_event_loop`), 0 if it does not."""
+    return _PACES.get(loop, 0.0)
 
 
 def run(main: Coroutine[Any, Any, T], interval: float = PACE_S) -> T:

@@ -169,11 +169,12 @@ def test_the_headless_loop_is_paced_and_zero_turns_pacing_off() -> None:
     async def selector() -> object:
         return asyncio.get_running_loop()._selector  # type: ignore[attr-defined]
 
-    async def said_paced() -> bool:
-        return event_loop.is_paced(asyncio.get_running_loop())
+    async def said_pace() -> float:
+        return event_loop.pace(asyncio.get_running_loop())
 
     paced = event_loop.run(selector())
     assert isinstance(paced, PacedSelector) and paced.interval == event_loop.PACE_S
     assert not isinstance(event_loop.run(selector(), interval=0), PacedSelector)
-    assert event_loop.run(said_paced()) and not event_loop.run(said_paced(), interval=0)
-    assert not asyncio.run(said_paced())
+    assert event_loop.run(said_pace()) == event_loop.PACE_S
+    assert event_loop.run(said_pace(), interval=0) == 0.0
+    assert asyncio.run(said_pace()) == 0.0

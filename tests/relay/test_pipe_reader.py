@@ -113,6 +113,21 @@ async def test_eof_right_after_the_last_bytes_delivers_them_first() -> None:
     assert sink.reads == [b"tail"] and sink.eof == 1 and _closed(r)
 
 
+async def test_read_now_takes_the_rest_without_waiting_out_the_delay() -> None:
+    # ffmpeg exited: its exit's handling waits for every pipe's end, and the log's reader
+    # waits a quarter of a second before reading.
+    r, w = os.pipe()
+    sink = Sink()
+    reader = _PipeReader(r, sink, 5.0, sink.end)
+    os.write(w, b"last words\n")
+    os.close(w)
+    await asyncio.sleep(0.05)  # the pipe turned readable: its read is due in 5 s
+    assert sink.reads == []
+    reader.read_now()
+    assert reader.done.done()
+    assert sink.reads == [b"last words\n"] and sink.eof == 1 and _closed(r)
+
+
 async def test_without_a_delay_reads_at_once() -> None:
     r, w = os.pipe()
     sink = Sink()

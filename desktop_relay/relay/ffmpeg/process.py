@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Callable
 
 from ..errors import ErrorName, RelayError, ServerError
-from ..event_loop import is_paced
+from ..event_loop import pace
 from ..status import FfmpegState, FfmpegStats
 from .progress import ProgressParser
 
@@ -159,8 +159,12 @@ def _close(*fds: int | None) -> None:
 # latency to the outputs. On a paced loop (event_loop.py) readiness is gathered already:
 # the pipes are read at once there.
 MEDIA_READ_DELAY_S = 0.008
-# The same for ffmpeg's log: a line is one write, the audio meter's block of three lines three.
-LOG_READ_DELAY_S = 0.02
+# ffmpeg's log: a line is one write, and the audio meter's blocks (5 a second, three lines
+# each, audio_meter.py) come a chunk's worth at a time. Nothing in it is urgent (the meter is
+# shown twice a second; an exit is noticed by the exit, and its last lines are read to EOF),
+# so it is read at most about 4 times a second: every read was a wake-up and a parse, about
+# as much of the relay's own CPU as the -progress blocks.
+LOG_READ_DELAY_S = 0.25
 # Reads in one go before giving the loop back, so a producer faster than the relay cannot
 # starve it (each read takes at most a pipe's capacity, 64 KiB on Linux).
 _MAX_READS = 16
@@ -288,9 +292,9 @@ class _PipeReader:
         self._on_data = on_data
         self._on_eof = on_eof
         self._loop = asyncio.get_running_loop()
-        # A paced loop gathers the burst by itself; waiting too would only add a timer and
-        # a pace's worth of latency.
-        self._delay = 0.0 if is_paced(self._loop) else delay
+        # A paced loop gathers a burst by itself: a shorter wait of our own would only add a
+        # timer and a pace's worth of latency.
+        self._delay = 0.0 if delay <= pace(self._loop) else delay
         self._timer: asyncio.Handle | None = None
         # The write end is closed (edge-triggered: said once, maybe with the last bytes):
         # read on to EOF rather than stop at a read that empties the pipe.
@@ -360,6 +364,17 @@ class _PipeReader:
             # loop between rounds).
             self._timer = self._loop.call_soon(self._drain)
 
+    def read_now(self) -> None:
+        """The writer has exited: read to EOF now, without waiting out the delay (the exit's
+        handling waits for every pipe's end)."""
+        if self._fd is None:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.hung_up = True
+        self._drain()
+
     @staticmethod
     def _deliver(consumer: Callable[..., None], *args: bytes) -> None:
         try:
@@ -403,6 +418,7 @@ class FfmpegProcess:
         self._on_data = on_data
         self._proc: asyncio.subprocess.Process | None = None
         # Each of the child's pipes read to its end (see `wait`).
+        self._readers: list[_PipeReader] = []
         self._pipes_read: list[asyncio.Future[None]] = []
         self.state = FfmpegState.CREATED
         self.progress = ProgressParser()
@@ -487,6 +503,7 @@ class FfmpegProcess:
         if data_r is not None:
             assert self._on_data is not None
             readers.append(_PipeReader(data_r, self._on_data, MEDIA_READ_DELAY_S))
+        self._readers = readers
         self._pipes_read = [reader.done for reader in readers]
 
     def _progress_data(self, data: bytes) -> None:
@@ -568,6 +585,8 @@ class FfmpegProcess:
         """Wait for the exit and for its output to be read; the child is reaped after this."""
         assert self._proc is not None
         rc = await self._proc.wait()
+        for reader in self._readers:
+            reader.read_now()  # the log's reader may be waiting out its delay
         if self._pipes_read:
             await asyncio.gather(*self._pipes_read, return_exceptions=True)
         self.state = FfmpegState.ENDED
