@@ -3,7 +3,7 @@
 Usage: .venv/bin/python scripts/bench_capacity.py [--counts 16 32 48 64 80 96] [--seconds 20]
                                                   [--per-address 4] [--original] [--rounds R]
                                                   [--max-cpu-percent P] [--keep-going]
-                                                  [--pace-ms MS]
+                                                  [--pace-ms MS] [--pace-per-source-ms MS]
 
 For each count N, a fresh relay (a child process: scripts/bench_child.py's BenchRelay, this
 script with `--serve`) takes N browser sessions at once, each replaying
@@ -27,7 +27,8 @@ nginx's recordings. The sweep of a server stops at the first count that did not 
 `--keep-going`. Only 127.0.0.x is used.
 
 The relay child runs on the headless relay's paced event loop (relay/event_loop.py: I/O
-gathered for up to `--pace-ms`, 25 ms by default; 0 for plain asyncio, to compare).
+gathered for `--pace-per-source-ms` per file descriptor it watches, 1 ms by default, up to
+`--pace-ms`, 50 ms by default; 0 for plain asyncio or for a fixed pace, to compare).
 
 With `--rounds R` every count is run R times; with `--original` the two servers alternate at
 each count (the relay first in odd rounds, the original first in even ones), so that both
@@ -311,6 +312,7 @@ async def run_round(
             if args.max_cpu_percent is not None:
                 command += ["--max-cpu-percent", str(args.max_cpu_percent)]
             command += ["--pace-ms", str(args.pace_ms)]
+            command += ["--pace-per-source-ms", str(args.pace_per_source_ms)]
             proc, port = await start_relay_child(command)
         url = f"http://127.0.0.1:{port}"
         base = _stat(proc.pid)

@@ -3,6 +3,7 @@
 Usage: .venv/bin/python scripts/bench_relay.py [--sessions 8] [--outputs 1] [--seconds 10]
                                                [--transcode] [--thumbnails]
                                                [--relay-checkout DIR] [--pace-ms MS]
+                                               [--pace-per-source-ms MS]
 
 The relay runs as its own process (this script with `--serve`: the headless relay's
 RelayServer, in-process there) so that its CPU and memory are measured apart from the clients,
@@ -315,6 +316,7 @@ async def bench(args: argparse.Namespace) -> None:
             command += [*extra, *(["--thumbnails"] if args.thumbnails else [])]
             command += ["--callbacks"] if args.callbacks else []
             command += ["--pace-ms", str(args.pace_ms)]
+            command += ["--pace-per-source-ms", str(args.pace_per_source_ms)]
         try:
             proc, port = await start_relay_child(command, cwd=args.relay_checkout)
             base = _stat(proc.pid)
@@ -460,13 +462,21 @@ def _usage_row(kind: str, kinds: dict[int, str], usage: Usage, wall: float) -> t
 
 
 def add_pace_option(parser: argparse.ArgumentParser) -> None:
-    """`--pace-ms`: the relay child's event-loop pacing (see `run_benchmark`)."""
+    """`--pace-ms` and `--pace-per-source-ms`: the relay child's event-loop pacing (see
+    `run_benchmark`)."""
     parser.add_argument(
         "--pace-ms",
         type=float,
         default=1000 * event_loop.PACE_S,
-        help="the relay's event-loop pacing, as the headless relay's (relay/event_loop.py); "
-        "0: plain asyncio",
+        help="the relay's longest event-loop pace, as the headless relay's "
+        "(relay/event_loop.py); 0: plain asyncio",
+    )
+    parser.add_argument(
+        "--pace-per-source-ms",
+        type=float,
+        default=1000 * event_loop.PACE_PER_SOURCE_S,
+        help="the pace per file descriptor the loop watches, up to --pace-ms, as the "
+        "headless relay's; 0: always --pace-ms",
     )
 
 
@@ -478,10 +488,10 @@ def run_benchmark(
 ) -> None:
     """Run the relay child (`--serve`) on the headless relay's paced loop, or the benchmark
     that starts it on plain asyncio."""
-    if not 0 <= args.pace_ms <= 100:
-        parser.error("--pace-ms must be in [0, 100]")
+    if not 0 <= args.pace_ms <= 100 or not 0 <= args.pace_per_source_ms <= 10:
+        parser.error("--pace-ms must be in [0, 100], --pace-per-source-ms in [0, 10]")
     if args.serve:
-        event_loop.run(serve(args), args.pace_ms / 1000)
+        event_loop.run(serve(args), args.pace_ms / 1000, args.pace_per_source_ms / 1000)
     else:
         asyncio.run(bench(args))
 

@@ -54,7 +54,7 @@ async def _read_stream(seconds: float) -> tuple[int, int]:
 
 
 def test_a_stream_of_io_wakes_the_loop_about_once_per_interval() -> None:
-    got, wakeups = event_loop.run(_read_stream(1.0), interval=0.025)
+    got, wakeups = event_loop.run(_read_stream(1.0), interval=0.025, per_source=0)
     assert got >= 200  # every byte read (about 1 / 2 ms over 1 s, on a busy machine fewer)
     # 1.2 s at one wake-up per 25 ms is 48 (and the thread hand-off's own); unpaced, a
     # wake-up per write: about 400.
@@ -84,7 +84,7 @@ async def _timer_lateness(delay: float, count: int) -> list[float]:
 def test_timers_wait_at_most_one_interval_under_a_stream_of_io() -> None:
     # Paced by 200 ms, a 10 ms timer fires at the end of the interval it falls in: late, but
     # never by more than the interval (before timers were gathered they kept their times).
-    late = event_loop.run(_timer_lateness(0.01, 10), interval=0.2)
+    late = event_loop.run(_timer_lateness(0.01, 10), interval=0.2, per_source=0)
     assert max(late) < 0.2 + 0.08, late
 
 
@@ -118,7 +118,7 @@ async def _io_and_timers(seconds: float) -> tuple[int, int]:
 
 
 def test_timers_are_gathered_with_the_io() -> None:
-    ran, wakeups = event_loop.run(_io_and_timers(1.0), interval=0.025)
+    ran, wakeups = event_loop.run(_io_and_timers(1.0), interval=0.025, per_source=0)
     # Each pass runs the timer once (it re-arms from there): about one per wake-up.
     assert ran >= 20, ran
     # 1.2 s at one wake-up per 25 ms is 48; a timer that woke the loop on its own every 5 ms
@@ -135,7 +135,7 @@ async def _quiet_timer_lateness(delay: float) -> float:
 
 def test_a_timer_longer_than_the_interval_keeps_its_time() -> None:
     # Nothing else happens: the pace is over before the timer is due, so it runs on time.
-    late = event_loop.run(_quiet_timer_lateness(0.5), interval=0.2)
+    late = event_loop.run(_quiet_timer_lateness(0.5), interval=0.2, per_source=0)
     assert late < 0.05, late
 
 
@@ -161,7 +161,7 @@ async def _answer_after_idle() -> float:
 
 
 def test_an_idle_loop_answers_the_first_event_at_once() -> None:
-    latency = event_loop.run(_answer_after_idle(), interval=0.3)
+    latency = event_loop.run(_answer_after_idle(), interval=0.3, per_source=0)
     assert latency < 0.15, latency  # paced, it would have waited up to 0.3 s
 
 
@@ -174,7 +174,62 @@ def test_the_headless_loop_is_paced_and_zero_turns_pacing_off() -> None:
 
     paced = event_loop.run(selector())
     assert isinstance(paced, PacedSelector) and paced.interval == event_loop.PACE_S
+    assert paced.per_source == event_loop.PACE_PER_SOURCE_S
     assert not isinstance(event_loop.run(selector(), interval=0), PacedSelector)
     assert event_loop.run(said_pace()) == event_loop.PACE_S
     assert event_loop.run(said_pace(), interval=0) == 0.0
     assert asyncio.run(said_pace()) == 0.0
+
+
+async def _intervals(sources: int) -> tuple[float, float]:
+    """The pace with the loop's own descriptors, then with `sources` more pipes watched."""
+    loop = asyncio.get_running_loop()
+    selector: PacedSelector = loop._selector  # type: ignore[attr-defined]
+    alone = selector.current_interval()
+    pipes = [os.pipe() for _ in range(sources)]
+    try:
+        for r, _ in pipes:
+            loop.add_reader(r, lambda: None)
+        return alone, selector.current_interval()
+    finally:
+        for r, w in pipes:
+            loop.remove_reader(r)
+            os.close(r)
+            os.close(w)
+
+
+def test_the_pace_grows_with_what_the_loop_watches_up_to_its_interval() -> None:
+    # A lone stream is hardly held back; 32 sessions' sockets and pipes (about 100
+    # descriptors) are gathered for the whole interval.
+    alone, many = event_loop.run(_intervals(10), interval=0.05, per_source=0.001)
+    assert alone < 0.005, alone
+    assert abs(many - (alone + 0.01)) < 1e-9, (alone, many)
+    _, capped = event_loop.run(_intervals(100), interval=0.05, per_source=0.001)
+    assert capped == 0.05
+    _, fixed = event_loop.run(_intervals(10), interval=0.05, per_source=0)
+    assert fixed == 0.05
+
+
+async def _stream_wakeups_with(sources: int, seconds: float) -> int:
+    """Loop wake-ups under a 2 ms stream of I/O while `sources` idle pipes are watched."""
+    loop = asyncio.get_running_loop()
+    pipes = [os.pipe() for _ in range(sources)]
+    for r, _ in pipes:
+        loop.add_reader(r, lambda: None)
+    try:
+        _, wakeups = await _read_stream(seconds)
+        return wakeups
+    finally:
+        for r, w in pipes:
+            loop.remove_reader(r)
+            os.close(r)
+            os.close(w)
+
+
+def test_a_loop_watching_more_wakes_less_often() -> None:
+    few = event_loop.run(_stream_wakeups_with(0, 1.0), interval=0.05, per_source=0.001)
+    many = event_loop.run(_stream_wakeups_with(60, 1.0), interval=0.05, per_source=0.001)
+    # 1.2 s paced at about 3 ms is up to 400 passes, at 50 ms about 24 (on a busy machine the
+    # writer thread's own pace gives fewer at the low end).
+    assert many <= 40, many
+    assert few >= 2 * many, (few, many)
