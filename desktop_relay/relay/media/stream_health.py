@@ -11,6 +11,7 @@ hottest path); `evaluate` turns them into warnings when the status is taken.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections import deque
 from collections.abc import Sequence
@@ -87,8 +88,10 @@ DESTINATION_LIMITS: tuple[DestinationLimits, ...] = (
 )
 
 
+@functools.lru_cache(maxsize=1024)
 def destination_of(url: str) -> DestinationLimits | None:
-    """The service an RTMP(S) target belongs to, if it is one with documented limits."""
+    """The service an RTMP(S) target belongs to, if it is one with documented limits (kept:
+    every session's health checks ask for each of its outputs, twice a second)."""
     host = (urlsplit(url).hostname or "").lower()
     for limits in DESTINATION_LIMITS:
         if any(host == s or host.endswith("." + s) for s in limits.host_suffixes):
@@ -226,7 +229,7 @@ class StreamHealth:
                         f"fps: the picture will look blocky (aim for {floor:.0f} kbit/s or more).",
                     )
                 )
-        for url in destinations:
+        for url in destinations if kbps else ():
             limits = destination_of(url)
             if limits and limits.max_video_kbps and kbps and kbps > limits.max_video_kbps:
                 out.append(
