@@ -386,3 +386,38 @@ async def test_chunk_events_skip_python_socketios_decoder() -> None:
         await wait_for(lambda: len(acks) == 5, timeout=5)
         assert namespace.got[4:] == [(b"odd", "7"), (b"neg", -1)]
         assert namespace.packets.decoded == connected + 2
+
+
+async def test_pings_are_written_without_waking_the_writer(
+    running_relay, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+) -> None:
+    # Every socket is pinged every interval: through the queue each ping woke its writer
+    # task. Written at once instead, they still reach the client: it stays connected for
+    # many intervals (it gives up after interval + timeout without one).
+    from desktop_relay.relay.transport import sio_guard
+
+    queued: Counter[str] = Counter()
+    send = sio_guard._GuardedWebSocket.send
+
+    async def counting_send(self: Any, message: Any) -> None:
+        queued[str(message)[:1]] += 1
+        await send(self, message)
+
+    monkeypatch.setattr(sio_guard._GuardedWebSocket, "send", counting_send)
+    written: list[str] = []
+    send_now = sio_guard._GuardedWebSocket.send_now
+
+    def counting_send_now(self: Any, text: str) -> bool:
+        written.append(text)
+        return bool(send_now(self, text))
+
+    monkeypatch.setattr(sio_guard._GuardedWebSocket, "send_now", counting_send_now)
+    relay = await running_relay(RelayConfig(ping_interval_s=0.2, ping_timeout_s=0.3))
+    s = await Streamer(relay_url(relay)).connect()
+    try:
+        await asyncio.sleep(2.0)  # 10 intervals; the client leaves after 0.5 s without a ping
+        assert not s.disconnected.is_set()
+        assert written.count("2") >= 5, written
+        assert queued["2"] == 0, queued
+    finally:
+        await s.close()

@@ -83,6 +83,8 @@ class LivelySocket(engine_socket.AsyncSocket):  # type: ignore[misc]
             await asyncio.sleep(self.server.ping_interval)
             if self.closing or self.closed:
                 return
+            if self._write_now("2"):  # "2": engine.io's PING, written without the writer
+                continue
             try:
                 await self.send(eio_packet.Packet(eio_packet.PING))
             except Exception:  # the socket closed meanwhile: its receive loop reports it
@@ -193,12 +195,17 @@ class LivelySocket(engine_socket.AsyncSocket):  # type: ignore[misc]
         The relay acks every chunk of every session; through the queue each ack cost a
         wake-up and a step of the writer task.
         """
+        return self._write_now("4" + text)  # "4": engine.io's MESSAGE
+
+    def _write_now(self, encoded: str) -> bool:
+        """Write one encoded engine.io packet at once if nothing is queued or being written
+        before it (see `send_now`); False: nothing written."""
         ws = self._ws
         if ws is None or self._writer_busy or self.closing or self.closed:
             return False
         if not self.queue.empty():
             return False
-        return bool(ws.send_now("4" + text))  # "4": engine.io's MESSAGE
+        return bool(ws.send_now(encoded))
 
     async def _write_loop(self, ws: Any) -> None:
         """Send what is queued, a batch per wake-up, until None (the end)."""
