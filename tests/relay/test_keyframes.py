@@ -94,3 +94,21 @@ def test_a_block_of_unknown_size_stops_tracking() -> None:
     tracker = KeyframeTracker(2)
     tracker.feed(_CLUSTER_UNKNOWN + b"\xa3\xff" + b"\x82\x00\x00\x80" + b"K" * 10)
     assert not tracker.enabled
+
+
+@pytest.mark.parametrize("path", [H264_FIXTURE, VP8_FIXTURE], ids=["h264", "vp8"])
+def test_every_split_of_a_real_capture_keeps_the_same_gop(path: Path) -> None:
+    # Element headers and bodies cut anywhere (a body's rest skipped in the next chunk, a
+    # header completed by it): the same cluster is found as from whole reads.
+    data = path.read_bytes()
+    fmt = InputProbe().feed(data[:50_000])
+    assert fmt is not None
+    rest = data[len(fmt.header) : len(fmt.header) + 400_000]
+    found = []
+    for step in (3, 64, 1000, 65_536, len(rest)):
+        tracker = KeyframeTracker(video_track_number(fmt.header))
+        for i in range(0, len(rest), step):
+            tracker.feed(rest[i : i + step])
+        assert tracker.enabled
+        found.append(tracker.ready)
+    assert found[0] and all(ready == found[0] for ready in found)

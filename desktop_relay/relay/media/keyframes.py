@@ -131,56 +131,71 @@ class KeyframeTracker:
 
     def _parse(self, data: bytes) -> None:
         # The relay parses every chunk of every session here, so element headers are read
-        # inline (a table lookup and a slice each) rather than through _element_header; the
-        # bodies are skipped unread, except a cluster's first video block's flags.
+        # inline (a table lookup, and sizes of up to 3 bytes from their bytes without a
+        # slice) with the parser's state in locals; the bodies are skipped unread, except a
+        # cluster's first video block's flags.
         buf: bytes | bytearray = self._pending + data if self._pending else data
         at = self._pending_at
         end = len(buf)
         lengths = _VINT_LENGTH
-        pos = 0
-        while True:
-            if self._skip:
-                step = min(self._skip, end - pos)
-                self._skip -= step
-                pos += step
-                if self._skip:
-                    break
-            if pos >= end:
-                break
+        track = self._track
+        checked = self._cluster_checked
+        pos = self._skip
+        if pos > end:
+            self._skip = pos - end
+            self._pending = bytearray()
+            self._pending_at = at + end
+            return
+        while pos < end:
             id_len = lengths[buf[pos]]
             size_at = pos + id_len
             if not id_len:
                 raise ValueError("invalid EBML integer")
             if size_at >= end:
                 break
-            size_len = lengths[buf[size_at]]
-            if not size_len:
+            first = buf[size_at]
+            size_len = lengths[first]
+            if size_len == 1:
+                size = first & 0x7F
+                unknown = size == 0x7F
+            elif size_len == 2:
+                size = (first & 0x3F) << 8 | buf[size_at + 1] if size_at + 1 < end else -1
+                unknown = size == 0x3FFF
+            elif not size_len:
                 raise ValueError("invalid EBML integer")
+            else:
+                mask = (1 << 7 * size_len) - 1
+                size = int.from_bytes(buf[size_at : size_at + size_len], "big") & mask
+                unknown = size == mask
             head = id_len + size_len
             if pos + head > end:
                 break
             ident = buf[pos] if id_len == 1 else int.from_bytes(buf[pos:size_at], "big")
-            bits = 7 * size_len
-            size = int.from_bytes(buf[size_at : pos + head], "big") & ((1 << bits) - 1)
             if ident == _CLUSTER:
                 # Its children follow inline, whatever size the cluster declares.
                 self._cluster_at = at + pos
-                self._cluster_checked = False
+                checked = False
                 pos += head
                 continue
-            if ident == _SIMPLE_BLOCK and not self._cluster_checked:
-                track = _vint(buf, pos + head, keep_marker=False)
-                if track is None or pos + head + track[1] + 3 > end:
+            if ident == _SIMPLE_BLOCK and not checked:
+                block = _vint(buf, pos + head, keep_marker=False)
+                if block is None or pos + head + block[1] + 3 > end:
                     break  # wait for the track number and flags
-                if track[0] == self._track:
-                    self._cluster_checked = True
-                    if buf[pos + head + track[1] + 2] & 0x80:
+                if block[0] == track:
+                    checked = True
+                    if buf[pos + head + block[1] + 2] & 0x80:
                         self._keyframe_cluster()
-            if size == (1 << bits) - 1:
+            if unknown:
                 raise ValueError(f"element {ident:#x} of unknown size")
-            pos += head
-            self._skip = size
-        self._pending = bytearray(buf[pos:])
+            pos += head + size
+        self._cluster_checked = checked
+        if pos > end:
+            # Inside a body that goes on in the next chunk.
+            self._skip = pos - end
+            pos = end
+        else:
+            self._skip = 0
+        self._pending = bytearray(buf[pos:]) if pos < end else bytearray()
         self._pending_at = at + pos
 
     def _keyframe_cluster(self) -> None:
