@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from desktop_relay.relay import ErrorName, RelayConfig, SessionState
+from desktop_relay.relay import ErrorName, RelayConfig, SessionState, SessionStatus
 
 from ..polling import wait_for
 from .test_resume import client, fixture_chunks, is_refusal, streaming
@@ -65,15 +65,25 @@ async def test_cycling_resume_and_drop_does_not_dodge_the_idle_timeout(running_r
     relay = await running_relay(RelayConfig(idle_timeout=2.0, resume_grace_s=3.0))
     first, ticket = await streaming(relay)
     sid, token = ticket["sessionId"], ticket["resumeToken"]
+    # A session failed while no client holds it ends at once: then only its last status
+    # (session_ended) tells how it ended.
+    gone: list[SessionStatus] = []
+    relay.add_listener("session_ended", lambda st: gone.append(st) if st.uuid == sid else None)
+
+    def status_now() -> SessionStatus:
+        status = relay.get(sid) or (gone[0] if gone else None)
+        assert status is not None
+        return status
+
     last_data = time.monotonic()
     current = first
     ended_at = None
     # From now on no media: only resumes, each dropped again at once, for up to 12 s.
     while time.monotonic() - last_data < 12.0:
         current.cut()
-        await wait_for(lambda: relay.get(sid).state != SessionState.LIVE
-                       and relay.get(sid).state != SessionState.STARTING, timeout=5)
-        if relay.get(sid).state == SessionState.FAILED:
+        await wait_for(lambda: status_now().state not in (SessionState.LIVE, SessionState.STARTING),
+                       timeout=5)
+        if status_now().state == SessionState.FAILED:
             ended_at = time.monotonic()
             break
         await asyncio.sleep(0.3)
@@ -84,8 +94,8 @@ async def test_cycling_resume_and_drop_does_not_dodge_the_idle_timeout(running_r
             break
     await current.close()
     assert ended_at is not None, "the silent session was kept alive by resuming"
-    status = relay.get(sid)
-    assert status is not None and status.error is not None
+    status = status_now()
+    assert status.error is not None
     assert status.error.name == ErrorName.IDLE_TIMEOUT
     # Idle 2 s, plus its grace (3 s) if caught waiting, or the one respite a resume gets
     # for its resend (3 s), plus a sweep and a cycle. Without the fix: never.
