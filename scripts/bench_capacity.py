@@ -71,6 +71,8 @@ from bench_relay import (  # noqa: E402
     start_relay_child,
 )
 
+from desktop_relay.procstat import is_alive  # noqa: E402
+from desktop_relay.relay.load import read_cpu_times  # noqa: E402
 from tests.media import H264_FIXTURE, _listening, free_port, probe  # noqa: E402
 from tests.replay import Streamer  # noqa: E402
 
@@ -204,20 +206,6 @@ QUIET_IDLE = 0.9  # the share of the machine's CPU idle over a second before a r
 SETTLE_LIMIT_S = 60.0
 
 
-def _cpu_times() -> tuple[int, int]:
-    """(idle, total) jiffies of all CPUs since boot (/proc/stat's first line)."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    return fields[3] + fields[4], sum(fields)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
-
-
 async def settle(leftovers: list[int]) -> str:
     """Wait for a quiet machine before a round: the last server's ffmpegs gone (node does not
     stop its children itself) and the CPUs >= QUIET_IDLE idle over a second, so that neither
@@ -227,23 +215,22 @@ async def settle(leftovers: list[int]) -> str:
     started = time.monotonic()
     deadline = started + SETTLE_LIMIT_S
     while time.monotonic() < deadline:
-        if not any(_alive(p) for p in leftovers):
+        if not any(is_alive(p) for p in leftovers):
             break
         await asyncio.sleep(0.2)
     killed = 0
     for pid in leftovers:
-        if _alive(pid):
+        if is_alive(pid):
             try:
                 os.kill(pid, signal.SIGKILL)
                 killed += 1
             except OSError:
                 pass
     idle = 0.0
-    while time.monotonic() < deadline:
-        idle0, total0 = _cpu_times()
+    while time.monotonic() < deadline and (before := read_cpu_times()) is not None:
         await asyncio.sleep(1.0)
-        idle1, total1 = _cpu_times()
-        idle = (idle1 - idle0) / max(1, total1 - total0)
+        after = read_cpu_times() or before
+        idle = 1 - (after[0] - before[0]) / max(1, after[1] - before[1])
         if idle >= QUIET_IDLE:
             break
     note = f", {killed} leftover processes killed" if killed else ""
