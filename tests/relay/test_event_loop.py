@@ -6,9 +6,11 @@ and a writer thread, on loops of their own (not pytest-asyncio's)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 import time
+from collections.abc import Iterator
 
 from desktop_relay.relay import event_loop
 from desktop_relay.relay.event_loop import PacedSelector
@@ -92,10 +94,6 @@ async def _io_and_timers(seconds: float) -> tuple[int, int]:
     """(timers run, loop wake-ups) while a producer writes every 2 ms and a timer re-arms
     itself every 5 ms, for `seconds` (as 32 sessions' pipe reads and checks come due)."""
     loop = asyncio.get_running_loop()
-    selector = loop._selector  # type: ignore[attr-defined]
-    r, w = os.pipe()
-    os.set_blocking(r, False)
-    loop.add_reader(r, lambda: os.read(r, 4096))
     ran = 0
     end = loop.time() + seconds
 
@@ -105,15 +103,8 @@ async def _io_and_timers(seconds: float) -> tuple[int, int]:
         if loop.time() < end:
             loop.call_later(0.005, tick)
 
-    start = getattr(selector, "wakeups", 0)
-    producer = _stream_into(w, 0.002, seconds)
     loop.call_later(0.005, tick)
-    await asyncio.to_thread(producer.join)
-    await asyncio.sleep(0.2)
-    loop.remove_reader(r)
-    wakeups = getattr(selector, "wakeups", 0) - start
-    os.close(r)
-    os.close(w)
+    _, wakeups = await _read_stream(seconds)
     return ran, wakeups
 
 
@@ -181,21 +172,28 @@ def test_the_headless_loop_is_paced_and_zero_turns_pacing_off() -> None:
     assert asyncio.run(said_pace()) == 0.0
 
 
-async def _intervals(sources: int) -> tuple[float, float]:
-    """The pace with the loop's own descriptors, then with `sources` more pipes watched."""
+@contextlib.contextmanager
+def _idle_pipes(count: int) -> Iterator[None]:
+    """`count` more pipes watched by the running loop (nothing is ever written to them)."""
     loop = asyncio.get_running_loop()
-    selector: PacedSelector = loop._selector  # type: ignore[attr-defined]
-    alone = selector.current_interval()
-    pipes = [os.pipe() for _ in range(sources)]
+    pipes = [os.pipe() for _ in range(count)]
     try:
         for r, _ in pipes:
             loop.add_reader(r, lambda: None)
-        return alone, selector.current_interval()
+        yield
     finally:
         for r, w in pipes:
             loop.remove_reader(r)
             os.close(r)
             os.close(w)
+
+
+async def _intervals(sources: int) -> tuple[float, float]:
+    """The pace with the loop's own descriptors, then with `sources` more pipes watched."""
+    selector: PacedSelector = asyncio.get_running_loop()._selector  # type: ignore[attr-defined]
+    alone = selector.current_interval()
+    with _idle_pipes(sources):
+        return alone, selector.current_interval()
 
 
 def test_the_pace_grows_with_what_the_loop_watches_up_to_its_interval() -> None:
@@ -212,18 +210,9 @@ def test_the_pace_grows_with_what_the_loop_watches_up_to_its_interval() -> None:
 
 async def _stream_wakeups_with(sources: int, seconds: float) -> int:
     """Loop wake-ups under a 2 ms stream of I/O while `sources` idle pipes are watched."""
-    loop = asyncio.get_running_loop()
-    pipes = [os.pipe() for _ in range(sources)]
-    for r, _ in pipes:
-        loop.add_reader(r, lambda: None)
-    try:
+    with _idle_pipes(sources):
         _, wakeups = await _read_stream(seconds)
         return wakeups
-    finally:
-        for r, w in pipes:
-            loop.remove_reader(r)
-            os.close(r)
-            os.close(w)
 
 
 def test_a_loop_watching_more_wakes_less_often() -> None:
