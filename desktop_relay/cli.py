@@ -365,8 +365,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     tls, token = security_from_args(args, parser)
     config = config_from_args(args, tls, token)
     if args.headless:
-        # I/O gathered for up to 25 ms under load: about 7 % less of the relay's own CPU at
-        # 32 sessions (relay/event_loop.py).
+        # I/O and timers gathered under load, for up to 50 ms as sessions grow: less of the
+        # relay's own CPU per session (relay/event_loop.py has the figures).
         return event_loop.run(run_headless(config))
     from .gui.app import run_window  # Qt only when a window is wanted
 

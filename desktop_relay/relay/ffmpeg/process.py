@@ -156,8 +156,8 @@ def _close(*fds: int | None) -> None:
 # once for every packet or two (about 20 times a second per session, each wake-up costing the
 # event loop more than the reading); waiting this long after the first byte takes the whole
 # burst in one read (4 to 6 a second for a MediaRecorder stream). It adds at most this much
-# latency to the outputs. On a paced loop (event_loop.py) readiness is gathered already:
-# the pipes are read at once there.
+# latency to the outputs. On a paced loop (event_loop.py) whose pace is at least as long,
+# readiness is gathered already: the pipe is read at once there.
 MEDIA_READ_DELAY_S = 0.008
 # ffmpeg's log: a line is one write, and the audio meter's blocks (5 a second, three lines
 # each, audio_meter.py) come a chunk's worth at a time. Nothing in it is urgent (the meter is
