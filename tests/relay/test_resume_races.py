@@ -109,3 +109,29 @@ async def test_waiting_sessions_count_against_the_per_address_cap(running_relay)
         await third.close()
         for c in dropped:
             await c.close()
+
+
+async def test_a_goodbye_ends_the_session_without_it_ever_waiting(running_relay) -> None:  # type: ignore[no-untyped-def]
+    """A page that reloads or closes sends `stop` and closes its socket at once (issue 23 item
+    6). The close used to be handled before the stop's task ran, so the session waited for a
+    resume for an instant (the window showed it) before the stop ended it; CI saw it in real
+    Chromium. Told where the stop arrives, the close now ends the session, which never waits."""
+    relay = await running_relay(RelayConfig(resume_grace_s=30))
+    waiting: list[str] = []
+    relay.add_listener("session_waiting", lambda status: waiting.append(status.uuid))
+    for _ in range(5):
+        c, ticket = await streaming(relay)
+        # The page's goodbye as a browser sends it in one turn of its loop: the stop (ack id 9,
+        # never awaited), socket.io's disconnect and the websocket's close, back to back.
+        ws = c.client.eio.ws
+        await ws.send_str('429["stop"]')
+        await ws.send_str("41")
+        await ws.close()
+        await wait_for(lambda sid=ticket["sessionId"]: relay.get(sid) is None, timeout=5)
+        await c.close()
+    assert waiting == [], waiting
+    # A lost link (no stop) still waits.
+    c, ticket = await streaming(relay)
+    c.cut()
+    await wait_for(lambda: ticket["sessionId"] in waiting, timeout=10)
+    await c.close()

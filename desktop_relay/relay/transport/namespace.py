@@ -47,8 +47,12 @@ class RelayNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self._sessions: dict[str, Session] = {}
         # Sockets the guard is closing for misbehaving: their sessions end, never wait.
         self._kicked: set[str] = set()
-        # Sessions whose socket just went, by socket id: a `stop` sent right before the
-        # close (a page that reloads or closes says goodbye so) is often handled after it.
+        # Sockets whose `stop` arrived and is not handled yet: a page that reloads or closes
+        # says goodbye so (`stop`, then the close at once), and its close, handled before the
+        # stop's task, must end the session rather than keep it waiting for a resume.
+        self._leaving: set[str] = set()
+        # Sessions whose socket just went, by socket id: a `stop` that reaches the relay after
+        # the close (not on one websocket) is handled after it.
         self._gone: dict[str, Session] = {}
 
     def session_by_sid(self, sid: str) -> Session | None:
@@ -113,6 +117,8 @@ class RelayNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         session = self._sessions.pop(sid, None)
         kicked = sid in self._kicked
         self._kicked.discard(sid)
+        leaving = sid in self._leaving
+        self._leaving.discard(sid)
         if session is None:
             return
         log.debug("session %s: socket gone (%s)", session.uuid[:8], reason)
@@ -121,7 +127,9 @@ class RelayNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         # the websocket at once, so which of the two the server handles first is a race (the
         # python-socketio client's packet is often not even sent). A client that means to end
         # its stream says `stop`.
-        if kicked or reason == self.server.reason.SERVER_DISCONNECT:
+        if leaving:
+            log.info("session %s: its page said goodbye; ending it now", session.uuid[:8])
+        if kicked or leaving or reason == self.server.reason.SERVER_DISCONNECT:
             await self.relay.close_session(session)
         else:
             await self.relay.detach(session)
@@ -212,9 +220,11 @@ class RelayNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         """End this session's ffmpeg once the queued chunks are written; ack when done.
 
         A page that goes away for good (a reload, a closed tab) sends `stop` and closes its
-        socket at once; the close is often handled first, leaving the session waiting for a
-        resume that will never come. That stop ends it then, at once: a lost link sends no
-        stop, and keeps waiting."""
+        socket at once; the close is often handled before this task runs. `note_stop`, told
+        where the stop arrived, makes that close end the session; a stop that reaches the
+        relay after the close (not on the same websocket) ends the session left waiting here.
+        A lost link sends no stop, and keeps waiting."""
+        self._leaving.discard(sid)
         session = self.session_by_sid(sid)
         if session is not None:
             await session.stop()
@@ -223,6 +233,12 @@ class RelayNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if gone is not None and gone.state == SessionState.WAITING:
             log.info("session %s: its page said goodbye; ending it now", gone.uuid[:8])
             await self.relay.close_session(gone)
+
+    def note_stop(self, sid: str) -> None:
+        """A `stop` arrived from `sid` (GuardedServer.register_arrival calls this before the
+        stop's task runs): if the socket closes before that, its session ends, never waits."""
+        if sid in self._sessions:
+            self._leaving.add(sid)
 
     def _remember_gone(self, sid: str, session: Session) -> None:
         self._gone[sid] = session

@@ -88,6 +88,9 @@ its remote address and the error, once per refused socket or connection burst.""
 ImmediateHandler = Callable[..., "asyncio.Future[Any]"]
 """`handler(sid, *args)` for `GuardedServer.register_immediate`: the ack's value, as a future."""
 
+ArrivalNotice = Callable[[str], None]
+"""`notice(sid)` for `GuardedServer.register_arrival`: told an event came, before its handler."""
+
 _ATTACHMENT_COUNT = re.compile(r"[56](\d{1,10})-")
 # A chunk as socket.io clients send it in the default namespace: the `binarystream` event with
 # one attachment, maybe an ack id, maybe a sequence number (what socket.io-parser makes of
@@ -160,6 +163,7 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
         # the events still handled by a task, which those must not overtake.
         self._immediate: dict[tuple[str, str], ImmediateHandler] = {}
         self._in_flight: Counter[str] = Counter()
+        self._arrival: dict[tuple[str, str], ArrivalNotice] = {}
         # 1,100 idle sockets must not write 1,100 lines: one per address and kind per 10 s.
         self._repeats = RepeatLimiter()
 
@@ -401,6 +405,9 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
         if not self.async_handlers or not self.manager.is_connected(sid, ns):
             await super()._handle_event(eio_sid, namespace, id, data)
             return
+        notice = self._arrival.get((ns, data[0]))
+        if notice is not None:
+            notice(sid)
         immediate = self._immediate.get((ns, data[0]))
         if immediate is not None and not self._in_flight.get(eio_sid):
             answer = immediate(sid, *data[1:])
@@ -428,6 +435,15 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
         still handled by a task, the next ones become tasks too.
         """
         self._immediate[(namespace, event)] = handler
+
+    def register_arrival(self, namespace: str, event: str, notice: ArrivalNotice) -> None:
+        """Call `notice(sid)` where `event` arrives in `namespace`, before its handler runs.
+
+        A handler is a task of its own: a packet that follows the event on the same socket
+        (its close above all) is often handled first. The notice, called in arrival order,
+        lets the next packet's handling know the event came. It must not block.
+        """
+        self._arrival[(namespace, event)] = notice
 
     async def _handle_event_internal(
         self, server: Any, sid: str, eio_sid: str, data: Any, namespace: str, id: Any

@@ -75,6 +75,8 @@ class SocketTransport:
         self.sio.register_namespace(self.namespace)
         # A chunk is written and acked where it arrives (no task per chunk; issue 23 item 4).
         self.sio.register_immediate("/", "binarystream", self.namespace.binarystream_now)
+        # A page's goodbye (`stop`, then the close) ends its session at once (issue 23 item 6).
+        self.sio.register_arrival("/", "stop", self.namespace.note_stop)
         self._runner: web.AppRunner | None = None
         self._listener: asyncio.Server | None = None
         # Connections before their first request (accept_guard.py); made by `start`.
