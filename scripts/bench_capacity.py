@@ -70,9 +70,13 @@ from bench_relay import (  # noqa: E402
     run_benchmark,
     start_relay_child,
 )
+from bench_transcode import cpu_of  # noqa: E402
 
 from desktop_relay.procstat import is_alive  # noqa: E402
+from desktop_relay.relay.ffmpeg.encoder_args import build_encoder_args  # noqa: E402
 from desktop_relay.relay.load import read_cpu_times  # noqa: E402
+from desktop_relay.relay.media.container import InputFormat  # noqa: E402
+from desktop_relay.relay.session.validation import validate_start  # noqa: E402
 from tests.media import H264_FIXTURE, _listening, free_port, probe  # noqa: E402
 from tests.replay import Streamer  # noqa: E402
 
@@ -80,6 +84,8 @@ SUMMARY = "CAPACITY-SUMMARY "
 FRAMES_HELD = 0.95  # of the frames sent
 DRIFT_HELD_S = 0.5  # the last chunk's ack after its due time
 CHUNK_S = FIXTURE_S / CHUNKS
+# What each of the relay's sessions sends in `start` (the rest the relay's defaults).
+RELAY_START = {"framerate": 20}
 
 
 # ---- the relay's side (--serve) ----------------------------------------------------------
@@ -318,7 +324,7 @@ async def run_round(
             {"framerate": 20, "audioSampleRate": 44100, "audioBitsPerSecond": 128000,
              "videoBitsPerSecond": 2500000, "rtmp": nginx.url(keys[i])}
             if server == "original"
-            else {"framerate": 20}
+            else RELAY_START
             for i in range(n)
         ]  # fmt: skip
         tasks = [
@@ -357,7 +363,7 @@ async def run_round(
             assert proc.stdout is not None
             out = (await asyncio.wait_for(proc.stdout.read(), 60)).decode()
             await proc.wait()
-            ended = next(
+            ended: list[dict[str, Any]] = next(
                 (json.loads(x[len(SUMMARY) :]) for x in out.splitlines() if x.startswith(SUMMARY)),
                 [],
             )
@@ -430,6 +436,29 @@ def print_row(r: dict[str, Any]) -> None:
     )
 
 
+def encoder_reference(runs: int = 3) -> str:
+    """This machine's speed at the work most of a session's CPU goes to: the relay's own
+    encoder command (from `build_encoder_args`: H.264 copied, Opus to AAC, the sound meter) on
+    the whole capture as fast as it runs, CPU median of `runs`, as % of one core per live
+    session, and how many such encoders alone would fill every core. Capacity moves with it
+    from day to day on a shared machine, the relay's code unchanged (README, capacity row)."""
+    import imageio_ffmpeg
+
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    args = build_encoder_args(ffmpeg, InputFormat("matroska", "h264", "opus", b""),
+                              validate_start(RELAY_START))
+    args[args.index("pipe:0")] = str(H264_FIXTURE)
+    cpu = statistics.median(cpu_of(args) for _ in range(runs))
+    per_session = 100 * cpu / FIXTURE_S
+    cores = os.cpu_count() or 1
+    return (
+        f"machine reference: the relay's encoder ffmpeg takes {per_session:.2f} % of one core "
+        f"per live session (CPU median of {runs} runs on the {FIXTURE_S:g} s capture, about 90 "
+        f"% of it Opus to AAC); encoders alone would fill all {cores} cores at "
+        f"{100 * cores / per_session:.0f} sessions"
+    )
+
+
 async def bench(args: argparse.Namespace) -> None:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -438,6 +467,7 @@ async def bench(args: argparse.Namespace) -> None:
     expected = _frames_sent(data, total)
     servers = ["relay"] + (["original"] if args.original else [])
     print(f"load average before: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
+    print(encoder_reference(), flush=True)
     print(
         f"{H264_FIXTURE.name}, {args.seconds:g} s per session ({expected} video frames), "
         f"{args.per_address} sessions per source address, counts {args.counts}"

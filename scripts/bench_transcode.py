@@ -67,7 +67,7 @@ def candidates(ffmpeg: str) -> list[Candidate]:
     return out
 
 
-def _cpu_of(command: list[str]) -> float:
+def cpu_of(command: list[str]) -> float:
     """Run `command`; its CPU seconds (user + system)."""
     proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
@@ -124,7 +124,7 @@ def main() -> None:
                        "-f", "matroska", "-i", str(source), "-map", "0:v:0", "-map", "0:a:0",
                        *cand.video, "-c:a", "aac", "-b:a", "128000", "-ar", "48000",
                        "-f", "flv", "-y", str(out)]
-            cpu = statistics.median(_cpu_of(command) for _ in range(args.runs))
+            cpu = statistics.median(cpu_of(command) for _ in range(args.runs))
             psnr, ssim = _quality(ffmpeg, out, reference)
             got = probe(out)
             kbps = out.stat().st_size * 8 / got.duration / 1000
