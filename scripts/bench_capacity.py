@@ -452,10 +452,10 @@ def encoder_reference(runs: int = 3) -> str:
     per_session = 100 * cpu / FIXTURE_S
     cores = os.cpu_count() or 1
     return (
-        f"machine reference: the relay's encoder ffmpeg takes {per_session:.2f} % of one core "
-        f"per live session (CPU median of {runs} runs on the {FIXTURE_S:g} s capture, about 90 "
-        f"% of it Opus to AAC); encoders alone would fill all {cores} cores at "
-        f"{100 * cores / per_session:.0f} sessions"
+        f"machine reference: the relay's encoder ffmpeg, as fast as it runs on the "
+        f"{FIXTURE_S:g} s capture, takes {per_session:.2f} % of one core per second of media "
+        f"(CPU median of {runs} runs; about 90 % of it Opus to AAC); at that rate encoders "
+        f"alone would fill all {cores} cores at {100 * cores / per_session:.0f} sessions"
     )
 
 
