@@ -83,8 +83,9 @@ class Streamer:
         return result
 
     async def replay(self, path: Path, seconds: float | None = None, chunk_s: float = 0.25,
-                     stop_on_error: bool = True) -> int:
-        """Send the first `seconds` of a capture in chunks of `chunk_s`, paced in real time.
+                     stop_on_error: bool = True, speed: float = 1.0) -> int:
+        """Send the first `seconds` of a capture in chunks of `chunk_s`, paced in real time
+        (`speed` times faster: for tests about what arrives, not when).
 
         Captures are cut by bytes in proportion to time, as MediaRecorder's timeslice does
         roughly. Returns the number of bytes sent.
@@ -107,7 +108,7 @@ class Streamer:
             i += 1
             if stop_on_error and any(e.get("fatal") for e in self.errors):
                 break
-            await asyncio.sleep(max(0.0, t0 + i * chunk_s - time.monotonic()))
+            await asyncio.sleep(max(0.0, t0 + i * chunk_s / speed - time.monotonic()))
         return sent
 
     async def stop(self, timeout: float = 30.0) -> None:
@@ -169,12 +170,13 @@ class ResumingStreamer(Streamer):
 
 
 async def stream_fixture(url: str, path: Path, seconds: float | None = None,
-                         config: dict[str, Any] | None = None) -> Streamer:
-    """Connect, start, replay, stop and disconnect: one whole browser session."""
+                         config: dict[str, Any] | None = None, speed: float = 1.0) -> Streamer:
+    """Connect, start, replay (`speed` times real time), stop and disconnect: one whole
+    browser session."""
     streamer = await Streamer(url).connect()
     try:
         assert await streamer.start(config), f"start refused: {streamer.errors}"
-        await streamer.replay(path, seconds)
+        await streamer.replay(path, seconds, speed=speed)
         await streamer.stop()
     finally:
         await streamer.close()

@@ -50,7 +50,9 @@ async def test_whole_capture_arrives_with_its_frames_and_duration(
         "stats",
         lambda ss: modes.extend(s.ffmpeg.mode for s in ss if s.ffmpeg and s.ffmpeg.mode),
     )
-    streamer = await stream_fixture(relay_url(relay), fixture, config={"framerate": 20})
+    # 4x real time: what arrives is the point here, and 20 s of capture took 20 s of suite.
+    streamer = await stream_fixture(relay_url(relay), fixture, config={"framerate": 20},
+                                    speed=4)
     assert streamer.errors == [] and streamer.ack_errors == []
     await asyncio.to_thread(receiver.wait, 30)
 
