@@ -278,14 +278,16 @@ class ProgramEngine:
         with self._cond:
             self._closing = True
             self._cond.notify()
+        # The sender first, before its connection is closed under a send it is in: it ends
+        # promptly on _closing or a broken pipe (the worker is gone).
+        if self._sender is not None:
+            self._sender.join(2.0)
         for conn in (self._to_worker, self._from_worker):
             if conn is not None:
                 conn.close()
-        # Both threads end promptly now: the sender on _closing or a broken pipe, the reader
-        # on EOF (the worker is gone) or the closed connection.
-        for thread in (self._sender, self._reader):
-            if thread is not None:
-                thread.join(2.0)
+        # The reader ends on EOF (the worker is gone) or the closed connection.
+        if self._reader is not None:
+            self._reader.join(2.0)
         if process.exitcode is not None:
             process.close()
         self._process = self._to_worker = self._from_worker = None
@@ -438,8 +440,10 @@ class ProgramEngine:
             try:
                 for message in messages:
                     conn.send(message)
-            except (OSError, ValueError):
-                return  # the worker is gone; the reader reports it
+            except (OSError, ValueError, TypeError):
+                # The worker is gone (the reader reports it), or a sender that outlived its
+                # join had the connection closed under it (its handle None: TypeError).
+                return
 
     @staticmethod
     def _batch(source_id: str, queue: _SourceQueue) -> list[tuple[Any, ...]]:
