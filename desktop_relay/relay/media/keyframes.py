@@ -141,11 +141,6 @@ class KeyframeTracker:
         track = self._track
         checked = self._cluster_checked
         pos = self._skip
-        if pos > end:
-            self._skip = pos - end
-            self._pending = bytearray()
-            self._pending_at = at + end
-            return
         while pos < end:
             id_len = lengths[buf[pos]]
             size_at = pos + id_len
