@@ -74,6 +74,7 @@ from bench_transcode import cpu_of  # noqa: E402
 
 from desktop_relay.procstat import is_alive  # noqa: E402
 from desktop_relay.relay.ffmpeg.encoder_args import build_encoder_args  # noqa: E402
+from desktop_relay.relay.ffmpeg.process import resolve_ffmpeg  # noqa: E402
 from desktop_relay.relay.load import read_cpu_times  # noqa: E402
 from desktop_relay.relay.media.container import InputFormat  # noqa: E402
 from desktop_relay.relay.session.validation import validate_start  # noqa: E402
@@ -283,8 +284,6 @@ async def run_round(
             script = folder / "original-server.js"
             script.write_text(ORIGINAL_SERVER_JS)
             (folder / "page.html").write_text("")
-            from desktop_relay.relay.ffmpeg.process import resolve_ffmpeg
-
             bin_dir = folder / "bin"
             bin_dir.mkdir()
             (bin_dir / "ffmpeg").symlink_to(resolve_ffmpeg())
@@ -442,10 +441,7 @@ def encoder_reference(runs: int = 3) -> str:
     the whole capture as fast as it runs, CPU median of `runs`, as % of one core per live
     session, and how many such encoders alone would fill every core. Capacity moves with it
     from day to day on a shared machine, the relay's code unchanged (README, capacity row)."""
-    import imageio_ffmpeg
-
-    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
-    args = build_encoder_args(ffmpeg, InputFormat("matroska", "h264", "opus", b""),
+    args = build_encoder_args(resolve_ffmpeg(), InputFormat("matroska", "h264", "opus", b""),
                               validate_start(RELAY_START))
     args[args.index("pipe:0")] = str(H264_FIXTURE)
     cpu = statistics.median(cpu_of(args) for _ in range(runs))
